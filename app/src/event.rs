@@ -1,0 +1,222 @@
+//! The event-stream contract: event ids, names and the typed payloads that travel in the
+//! `data:` field of each Server-Sent Event. Serialised once on the server, parsed with
+//! the same types in the browser.
+
+use std::fmt;
+use std::str::FromStr;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::job::{Job, JobId, JobStatus, UnknownName};
+
+/// The position of an event in the event log: strictly increasing, never reused. Sent as
+/// the SSE `id:` and read back from `Last-Event-ID`.
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
+)]
+#[serde(transparent)]
+pub struct EventId(pub i64);
+
+impl fmt::Display for EventId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// Why a `Last-Event-ID` (or `after`) value was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("an event id is a whole number from 0 to {max}, got '{shown}'", max = i64::MAX)]
+pub struct InvalidEventId {
+    shown: String,
+}
+
+impl FromStr for EventId {
+    type Err = InvalidEventId;
+
+    /// Accepts exactly what the server sends: ASCII digits, no sign, no spaces.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let invalid = || InvalidEventId {
+            shown: s.chars().take(40).collect(),
+        };
+        if s.is_empty() || s.len() > 19 || !s.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(invalid());
+        }
+        s.parse::<i64>().map(EventId).map_err(|_| invalid())
+    }
+}
+
+/// The SSE `event:` names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum EventKind {
+    /// A job was accepted; carries the whole job.
+    Created,
+    /// The job started, or reported progress.
+    StatusUpdate,
+    /// The job completed; carries the result's URL.
+    Completion,
+    /// The job failed; carries the reason and the step.
+    Failure,
+    /// The job was cancelled.
+    Cancelled,
+}
+
+impl EventKind {
+    pub const ALL: [EventKind; 5] = [
+        EventKind::Created,
+        EventKind::StatusUpdate,
+        EventKind::Completion,
+        EventKind::Failure,
+        EventKind::Cancelled,
+    ];
+
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            EventKind::Created => "created",
+            EventKind::StatusUpdate => "status-update",
+            EventKind::Completion => "completion",
+            EventKind::Failure => "failure",
+            EventKind::Cancelled => "cancelled",
+        }
+    }
+
+    pub const fn is_terminal(self) -> bool {
+        matches!(
+            self,
+            EventKind::Completion | EventKind::Failure | EventKind::Cancelled
+        )
+    }
+}
+
+impl fmt::Display for EventKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for EventKind {
+    type Err = UnknownName;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        EventKind::ALL
+            .into_iter()
+            .find(|kind| kind.as_str() == s)
+            .ok_or_else(|| UnknownName(s.to_owned()))
+    }
+}
+
+/// `created`: the job as it was accepted.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct JobCreated {
+    pub job_id: JobId,
+    pub job: Job,
+}
+
+/// `status-update`: the job is running, at `progress` percent, on `step`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StatusUpdate {
+    pub job_id: JobId,
+    pub status: JobStatus,
+    pub progress: u8,
+    pub step: Option<String>,
+    pub at: DateTime<Utc>,
+}
+
+/// `completion`: the job is done; `url` is where its result downloads, if it has one.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Completion {
+    pub job_id: JobId,
+    pub url: Option<String>,
+    pub at: DateTime<Utc>,
+}
+
+/// `failure`: the job failed at `step` because of `error`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Failure {
+    pub job_id: JobId,
+    pub error: String,
+    pub step: Option<String>,
+    pub at: DateTime<Utc>,
+}
+
+/// `cancelled`: someone cancelled the job; `step` is where it was.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Cancelled {
+    pub job_id: JobId,
+    pub step: Option<String>,
+    pub at: DateTime<Utc>,
+}
+
+/// One change to one job: the payload of one Server-Sent Event.
+#[derive(Clone, Debug, PartialEq)]
+pub enum JobEvent {
+    Created(Box<JobCreated>),
+    StatusUpdate(StatusUpdate),
+    Completion(Completion),
+    Failure(Failure),
+    Cancelled(Cancelled),
+}
+
+/// An event whose name or payload does not match the contract.
+#[derive(Debug, thiserror::Error)]
+pub enum DecodeError {
+    #[error("unknown event name: {0}")]
+    UnknownKind(#[from] UnknownName),
+    #[error("malformed event payload: {0}")]
+    Payload(#[from] serde_json::Error),
+}
+
+impl JobEvent {
+    pub fn kind(&self) -> EventKind {
+        match self {
+            JobEvent::Created(_) => EventKind::Created,
+            JobEvent::StatusUpdate(_) => EventKind::StatusUpdate,
+            JobEvent::Completion(_) => EventKind::Completion,
+            JobEvent::Failure(_) => EventKind::Failure,
+            JobEvent::Cancelled(_) => EventKind::Cancelled,
+        }
+    }
+
+    pub fn job_id(&self) -> JobId {
+        match self {
+            JobEvent::Created(created) => created.job_id,
+            JobEvent::StatusUpdate(update) => update.job_id,
+            JobEvent::Completion(done) => done.job_id,
+            JobEvent::Failure(failure) => failure.job_id,
+            JobEvent::Cancelled(cancelled) => cancelled.job_id,
+        }
+    }
+
+    pub fn is_terminal(&self) -> bool {
+        self.kind().is_terminal()
+    }
+
+    /// The JSON of the payload, as it goes into `data:`.
+    pub fn to_json(&self) -> String {
+        let json = match self {
+            JobEvent::Created(created) => serde_json::to_string(created),
+            JobEvent::StatusUpdate(update) => serde_json::to_string(update),
+            JobEvent::Completion(done) => serde_json::to_string(done),
+            JobEvent::Failure(failure) => serde_json::to_string(failure),
+            JobEvent::Cancelled(cancelled) => serde_json::to_string(cancelled),
+        };
+        // These types hold only strings, numbers, ids and timestamps: serialising them
+        // cannot fail.
+        json.expect("event payloads always serialise")
+    }
+
+    /// Reads an event back from its SSE name and `data:`.
+    pub fn decode(kind: &str, data: &str) -> Result<Self, DecodeError> {
+        Ok(match kind.parse::<EventKind>()? {
+            EventKind::Created => JobEvent::Created(Box::new(serde_json::from_str(data)?)),
+            EventKind::StatusUpdate => JobEvent::StatusUpdate(serde_json::from_str(data)?),
+            EventKind::Completion => JobEvent::Completion(serde_json::from_str(data)?),
+            EventKind::Failure => JobEvent::Failure(serde_json::from_str(data)?),
+            EventKind::Cancelled => JobEvent::Cancelled(serde_json::from_str(data)?),
+        })
+    }
+}

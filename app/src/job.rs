@@ -1,0 +1,428 @@
+//! Jobs as both sides see them: ids, kinds, parameters, statuses and the record.
+
+use std::fmt;
+use std::ops::RangeInclusive;
+use std::str::FromStr;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::event::{EventId, JobEvent};
+
+/// A job's id: a random UUID, so ids cannot be guessed or enumerated.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct JobId(pub Uuid);
+
+impl fmt::Display for JobId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl FromStr for JobId {
+    type Err = uuid::Error;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Uuid::parse_str(s).map(JobId)
+    }
+}
+
+/// Where a job is in its life. `Completed`, `Failed` and `Cancelled` are terminal: a job
+/// reaches exactly one of them and never leaves it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum JobStatus {
+    Queued,
+    Running,
+    Completed,
+    Failed,
+    Cancelled,
+}
+
+impl JobStatus {
+    pub const ALL: [JobStatus; 5] = [
+        JobStatus::Queued,
+        JobStatus::Running,
+        JobStatus::Completed,
+        JobStatus::Failed,
+        JobStatus::Cancelled,
+    ];
+
+    /// The wire name, as in JSON and in the database.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            JobStatus::Queued => "queued",
+            JobStatus::Running => "running",
+            JobStatus::Completed => "completed",
+            JobStatus::Failed => "failed",
+            JobStatus::Cancelled => "cancelled",
+        }
+    }
+
+    pub const fn is_terminal(self) -> bool {
+        matches!(
+            self,
+            JobStatus::Completed | JobStatus::Failed | JobStatus::Cancelled
+        )
+    }
+
+    /// The state machine: which status may follow this one. `Running -> Running` is a
+    /// progress update; a job may be cancelled or fail before it ever runs (cancelled
+    /// while queued, or interrupted), but it completes only from `Running`.
+    pub const fn can_become(self, next: JobStatus) -> bool {
+        use JobStatus::*;
+        matches!(
+            (self, next),
+            (Queued, Running)
+                | (Queued, Cancelled)
+                | (Queued, Failed)
+                | (Running, Running)
+                | (Running, Completed)
+                | (Running, Failed)
+                | (Running, Cancelled)
+        )
+    }
+}
+
+impl fmt::Display for JobStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for JobStatus {
+    type Err = UnknownName;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        JobStatus::ALL
+            .into_iter()
+            .find(|status| status.as_str() == s)
+            .ok_or_else(|| UnknownName(s.to_owned()))
+    }
+}
+
+/// A name that is not one of an enum's wire names.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown name '{0}'")]
+pub struct UnknownName(pub String);
+
+/// The kinds of job Candor runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum JobKind {
+    Demo,
+    Export,
+}
+
+impl JobKind {
+    pub const ALL: [JobKind; 2] = [JobKind::Demo, JobKind::Export];
+
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            JobKind::Demo => "demo",
+            JobKind::Export => "export",
+        }
+    }
+
+    pub const fn label(self) -> &'static str {
+        match self {
+            JobKind::Demo => "Demo",
+            JobKind::Export => "Export",
+        }
+    }
+}
+
+impl fmt::Display for JobKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for JobKind {
+    type Err = UnknownName;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        JobKind::ALL
+            .into_iter()
+            .find(|kind| kind.as_str() == s)
+            .ok_or_else(|| UnknownName(s.to_owned()))
+    }
+}
+
+/// What to run: a kind with its typed parameters. On the wire (request body and job
+/// record) it is `{"kind": "demo", "params": {...}}`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", content = "params", rename_all = "lowercase")]
+pub enum JobSpec {
+    Demo(DemoParams),
+    Export(ExportParams),
+}
+
+impl JobSpec {
+    pub fn kind(&self) -> JobKind {
+        match self {
+            JobSpec::Demo(_) => JobKind::Demo,
+            JobSpec::Export(_) => JobKind::Export,
+        }
+    }
+
+    /// Checks every parameter's range; the error names the field as a path in the request
+    /// body (`params.steps`).
+    pub fn validate(&self) -> Result<(), FieldError> {
+        match self {
+            JobSpec::Demo(params) => params.validate(),
+            JobSpec::Export(params) => params.validate(),
+        }
+        .map_err(|err| FieldError {
+            field: format!("params.{}", err.field),
+            ..err
+        })
+    }
+
+    /// A short human title, e.g. "Export 1,000 rows".
+    pub fn title(&self) -> String {
+        match self {
+            JobSpec::Demo(p) => match p.fail_at {
+                Some(step) => format!(
+                    "Demo: {} steps, fails at step {step}",
+                    group_digits(p.steps.into())
+                ),
+                None => format!("Demo: {} steps", group_digits(p.steps.into())),
+            },
+            JobSpec::Export(p) => format!("Export {} rows", group_digits(p.rows)),
+        }
+    }
+}
+
+/// A parameter that is missing, of the wrong type or out of range.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[error("{field}: {message}")]
+pub struct FieldError {
+    /// The field's path in the request body, e.g. `params.stepMs`.
+    pub field: String,
+    pub message: String,
+}
+
+impl FieldError {
+    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+}
+
+fn check_range<T>(field: &str, value: T, range: RangeInclusive<T>) -> Result<(), FieldError>
+where
+    T: PartialOrd + fmt::Display + Copy,
+{
+    if range.contains(&value) {
+        Ok(())
+    } else {
+        Err(FieldError::new(
+            field,
+            format!(
+                "must be between {} and {}, got {value}",
+                range.start(),
+                range.end()
+            ),
+        ))
+    }
+}
+
+/// Parameters of the `demo` kind: `steps` steps of `stepMs` each, optionally failing.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct DemoParams {
+    pub steps: u32,
+    pub step_ms: u64,
+    /// Fail at this step (1-based) with a clear reason, to show how failures look.
+    #[serde(default)]
+    pub fail_at: Option<u32>,
+}
+
+impl DemoParams {
+    pub const STEPS: RangeInclusive<u32> = 1..=100;
+    pub const STEP_MS: RangeInclusive<u64> = 0..=60_000;
+
+    pub fn validate(&self) -> Result<(), FieldError> {
+        check_range("steps", self.steps, Self::STEPS)?;
+        check_range("stepMs", self.step_ms, Self::STEP_MS)?;
+        if let Some(step) = self.fail_at {
+            check_range("failAt", step, 1..=self.steps)?;
+        }
+        Ok(())
+    }
+}
+
+/// Parameters of the `export` kind: how many rows of order data to write as CSV.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ExportParams {
+    pub rows: u64,
+}
+
+impl ExportParams {
+    pub const ROWS: RangeInclusive<u64> = 1..=10_000_000;
+
+    pub fn validate(&self) -> Result<(), FieldError> {
+        check_range("rows", self.rows, Self::ROWS)
+    }
+}
+
+/// Where a job's resources live in the API.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobLinks {
+    #[serde(rename = "self")]
+    pub self_: String,
+    pub events: String,
+}
+
+impl JobLinks {
+    pub fn for_job(id: JobId) -> Self {
+        Self {
+            self_: format!("/api/jobs/{id}"),
+            events: format!("/api/jobs/{id}/events"),
+        }
+    }
+}
+
+/// A job as the API returns it and the page shows it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Job {
+    pub id: JobId,
+    #[serde(flatten)]
+    pub spec: JobSpec,
+    pub status: JobStatus,
+    /// 0 to 100.
+    pub progress: u8,
+    /// The step the job is at (or was at when it ended).
+    pub step: Option<String>,
+    /// Why the job failed, in words a person can act on.
+    pub error: Option<String>,
+    /// Where the result can be downloaded, once the job has completed with one.
+    pub result_url: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub finished_at: Option<DateTime<Utc>>,
+    /// The id of the last event that changed this job.
+    pub last_event_id: EventId,
+    pub links: JobLinks,
+}
+
+/// An event that the job's current status does not allow (e.g. progress after the end).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("job {job} cannot go from {from} to {to}")]
+pub struct InvalidTransition {
+    pub job: JobId,
+    pub from: JobStatus,
+    pub to: JobStatus,
+}
+
+impl Job {
+    /// A freshly accepted job.
+    pub fn new(id: JobId, spec: JobSpec, created_at: DateTime<Utc>) -> Self {
+        Self {
+            id,
+            spec,
+            status: JobStatus::Queued,
+            progress: 0,
+            step: None,
+            error: None,
+            result_url: None,
+            created_at,
+            started_at: None,
+            finished_at: None,
+            last_event_id: EventId(0),
+            links: JobLinks::for_job(id),
+        }
+    }
+
+    pub fn title(&self) -> String {
+        self.spec.title()
+    }
+
+    /// The status this event would move the job to, if the state machine allows it.
+    pub fn check(&self, event: &JobEvent) -> Result<JobStatus, InvalidTransition> {
+        let next = match event {
+            JobEvent::Created(_) => JobStatus::Queued,
+            JobEvent::StatusUpdate(update) => update.status,
+            JobEvent::Completion(_) => JobStatus::Completed,
+            JobEvent::Failure(_) => JobStatus::Failed,
+            JobEvent::Cancelled(_) => JobStatus::Cancelled,
+        };
+        if matches!(event, JobEvent::Created(_)) || !self.status.can_become(next) {
+            return Err(InvalidTransition {
+                job: self.id,
+                from: self.status,
+                to: next,
+            });
+        }
+        Ok(next)
+    }
+
+    /// Applies one event to the job: the one place where events turn into state, used
+    /// by the server's store and by the browser's store alike. Events that the state
+    /// machine does not allow are rejected and change nothing; an event the job has
+    /// already seen (by id) is ignored (`Ok(false)`).
+    pub fn apply(&mut self, id: EventId, event: &JobEvent) -> Result<bool, InvalidTransition> {
+        if id <= self.last_event_id {
+            return Ok(false);
+        }
+        let next = self.check(event)?;
+        match event {
+            JobEvent::Created(_) => {}
+            JobEvent::StatusUpdate(update) => {
+                if self.status == JobStatus::Queued && next == JobStatus::Running {
+                    self.started_at = Some(update.at);
+                }
+                self.progress = update.progress.min(100);
+                self.step.clone_from(&update.step);
+            }
+            JobEvent::Completion(done) => {
+                self.progress = 100;
+                self.result_url.clone_from(&done.url);
+                self.finished_at = Some(done.at);
+            }
+            JobEvent::Failure(failure) => {
+                self.error = Some(failure.error.clone());
+                self.step.clone_from(&failure.step);
+                self.finished_at = Some(failure.at);
+            }
+            JobEvent::Cancelled(cancelled) => {
+                self.finished_at = Some(cancelled.at);
+                if cancelled.step.is_some() {
+                    self.step.clone_from(&cancelled.step);
+                }
+            }
+        }
+        self.status = next;
+        self.last_event_id = id;
+        Ok(true)
+    }
+}
+
+/// A page of the caller's jobs, newest first, and the id of the newest event at the time
+/// they were read: subscribe with `?after=lastEventId` to miss nothing from then on.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct JobList {
+    pub jobs: Vec<Job>,
+    pub last_event_id: EventId,
+}
+
+/// Formats 1234567 as "1,234,567".
+pub fn group_digits(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests;

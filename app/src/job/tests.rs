@@ -1,0 +1,238 @@
+//! The job state machine and the wire format of jobs and events.
+
+use chrono::{TimeZone, Utc};
+
+use super::*;
+use crate::event::{Cancelled, Completion, Failure, JobCreated, StatusUpdate};
+
+fn at(second: u32) -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 25, 12, 0, second).unwrap()
+}
+
+fn job() -> Job {
+    let id = JobId(Uuid::from_u128(7));
+    Job::new(
+        id,
+        JobSpec::Demo(DemoParams {
+            steps: 4,
+            step_ms: 10,
+            fail_at: None,
+        }),
+        at(0),
+    )
+}
+
+fn update(job: &Job, progress: u8, second: u32) -> JobEvent {
+    JobEvent::StatusUpdate(StatusUpdate {
+        job_id: job.id,
+        status: JobStatus::Running,
+        progress,
+        step: Some(format!("at {progress}")),
+        at: at(second),
+    })
+}
+
+#[test]
+fn a_job_runs_and_completes() {
+    let mut job = job();
+    assert_eq!(job.apply(EventId(2), &update(&job, 0, 1)), Ok(true));
+    assert_eq!(job.status, JobStatus::Running);
+    assert_eq!(job.started_at, Some(at(1)));
+    assert_eq!(job.apply(EventId(3), &update(&job, 50, 2)), Ok(true));
+    assert_eq!((job.progress, job.step.as_deref()), (50, Some("at 50")));
+    // The start time is the first running event's, not a later one's.
+    assert_eq!(job.started_at, Some(at(1)));
+    let done = JobEvent::Completion(Completion {
+        job_id: job.id,
+        url: Some("/downloads/x/orders.csv".into()),
+        at: at(3),
+    });
+    assert_eq!(job.apply(EventId(4), &done), Ok(true));
+    assert_eq!(job.status, JobStatus::Completed);
+    assert_eq!(job.progress, 100);
+    assert_eq!(job.finished_at, Some(at(3)));
+    assert_eq!(job.result_url.as_deref(), Some("/downloads/x/orders.csv"));
+    assert_eq!(job.last_event_id, EventId(4));
+}
+
+#[test]
+fn a_job_ends_exactly_once() {
+    let mut job = job();
+    job.apply(EventId(2), &update(&job, 10, 1)).unwrap();
+    let failure = JobEvent::Failure(Failure {
+        job_id: job.id,
+        error: "disk full".into(),
+        step: Some("Writing".into()),
+        at: at(2),
+    });
+    job.apply(EventId(3), &failure).unwrap();
+    assert_eq!(job.status, JobStatus::Failed);
+    assert_eq!(job.error.as_deref(), Some("disk full"));
+    assert_eq!(job.step.as_deref(), Some("Writing"));
+
+    // Nothing moves an ended job: not progress, not another ending.
+    let before = job.clone();
+    let cancel = JobEvent::Cancelled(Cancelled {
+        job_id: job.id,
+        step: None,
+        at: at(4),
+    });
+    for (n, event) in [update(&job, 90, 3), cancel].iter().enumerate() {
+        let err = job.apply(EventId(10 + n as i64), event).unwrap_err();
+        assert_eq!(err.from, JobStatus::Failed);
+    }
+    assert_eq!(job, before);
+}
+
+#[test]
+fn a_queued_job_can_be_cancelled_but_not_completed() {
+    let mut job = job();
+    let done = JobEvent::Completion(Completion {
+        job_id: job.id,
+        url: None,
+        at: at(1),
+    });
+    assert!(job.apply(EventId(2), &done).is_err());
+    assert_eq!(job.status, JobStatus::Queued);
+    let cancel = JobEvent::Cancelled(Cancelled {
+        job_id: job.id,
+        step: None,
+        at: at(2),
+    });
+    assert_eq!(job.apply(EventId(3), &cancel), Ok(true));
+    assert_eq!(job.status, JobStatus::Cancelled);
+}
+
+#[test]
+fn events_already_seen_are_ignored() {
+    let mut job = job();
+    job.apply(EventId(5), &update(&job, 40, 1)).unwrap();
+    assert_eq!(job.apply(EventId(5), &update(&job, 60, 2)), Ok(false));
+    assert_eq!(job.apply(EventId(4), &update(&job, 60, 2)), Ok(false));
+    assert_eq!(job.progress, 40);
+}
+
+#[test]
+fn every_transition_follows_the_table() {
+    use JobStatus::*;
+    for from in JobStatus::ALL {
+        for to in JobStatus::ALL {
+            let allowed = from.can_become(to);
+            if from.is_terminal() {
+                assert!(!allowed, "{from} -> {to}");
+            }
+            if to == Queued {
+                assert!(!allowed, "nothing goes back to queued: {from}");
+            }
+        }
+    }
+    assert!(Queued.can_become(Running));
+    assert!(Running.can_become(Running));
+    assert!(!Queued.can_become(Completed));
+}
+
+#[test]
+fn wire_names_round_trip() {
+    for status in JobStatus::ALL {
+        assert_eq!(status.as_str().parse::<JobStatus>(), Ok(status));
+        assert_eq!(
+            serde_json::to_string(&status).unwrap(),
+            format!("\"{}\"", status.as_str())
+        );
+    }
+    for kind in JobKind::ALL {
+        assert_eq!(kind.as_str().parse::<JobKind>(), Ok(kind));
+    }
+    for kind in crate::event::EventKind::ALL {
+        assert_eq!(kind.as_str().parse::<crate::event::EventKind>(), Ok(kind));
+    }
+}
+
+#[test]
+fn the_job_json_is_camel_case_with_kind_and_params() {
+    let job = job();
+    let json = serde_json::to_value(&job).unwrap();
+    assert_eq!(json["kind"], "demo");
+    assert_eq!(json["params"]["stepMs"], 10);
+    assert_eq!(json["status"], "queued");
+    assert_eq!(json["resultUrl"], serde_json::Value::Null);
+    assert_eq!(json["links"]["self"], format!("/api/jobs/{}", job.id));
+    let back: Job = serde_json::from_value(json).unwrap();
+    assert_eq!(back, job);
+}
+
+#[test]
+fn events_decode_from_their_name_and_data() {
+    let job = job();
+    let events = [
+        JobEvent::Created(Box::new(JobCreated {
+            job_id: job.id,
+            job: job.clone(),
+        })),
+        update(&job, 45, 1),
+        JobEvent::Failure(Failure {
+            job_id: job.id,
+            error: "line one\nline two".into(),
+            step: None,
+            at: at(2),
+        }),
+    ];
+    for event in events {
+        let back = JobEvent::decode(event.kind().as_str(), &event.to_json()).unwrap();
+        assert_eq!(back, event);
+    }
+    assert!(JobEvent::decode("nonsense", "{}").is_err());
+    assert!(JobEvent::decode("completion", "{").is_err());
+    let json: serde_json::Value = serde_json::from_str(&update(&job, 45, 1).to_json()).unwrap();
+    assert_eq!(json["jobId"], job.id.to_string());
+    assert_eq!(json["progress"], 45);
+}
+
+#[test]
+fn event_ids_accept_only_what_the_server_sends() {
+    assert_eq!("0".parse::<EventId>(), Ok(EventId(0)));
+    assert_eq!("41".parse::<EventId>(), Ok(EventId(41)));
+    assert_eq!(
+        "9223372036854775807".parse::<EventId>(),
+        Ok(EventId(i64::MAX))
+    );
+    for bad in ["", "-1", "+1", " 1", "1.0", "abc", "9223372036854775808", "99999999999999999999999"] {
+        assert!(bad.parse::<EventId>().is_err(), "{bad:?}");
+    }
+}
+
+#[test]
+fn params_are_validated_with_field_paths() {
+    let demo = |steps, step_ms, fail_at| {
+        JobSpec::Demo(DemoParams {
+            steps,
+            step_ms,
+            fail_at,
+        })
+        .validate()
+        .map_err(|e| e.field)
+    };
+    assert_eq!(demo(1, 0, None), Ok(()));
+    assert_eq!(demo(100, 60_000, Some(100)), Ok(()));
+    assert_eq!(demo(0, 0, None), Err("params.steps".into()));
+    assert_eq!(demo(101, 0, None), Err("params.steps".into()));
+    assert_eq!(demo(5, 60_001, None), Err("params.stepMs".into()));
+    assert_eq!(demo(5, 0, Some(0)), Err("params.failAt".into()));
+    assert_eq!(demo(5, 0, Some(6)), Err("params.failAt".into()));
+    let export = |rows| JobSpec::Export(ExportParams { rows }).validate().map_err(|e| e.field);
+    assert_eq!(export(1), Ok(()));
+    assert_eq!(export(10_000_000), Ok(()));
+    assert_eq!(export(0), Err("params.rows".into()));
+    assert_eq!(export(10_000_001), Err("params.rows".into()));
+}
+
+#[test]
+fn titles_read_like_a_person_wrote_them() {
+    assert_eq!(
+        JobSpec::Export(ExportParams { rows: 1_000_000 }).title(),
+        "Export 1,000,000 rows"
+    );
+    assert_eq!(group_digits(0), "0");
+    assert_eq!(group_digits(999), "999");
+    assert_eq!(group_digits(1000), "1,000");
+}

@@ -1,0 +1,100 @@
+//! One job: title, status, progress bar, step, timing, and what can be done with it.
+
+use chrono::{DateTime, Utc};
+use leptos::prelude::*;
+
+use super::format;
+use super::store::JobsStore;
+use crate::client::cancel_job;
+use crate::job::{Job, JobStatus};
+
+fn status_label(status: JobStatus) -> &'static str {
+    match status {
+        JobStatus::Queued => "Queued",
+        JobStatus::Running => "Running",
+        JobStatus::Completed => "Completed",
+        JobStatus::Failed => "Failed",
+        JobStatus::Cancelled => "Cancelled",
+    }
+}
+
+#[component]
+pub(crate) fn JobCard(
+    job: RwSignal<Job>,
+    now: ReadSignal<DateTime<Utc>>,
+    store: JobsStore,
+) -> AnyView {
+    let (id, title) = job.with_untracked(|j| (j.id, j.title()));
+    let status = Memo::new(move |_| job.with(|j| j.status));
+    let progress = Memo::new(move |_| job.with(|j| j.progress));
+    let step = move || job.with(|j| j.step.clone().unwrap_or_default());
+    let timing = move || job.with(|j| format::timing(j, now.get()));
+    let cancel_error = RwSignal::new(None::<String>);
+    let cancelling = RwSignal::new(false);
+
+    let on_cancel = move |_| {
+        cancelling.set(true);
+        leptos::task::spawn_local(async move {
+            match cancel_job(id).await {
+                Ok(updated) => {
+                    cancel_error.set(None);
+                    store.upsert(updated);
+                }
+                Err(failure) => cancel_error.set(Some(failure.message())),
+            }
+            cancelling.set(false);
+        });
+    };
+
+    let progress_label = format!("Progress of {title}");
+    view! {
+        <li class="job" data-testid="job" data-job-id=id.to_string() data-status=move || status.get().as_str()>
+            <div class="job-head">
+                <span class="job-title">{title}</span>
+                <span class=move || format!("status status-{}", status.get())>
+                    {move || status_label(status.get())}
+                </span>
+            </div>
+            <div
+                class="bar"
+                role="progressbar"
+                aria-label=progress_label
+                aria-valuemin="0"
+                aria-valuemax="100"
+                aria-valuenow=move || progress.get().to_string()
+            >
+                <div class="fill" style:width=move || format!("{}%", progress.get())></div>
+            </div>
+            <div class="job-meta">
+                <span class="percent" data-testid="percent">{move || format!("{}%", progress.get())}</span>
+                <span class="step" data-testid="step">{step}</span>
+                <span class="timing">{timing}</span>
+            </div>
+            <Show when=move || status.get() == JobStatus::Failed>
+                <p class="failure" data-testid="failure">
+                    {move || job.with(|j| match &j.step {
+                        Some(step) => format!("Failed at “{step}”: {}", j.error.clone().unwrap_or_default()),
+                        None => format!("Failed: {}", j.error.clone().unwrap_or_default()),
+                    })}
+                </p>
+            </Show>
+            <div class="actions">
+                {move || job.with(|j| j.result_url.clone()).map(|url| view! {
+                    <a class="button download" href=url download data-testid="download">"Download CSV"</a>
+                })}
+                <Show when=move || !status.get().is_terminal()>
+                    <button
+                        type="button"
+                        class="button cancel"
+                        on:click=on_cancel
+                        disabled=move || cancelling.get()
+                    >
+                        "Cancel"
+                    </button>
+                </Show>
+                {move || cancel_error.get().map(|message| view! { <span class="action-error" role="alert">{message}</span> })}
+            </div>
+        </li>
+    }
+    .into_any()
+}

@@ -1,0 +1,103 @@
+//! The page's one reactive store of jobs. The first paint fills it from the job list; the
+//! event stream keeps it current; components read single jobs from it, so an event
+//! re-renders only the job it is about.
+
+use std::collections::HashMap;
+
+use leptos::prelude::*;
+
+use crate::event::{EventId, JobEvent};
+use crate::job::{Job, JobId, JobList, JobStatus};
+
+#[derive(Clone, Copy)]
+pub(crate) struct JobsStore {
+    /// Job ids, newest first.
+    order: RwSignal<Vec<JobId>>,
+    jobs: StoredValue<HashMap<JobId, RwSignal<Job>>>,
+    /// The latest thing worth announcing to screen readers ("Export … completed").
+    announcement: RwSignal<String>,
+}
+
+impl JobsStore {
+    pub(crate) fn new(list: JobList) -> Self {
+        let store = Self {
+            order: RwSignal::new(Vec::with_capacity(list.jobs.len())),
+            jobs: StoredValue::new(HashMap::with_capacity(list.jobs.len())),
+            announcement: RwSignal::new(String::new()),
+        };
+        for job in list.jobs {
+            store.upsert(job);
+        }
+        store
+    }
+
+    /// Job ids, newest first (tracked).
+    pub(crate) fn ids(&self) -> Vec<JobId> {
+        self.order.get()
+    }
+
+    pub(crate) fn get(&self, id: JobId) -> Option<RwSignal<Job>> {
+        self.jobs.with_value(|jobs| jobs.get(&id).copied())
+    }
+
+    pub(crate) fn announcement(&self) -> RwSignal<String> {
+        self.announcement
+    }
+
+    /// Adds a job, or replaces ours if this record is newer than what we have.
+    pub(crate) fn upsert(&self, job: Job) {
+        if let Some(existing) = self.get(job.id) {
+            if job.last_event_id > existing.with_untracked(|j| j.last_event_id) {
+                existing.set(job);
+            }
+            return;
+        }
+        let id = job.id;
+        let created_at = job.created_at;
+        self.jobs
+            .update_value(|jobs| _ = jobs.insert(id, RwSignal::new(job)));
+        self.order.update(|order| {
+            // Newest first: insert before the first job that is older.
+            let jobs = &self.jobs;
+            let position = order
+                .iter()
+                .position(|other| {
+                    jobs.with_value(|all| {
+                        all.get(other)
+                            .is_some_and(|j| j.with_untracked(|j| j.created_at < created_at))
+                    })
+                })
+                .unwrap_or(order.len());
+            order.insert(position, id);
+        });
+    }
+
+    /// Applies one event from the stream.
+    #[cfg_attr(not(feature = "hydrate"), allow(dead_code))] // the stream runs in the browser
+    pub(crate) fn apply(&self, id: EventId, event: &JobEvent) {
+        if let JobEvent::Created(created) = event {
+            let mut job = created.job.clone();
+            job.last_event_id = job.last_event_id.max(id);
+            self.upsert(job);
+            return;
+        }
+        let Some(job) = self.get(event.job_id()) else {
+            // A job we do not list (older than the first page): nothing to update.
+            return;
+        };
+        let mut changed = false;
+        job.update(|job| changed = matches!(job.apply(id, event), Ok(true)));
+        if changed && event.is_terminal() {
+            let (title, status) = job.with_untracked(|j| (j.title(), j.status));
+            let message = match status {
+                JobStatus::Completed => format!("{title} completed."),
+                JobStatus::Failed => format!(
+                    "{title} failed: {}",
+                    job.with_untracked(|j| j.error.clone().unwrap_or_default())
+                ),
+                _ => format!("{title} was cancelled."),
+            };
+            self.announcement.set(message);
+        }
+    }
+}

@@ -1,0 +1,18 @@
+//! Events: where they are written, how they are announced, encoded and streamed.
+//!
+//! - [`Recorder`]: every change to a job goes through it: first into the store's log (the
+//!   truth, which assigns the id), then onto the [`Bus`].
+//! - [`Bus`]: the in-memory doorbell: a bounded broadcast of freshly written events, each
+//!   encoded once for all subscribers.
+//! - `sse`: the `text/event-stream` encoding.
+//! - [`Subscription`]: one client's stream: replays what it missed from the log, then
+//!   follows the bus, and goes back to the log whenever it falls behind.
+
+mod bus;
+mod recorder;
+pub mod sse;
+mod subscription;
+
+pub use bus::{Bus, Published};
+pub use recorder::Recorder;
+pub use subscription::{Filter, Subscription};

@@ -1,0 +1,107 @@
+//! The `text/event-stream` wire format (WHATWG HTML, "Server-sent events").
+
+use app::event::{EventId, EventKind};
+use bytes::{BufMut, Bytes, BytesMut};
+
+/// Sent on an idle stream so that proxies and clients see the connection is alive.
+pub const KEEP_ALIVE: &[u8] = b": keep-alive\n\n";
+
+/// Tells the client how long to wait before reconnecting, in milliseconds.
+pub fn retry(millis: u64) -> Bytes {
+    Bytes::from(format!("retry: {millis}\n\n"))
+}
+
+/// Appends one event to `out`: `id:`, `event:`, then one `data:` line per line of
+/// `data` (splitting on `\r\n`, `\r` and `\n` as a parser does), then a blank line.
+pub fn encode_event(out: &mut BytesMut, id: EventId, kind: EventKind, data: &str) {
+    out.reserve(data.len() + 48);
+    out.put_slice(b"id: ");
+    out.put_slice(id.to_string().as_bytes());
+    out.put_slice(b"\nevent: ");
+    out.put_slice(kind.as_str().as_bytes());
+    out.put_u8(b'\n');
+    for line in lines(data) {
+        out.put_slice(b"data: ");
+        out.put_slice(line.as_bytes());
+        out.put_u8(b'\n');
+    }
+    out.put_u8(b'\n');
+}
+
+/// Splits on `\r\n`, `\r` or `\n`; an empty string is one empty line.
+fn lines(text: &str) -> impl Iterator<Item = &str> {
+    let mut rest = Some(text);
+    std::iter::from_fn(move || {
+        let current = rest?;
+        match current.find(['\r', '\n']) {
+            Some(at) => {
+                let skip = if current[at..].starts_with("\r\n") { 2 } else { 1 };
+                rest = Some(&current[at + skip..]);
+                Some(&current[..at])
+            }
+            None => {
+                rest = None;
+                Some(current)
+            }
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use futures::StreamExt;
+
+    use super::*;
+
+    /// Parses `bytes` with a spec-following parser (the `eventsource-stream` crate).
+    async fn parse(bytes: Bytes) -> Vec<eventsource_stream::Event> {
+        use eventsource_stream::Eventsource;
+        futures::stream::iter([Ok::<_, std::io::Error>(bytes)])
+            .eventsource()
+            .map(|event| event.expect("valid event stream"))
+            .collect()
+            .await
+    }
+
+    #[tokio::test]
+    async fn an_event_reads_back_identically() {
+        let mut out = BytesMut::new();
+        let data = r#"{"jobId":"x","progress":45,"step":"Syncing database"}"#;
+        encode_event(&mut out, EventId(41), EventKind::StatusUpdate, data);
+        assert_eq!(
+            &out[..],
+            format!("id: 41\nevent: status-update\ndata: {data}\n\n").as_bytes()
+        );
+        let events = parse(out.freeze()).await;
+        assert_eq!(events.len(), 1);
+        assert_eq!(events[0].id, "41");
+        assert_eq!(events[0].event, "status-update");
+        assert_eq!(events[0].data, data);
+    }
+
+    #[tokio::test]
+    async fn line_breaks_in_data_survive_as_newlines() {
+        let mut out = BytesMut::new();
+        encode_event(&mut out, EventId(1), EventKind::Failure, "one\ntwo\r\nthree\rfour");
+        encode_event(&mut out, EventId(2), EventKind::Failure, "");
+        encode_event(&mut out, EventId(3), EventKind::Failure, " leading space\n");
+        let events = parse(out.freeze()).await;
+        let data: Vec<_> = events.iter().map(|e| e.data.as_str()).collect();
+        // A parser joins data lines with \n, so every kind of line break reads back as \n.
+        assert_eq!(data, ["one\ntwo\nthree\nfour", "", " leading space\n"]);
+        let ids: Vec<_> = events.iter().map(|e| e.id.as_str()).collect();
+        assert_eq!(ids, ["1", "2", "3"]);
+    }
+
+    #[tokio::test]
+    async fn comments_and_retry_are_not_events() {
+        let mut out = BytesMut::new();
+        out.put_slice(&retry(2000));
+        out.put_slice(KEEP_ALIVE);
+        encode_event(&mut out, EventId(7), EventKind::Completion, "{}");
+        let events = parse(out.freeze()).await;
+        assert_eq!(events.len(), 1);
+        assert_eq!(events[0].id, "7");
+        assert_eq!(events[0].event, "completion");
+    }
+}

@@ -1,0 +1,199 @@
+//! One client's event stream.
+//!
+//! A subscription first replays from the log every event after the client's cursor (its
+//! `Last-Event-ID`), then follows the bus. It subscribes to the bus *before* its first
+//! read of the log, so an event is either in what it read or still ahead on the bus;
+//! bus events at or below the cursor are the ones it already sent and are skipped. When
+//! it falls so far behind that the bus dropped events for it (`Lagged`), it goes back to
+//! the log from its cursor. Nothing is missed and nothing is sent twice.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::Duration;
+
+use app::event::{EventId, EventKind};
+use app::job::JobId;
+use bytes::{Bytes, BytesMut};
+use tokio::sync::broadcast::{self, error::RecvError, error::TryRecvError};
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use super::{Published, sse};
+use crate::owner::Owner;
+use crate::store::Store;
+
+/// How many events one read of the log returns.
+const PAGE: u32 = 500;
+/// How many events already waiting on the bus are sent in one write.
+const BATCH: usize = 256;
+
+/// Which events a subscription carries.
+#[derive(Clone, Debug)]
+pub struct Filter {
+    pub owner: Owner,
+    /// One job's events only (and the stream ends with that job's ending).
+    pub job: Option<JobId>,
+}
+
+impl Filter {
+    fn matches(&self, event: &Published) -> bool {
+        event.owner == self.owner && self.job.is_none_or(|job| job == event.job_id)
+    }
+}
+
+enum Phase {
+    /// Reading the log from the cursor.
+    CatchingUp,
+    /// Following the bus.
+    Live,
+    /// A one-job stream that has sent its job's ending: close after the last write.
+    Finished,
+}
+
+pub struct Subscription {
+    store: Arc<dyn Store>,
+    bus: broadcast::Receiver<Arc<Published>>,
+    filter: Filter,
+    /// The id of the last event sent.
+    cursor: EventId,
+    phase: Phase,
+    /// Written first: the reconnection delay.
+    preamble: Option<Bytes>,
+    pending: VecDeque<Bytes>,
+    keep_alive: Duration,
+    last_write: Instant,
+    shutdown: CancellationToken,
+}
+
+impl Subscription {
+    /// `bus` must have been subscribed before the store was asked anything about the
+    /// events this subscription will carry (see the module docs).
+    pub fn new(
+        store: Arc<dyn Store>,
+        bus: broadcast::Receiver<Arc<Published>>,
+        filter: Filter,
+        cursor: EventId,
+        keep_alive: Duration,
+        shutdown: CancellationToken,
+    ) -> Self {
+        Self {
+            store,
+            bus,
+            filter,
+            cursor,
+            phase: Phase::CatchingUp,
+            preamble: Some(sse::retry(2000)),
+            pending: VecDeque::new(),
+            keep_alive,
+            last_write: Instant::now(),
+            shutdown,
+        }
+    }
+
+    /// The stream of chunks to write to the client; it ends when the client's job ended
+    /// (one-job streams), when the server shuts down, or on a store error.
+    pub fn into_stream(self) -> impl futures::Stream<Item = Result<Bytes, std::convert::Infallible>> + Send {
+        futures::stream::unfold(self, |mut subscription| async move {
+            let chunk = subscription.next_chunk().await?;
+            subscription.last_write = Instant::now();
+            Some((Ok(chunk), subscription))
+        })
+    }
+
+    async fn next_chunk(&mut self) -> Option<Bytes> {
+        if let Some(preamble) = self.preamble.take() {
+            return Some(preamble);
+        }
+        loop {
+            if let Some(chunk) = self.pending.pop_front() {
+                return Some(chunk);
+            }
+            match self.phase {
+                Phase::Finished => return None,
+                Phase::CatchingUp => {
+                    if let Err(err) = self.catch_up().await {
+                        tracing::warn!(error = %err, "event stream closed: could not read the event log");
+                        return None;
+                    }
+                }
+                Phase::Live => {
+                    let deadline = self.last_write + self.keep_alive;
+                    tokio::select! {
+                        biased;
+                        () = self.shutdown.cancelled() => return None,
+                        received = self.bus.recv() => match received {
+                            Ok(event) => self.follow(event),
+                            Err(RecvError::Lagged(missed)) => {
+                                tracing::debug!(missed, "subscriber fell behind; catching up from the log");
+                                self.phase = Phase::CatchingUp;
+                            }
+                            Err(RecvError::Closed) => return None,
+                        },
+                        () = tokio::time::sleep_until(deadline) => {
+                            return Some(Bytes::from_static(sse::KEEP_ALIVE));
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Reads one page of the log after the cursor; goes live once the log is exhausted.
+    async fn catch_up(&mut self) -> Result<(), crate::store::StoreError> {
+        let events = self
+            .store
+            .events_after(&self.filter.owner, self.cursor, self.filter.job, PAGE)
+            .await?;
+        if events.len() < PAGE as usize {
+            self.phase = Phase::Live;
+        }
+        let mut chunk = BytesMut::new();
+        for event in &events {
+            sse::encode_event(&mut chunk, event.id, event.kind, &event.data);
+            self.cursor = event.id;
+            if self.ends_stream(event.kind) {
+                self.phase = Phase::Finished;
+                break;
+            }
+        }
+        if !chunk.is_empty() {
+            self.pending.push_back(chunk.freeze());
+        }
+        Ok(())
+    }
+
+    /// Takes an event from the bus, and whatever else is already waiting there.
+    fn follow(&mut self, first: Arc<Published>) {
+        let mut chunk = BytesMut::new();
+        let mut next = Some(first);
+        let mut taken = 0;
+        while let Some(event) = next.take() {
+            if event.id > self.cursor && self.filter.matches(&event) {
+                chunk.extend_from_slice(&event.frame);
+                self.cursor = event.id;
+                if self.ends_stream(event.kind) {
+                    self.phase = Phase::Finished;
+                    break;
+                }
+            }
+            taken += 1;
+            if taken < BATCH {
+                next = match self.bus.try_recv() {
+                    Ok(event) => Some(event),
+                    Err(TryRecvError::Lagged(_)) => {
+                        self.phase = Phase::CatchingUp;
+                        None
+                    }
+                    Err(TryRecvError::Empty | TryRecvError::Closed) => None,
+                };
+            }
+        }
+        if !chunk.is_empty() {
+            self.pending.push_back(chunk.freeze());
+        }
+    }
+
+    fn ends_stream(&self, kind: EventKind) -> bool {
+        self.filter.job.is_some() && kind.is_terminal()
+    }
+}

@@ -1,0 +1,131 @@
+//! The REST endpoints for jobs.
+
+use app::event::{Cancelled, JobEvent};
+use app::job::{Job, JobId, JobList};
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use chrono::Utc;
+use serde::Deserialize;
+
+use super::AppState;
+use super::error::ApiError;
+use super::request::{parse_job_request, require_json};
+use crate::owner::Owner;
+use crate::store::Recorded;
+
+/// The most jobs one list returns.
+const MAX_LIMIT: u32 = 1000;
+const DEFAULT_LIMIT: u32 = 100;
+
+/// Parses a job id from the path; a malformed id is as unknown as a missing job.
+pub(super) fn job_id(raw: &str) -> Result<JobId, ApiError> {
+    raw.parse().map_err(|_| ApiError::job_not_found())
+}
+
+/// `POST /api/jobs`: validates, stores the job as queued, answers `202 Accepted` at once.
+pub(super) async fn create(
+    State(state): State<AppState>,
+    owner: Owner,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    if state.draining.is_cancelled() {
+        return Err(ApiError::ShuttingDown);
+    }
+    require_json(&headers)?;
+    let spec = parse_job_request(&body)?;
+    let job = state.recorder.create_job(&owner, &spec).await?;
+    state.runner.wake();
+    tracing::info!(job_id = %job.id, kind = %spec.kind(), "accepted");
+    let location = HeaderValue::from_str(&job.links.self_)
+        .map_err(|_| ApiError::job_not_found())?;
+    Ok((
+        StatusCode::ACCEPTED,
+        [(header::LOCATION, location)],
+        Json(job),
+    )
+        .into_response())
+}
+
+#[derive(Debug, Deserialize)]
+pub(super) struct ListQuery {
+    limit: Option<String>,
+}
+
+/// `GET /api/jobs?limit=N`: the caller's jobs, newest first.
+pub(super) async fn list(
+    State(state): State<AppState>,
+    owner: Owner,
+    query: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<JobList>, ApiError> {
+    let invalid_limit = || ApiError::InvalidRequest {
+        field: "limit".to_owned(),
+        message: format!("limit must be a whole number from 1 to {MAX_LIMIT}"),
+    };
+    let Query(query) = query.map_err(|_| invalid_limit())?;
+    let limit = match query.limit {
+        None => DEFAULT_LIMIT,
+        Some(raw) => raw
+            .parse::<u32>()
+            .ok()
+            .filter(|n| (1..=MAX_LIMIT).contains(n))
+            .ok_or_else(invalid_limit)?,
+    };
+    Ok(Json(state.store.jobs(&owner, limit).await?))
+}
+
+/// `GET /api/jobs/{id}`.
+pub(super) async fn get(
+    State(state): State<AppState>,
+    owner: Owner,
+    Path(id): Path<String>,
+) -> Result<Json<Job>, ApiError> {
+    let id = job_id(&id)?;
+    let job = state.store.job(&owner, id).await?;
+    job.map(Json).ok_or_else(ApiError::job_not_found)
+}
+
+/// `POST /api/jobs/{id}/cancel`: ends a queued or running job as cancelled, at once.
+/// Its code is told to stop; the job's record says `cancelled` from this moment on.
+pub(super) async fn cancel(
+    State(state): State<AppState>,
+    owner: Owner,
+    Path(id): Path<String>,
+) -> Result<Json<Job>, ApiError> {
+    let id = job_id(&id)?;
+    let job = state
+        .store
+        .job(&owner, id)
+        .await?
+        .ok_or_else(ApiError::job_not_found)?;
+    let ended = || ApiError::Conflict(format!("the job has already ended ({})", job.status));
+    if job.status.is_terminal() {
+        return Err(ended());
+    }
+    let event = JobEvent::Cancelled(Cancelled {
+        job_id: id,
+        step: job.step.clone(),
+        at: Utc::now(),
+    });
+    match state.recorder.record(&event).await? {
+        Recorded::Stored(_) => state.runner.cancel(id),
+        // It ended between our read and our write.
+        Recorded::Refused(_) => {
+            let now = state.store.job(&owner, id).await?;
+            let status = now.map_or(job.status, |j| j.status);
+            return Err(ApiError::Conflict(format!(
+                "the job has already ended ({status})"
+            )));
+        }
+    }
+    tracing::info!(job_id = %id, "cancelled");
+    let job = state
+        .store
+        .job(&owner, id)
+        .await?
+        .ok_or_else(ApiError::job_not_found)?;
+    Ok(Json(job))
+}

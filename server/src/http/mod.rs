@@ -1,0 +1,72 @@
+//! The HTTP surface: REST for jobs, the two event streams, downloads, and the pages.
+//!
+//! - `jobs`: `POST/GET /api/jobs`, `GET /api/jobs/{id}`, `POST /api/jobs/{id}/cancel`.
+//! - `stream`: `GET /api/events` and `GET /api/jobs/{id}/events` (Server-Sent Events).
+//! - `downloads`: `GET /downloads/{id}/{file}`.
+//! - `pages`: the Leptos app (server-rendered, then hydrated) and its static files.
+//! - `request`: reading a job request body into a typed, validated spec.
+//! - [`error`]: every error answers as JSON: `{"error": {"code", "message", "field"}}`.
+
+mod downloads;
+pub mod error;
+mod jobs;
+mod pages;
+mod request;
+mod stream;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::FromRef;
+use axum::http::{HeaderName, HeaderValue};
+use axum::routing::{get, post};
+use leptos::config::LeptosOptions;
+use tokio_util::sync::CancellationToken;
+use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::trace::TraceLayer;
+
+use crate::events::{Bus, Recorder};
+use crate::jobs::Runner;
+use crate::store::Store;
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Arc<dyn Store>,
+    pub recorder: Recorder,
+    pub bus: Bus,
+    pub runner: Arc<Runner>,
+    pub artifacts_dir: Arc<std::path::Path>,
+    pub keep_alive: Duration,
+    /// Cancelled when the server starts shutting down: no new jobs are accepted.
+    pub draining: CancellationToken,
+    /// Cancelled when the server stops: open streams end so clients reconnect elsewhere.
+    pub closing: CancellationToken,
+    pub leptos: LeptosOptions,
+}
+
+impl FromRef<AppState> for LeptosOptions {
+    fn from_ref(state: &AppState) -> Self {
+        state.leptos.clone()
+    }
+}
+
+/// All of Candor's routes.
+pub fn router(state: AppState) -> Router {
+    let api = Router::new()
+        .route("/api/jobs", get(jobs::list).post(jobs::create))
+        .route("/api/jobs/{id}", get(jobs::get))
+        .route("/api/jobs/{id}/cancel", post(jobs::cancel))
+        .route("/api/jobs/{id}/events", get(stream::job_events))
+        .route("/api/events", get(stream::all_events))
+        .route("/api/{*rest}", axum::routing::any(error::no_such_endpoint))
+        .route("/downloads/{id}/{file}", get(downloads::download));
+    pages::mount(api, &state)
+        .with_state(state)
+        .layer(SetResponseHeaderLayer::if_not_present(
+            HeaderName::from_static("x-content-type-options"),
+            HeaderValue::from_static("nosniff"),
+        ))
+        .layer(TraceLayer::new_for_http())
+}

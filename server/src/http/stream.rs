@@ -1,0 +1,128 @@
+//! The event streams: `GET /api/events` (all of the caller's jobs) and
+//! `GET /api/jobs/{id}/events` (one job), as Server-Sent Events.
+//!
+//! Where a stream starts: after the `Last-Event-ID` header (a reconnecting EventSource
+//! sends it), else after the `after` query parameter (a page that was rendered at event
+//! N subscribes with `?after=N`), else from now on (`/api/events`) or from the job's
+//! beginning (one job's stream). A one-job stream ends with the job's ending; asked
+//! again after that, it answers `204 No Content`, which tells EventSource to stop.
+
+use app::event::EventId;
+use axum::body::Body;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+
+use super::AppState;
+use super::error::ApiError;
+use super::jobs::job_id;
+use crate::events::{Filter, Subscription};
+use crate::owner::Owner;
+
+#[derive(Debug, Deserialize)]
+pub(super) struct StreamQuery {
+    after: Option<String>,
+}
+
+/// The cursor the client asked for, if any: `Last-Event-ID` wins over `?after=`.
+fn resume_point(
+    headers: &HeaderMap,
+    query: Result<Query<StreamQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Option<EventId>, ApiError> {
+    let invalid = |field: &str, reason: String| ApiError::InvalidRequest {
+        field: field.to_owned(),
+        message: format!("{field}: {reason}"),
+    };
+    if let Some(value) = headers.get("last-event-id") {
+        let value = value
+            .to_str()
+            .map_err(|_| invalid("Last-Event-ID", "must be ASCII digits".to_owned()))?
+            .trim();
+        if !value.is_empty() {
+            return value
+                .parse()
+                .map(Some)
+                .map_err(|e: app::event::InvalidEventId| invalid("Last-Event-ID", e.to_string()));
+        }
+    }
+    let Query(query) = query.map_err(|e| invalid("after", e.body_text()))?;
+    match query.after.as_deref().map(str::trim) {
+        None | Some("") => Ok(None),
+        Some(after) => after
+            .parse()
+            .map(Some)
+            .map_err(|e: app::event::InvalidEventId| invalid("after", e.to_string())),
+    }
+}
+
+fn event_stream(subscription: Subscription) -> Response {
+    let mut response = Body::from_stream(subscription.into_stream()).into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/event-stream"),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
+    response
+}
+
+/// `GET /api/events`: every event of the caller's jobs.
+pub(super) async fn all_events(
+    State(state): State<AppState>,
+    owner: Owner,
+    headers: HeaderMap,
+    query: Result<Query<StreamQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, ApiError> {
+    let requested = resume_point(&headers, query)?;
+    // Subscribe before reading the log: see `events::Subscription`.
+    let bus = state.bus.subscribe();
+    let head = state.store.last_event_id().await?;
+    // A cursor from the future (a wiped data directory) resumes from now.
+    let cursor = requested.map_or(head, |cursor| cursor.min(head));
+    let filter = Filter { owner, job: None };
+    Ok(event_stream(Subscription::new(
+        state.store.clone(),
+        bus,
+        filter,
+        cursor,
+        state.keep_alive,
+        state.closing.clone(),
+    )))
+}
+
+/// `GET /api/jobs/{id}/events`: one job's events, ending with its ending.
+pub(super) async fn job_events(
+    State(state): State<AppState>,
+    owner: Owner,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    query: Result<Query<StreamQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, ApiError> {
+    let id = job_id(&id)?;
+    let requested = resume_point(&headers, query)?;
+    let bus = state.bus.subscribe();
+    let job = state
+        .store
+        .job(&owner, id)
+        .await?
+        .ok_or_else(ApiError::job_not_found)?;
+    let cursor = requested.unwrap_or_default();
+    if job.status.is_terminal() && cursor >= job.last_event_id {
+        // The client has seen the ending: nothing will ever follow.
+        return Ok(StatusCode::NO_CONTENT.into_response());
+    }
+    let filter = Filter {
+        owner,
+        job: Some(id),
+    };
+    Ok(event_stream(Subscription::new(
+        state.store.clone(),
+        bus,
+        filter,
+        cursor,
+        state.keep_alive,
+        state.closing.clone(),
+    )))
+}

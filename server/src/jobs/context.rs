@@ -1,0 +1,129 @@
+//! What job code gets to talk to the runner: progress, cancellation and artifacts.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use app::job::JobId;
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+use super::{JobError, Outcome};
+
+/// Where a job is: the latest progress it reported.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Progress {
+    pub percent: u8,
+    pub step: Option<String>,
+}
+
+/// Handed to job code. Cheap to clone (into a blocking task, say); every method may be
+/// called from any thread, as often as the code likes: progress is coalesced.
+#[derive(Clone)]
+pub struct JobContext {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    id: JobId,
+    progress: watch::Sender<Progress>,
+    cancel: CancellationToken,
+    artifacts_dir: PathBuf,
+}
+
+impl JobContext {
+    pub(crate) fn new(
+        id: JobId,
+        progress: watch::Sender<Progress>,
+        cancel: CancellationToken,
+        artifacts_dir: PathBuf,
+    ) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                id,
+                progress,
+                cancel,
+                artifacts_dir,
+            }),
+        }
+    }
+
+    pub fn job_id(&self) -> JobId {
+        self.inner.id
+    }
+
+    /// Reports that the job is `percent` done and working on `step`. Costs a comparison
+    /// when nothing changed; the runner writes at most a few of these per second.
+    pub fn progress(&self, percent: u8, step: &str) {
+        let percent = percent.min(100);
+        self.inner.progress.send_if_modified(|current| {
+            if current.percent == percent && current.step.as_deref() == Some(step) {
+                return false;
+            }
+            current.percent = percent;
+            if current.step.as_deref() != Some(step) {
+                current.step = Some(step.to_owned());
+            }
+            true
+        });
+    }
+
+    /// Reports a new step without changing the percentage.
+    pub fn step(&self, step: &str) {
+        let percent = self.inner.progress.borrow().percent;
+        self.progress(percent, step);
+    }
+
+    /// True once the job was cancelled (or must stop); long loops should check it.
+    pub fn is_cancelled(&self) -> bool {
+        self.inner.cancel.is_cancelled()
+    }
+
+    /// `Err(JobError::Cancelled)` once the job was cancelled: `ctx.check_cancelled()?`.
+    pub fn check_cancelled(&self) -> Result<(), JobError> {
+        if self.is_cancelled() {
+            Err(JobError::Cancelled)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Prepares the artifact `file_name` of this job: write to
+    /// [`Artifact::partial_path`], then [`Artifact::commit`] it. Until it is committed it
+    /// is never served, so a crash cannot leave a truncated file behind as a result.
+    pub async fn artifact(&self, file_name: &str) -> Result<Artifact, JobError> {
+        tokio::fs::create_dir_all(&self.inner.artifacts_dir)
+            .await
+            .map_err(|e| JobError::io("could not create the job's artifact folder", e))?;
+        Ok(Artifact {
+            partial: self
+                .inner
+                .artifacts_dir
+                .join(format!("{file_name}.partial")),
+            complete: self.inner.artifacts_dir.join(file_name),
+            file_name: file_name.to_owned(),
+        })
+    }
+}
+
+/// A result file being written.
+#[derive(Debug)]
+pub struct Artifact {
+    partial: PathBuf,
+    complete: PathBuf,
+    file_name: String,
+}
+
+impl Artifact {
+    /// Where to write the file.
+    pub fn partial_path(&self) -> &Path {
+        &self.partial
+    }
+
+    /// Publishes the finished file under its name (an atomic rename).
+    pub async fn commit(self) -> Result<Outcome, JobError> {
+        tokio::fs::rename(&self.partial, &self.complete)
+            .await
+            .map_err(|e| JobError::io("could not publish the result file", e))?;
+        Ok(Outcome::download(self.file_name))
+    }
+}

@@ -1,0 +1,278 @@
+//! The worker pool: claims queued jobs from the store, runs each in its own task, and
+//! records exactly one ending for each.
+//!
+//! A job's code runs in a spawned task, so a panic in it is caught (as the task's
+//! `JoinError`) and becomes a `failed` job; the worker pool never loses a worker. At most
+//! `workers` jobs run at once (a semaphore); the queue itself is the store, so accepted
+//! jobs survive a restart.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use app::event::{Cancelled, Completion, Failure, JobEvent};
+use app::job::JobId;
+use chrono::Utc;
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, watch};
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+
+use super::context::Progress;
+use super::progress::report_progress;
+use super::{INTERRUPTED, JobContext, JobError, Outcome, registry};
+use crate::events::Recorder;
+use crate::store::{ClaimedJob, Recorded};
+
+/// How long an idle runner sleeps before looking at the queue again even without a
+/// doorbell (a safety net: every accepted job also rings [`Runner::wake`]).
+const POLL_INTERVAL: Duration = Duration::from_secs(2);
+
+#[derive(Clone, Debug)]
+pub struct RunnerConfig {
+    pub workers: usize,
+    pub progress_interval: Duration,
+    pub artifacts_dir: PathBuf,
+    pub shutdown_grace: Duration,
+}
+
+pub struct Runner {
+    recorder: Recorder,
+    config: RunnerConfig,
+    /// Cancellation tokens of the running jobs. A std mutex: held only for map
+    /// operations, never across an `await`.
+    running: Mutex<HashMap<JobId, CancellationToken>>,
+    wake: Notify,
+}
+
+/// How a run ended, before it is recorded.
+enum Ending {
+    Completed(Outcome),
+    Failed(String),
+    Cancelled,
+    Interrupted,
+}
+
+impl Runner {
+    pub fn new(recorder: Recorder, config: RunnerConfig) -> Arc<Self> {
+        Arc::new(Self {
+            recorder,
+            config,
+            running: Mutex::new(HashMap::new()),
+            wake: Notify::new(),
+        })
+    }
+
+    /// Rings the doorbell: a job was queued.
+    pub fn wake(&self) {
+        self.wake.notify_one();
+    }
+
+    /// Tells a running job's code to stop (its `cancelled` event is already recorded).
+    pub fn cancel(&self, id: JobId) {
+        if let Some(token) = self.lock_running().get(&id) {
+            token.cancel();
+        }
+    }
+
+    fn lock_running(&self) -> std::sync::MutexGuard<'_, HashMap<JobId, CancellationToken>> {
+        // The map stays consistent even if a holder panicked: every operation on it is a
+        // single insert, remove or lookup.
+        self.running
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Runs jobs until `drain` is cancelled; then lets running jobs finish within the
+    /// grace period and ends the rest as interrupted.
+    pub async fn run(self: Arc<Self>, drain: CancellationToken) {
+        let permits = Arc::new(Semaphore::new(self.config.workers));
+        let stop = CancellationToken::new();
+        let mut tasks = JoinSet::new();
+        loop {
+            while tasks.try_join_next().is_some() {}
+            let permit = tokio::select! {
+                biased;
+                () = drain.cancelled() => break,
+                permit = permits.clone().acquire_owned() => match permit {
+                    Ok(permit) => permit,
+                    Err(_) => break,
+                },
+            };
+            match self.recorder.claim_next().await {
+                Ok(Some(claimed)) => {
+                    tasks.spawn(self.clone().run_one(claimed, stop.clone(), permit));
+                }
+                Ok(None) => {
+                    drop(permit);
+                    tokio::select! {
+                        biased;
+                        () = drain.cancelled() => break,
+                        () = self.wake.notified() => {}
+                        () = tokio::time::sleep(POLL_INTERVAL) => {}
+                    }
+                }
+                Err(err) => {
+                    drop(permit);
+                    tracing::error!(error = %err, "could not claim a job; retrying shortly");
+                    tokio::select! {
+                        () = drain.cancelled() => break,
+                        () = tokio::time::sleep(POLL_INTERVAL) => {}
+                    }
+                }
+            }
+        }
+        if !tasks.is_empty() {
+            tracing::info!(
+                running = tasks.len(),
+                grace = ?self.config.shutdown_grace,
+                "waiting for running jobs before shutting down"
+            );
+            let finished = tokio::time::timeout(self.config.shutdown_grace, async {
+                while tasks.join_next().await.is_some() {}
+            })
+            .await;
+            if finished.is_err() {
+                stop.cancel();
+                while tasks.join_next().await.is_some() {}
+            }
+        }
+    }
+
+    async fn run_one(
+        self: Arc<Self>,
+        claimed: ClaimedJob,
+        stop: CancellationToken,
+        _permit: OwnedSemaphorePermit,
+    ) {
+        let job = claimed.job;
+        let id = job.id;
+        let span = tracing::info_span!("job", %id, kind = %job.spec.kind());
+        async move {
+            tracing::info!("started");
+            let cancel = CancellationToken::new();
+            self.lock_running().insert(id, cancel.clone());
+            let artifacts_dir = self.config.artifacts_dir.join(id.to_string());
+
+            let (reports, reports_rx) = watch::channel(Progress {
+                percent: job.progress,
+                step: job.step.clone(),
+            });
+            let reporter_done = CancellationToken::new();
+            let reporter = tokio::spawn(
+                report_progress(
+                    self.recorder.clone(),
+                    id,
+                    reports_rx.clone(),
+                    self.config.progress_interval,
+                    reporter_done.clone(),
+                )
+                .in_current_span(),
+            );
+            let ctx = JobContext::new(id, reports, cancel.clone(), artifacts_dir.clone());
+            let prepared = registry::prepare(job.spec.clone(), ctx);
+            let time_limit = prepared.time_limit;
+            let mut work = tokio::spawn(prepared.work.in_current_span());
+
+            let ending = tokio::select! {
+                joined = &mut work => match joined {
+                    Ok(Ok(outcome)) => Ending::Completed(outcome),
+                    Ok(Err(JobError::Cancelled)) => Ending::Cancelled,
+                    Ok(Err(err)) => Ending::Failed(err.to_string()),
+                    Err(err) if err.is_panic() => Ending::Failed(format!(
+                        "the job crashed: {}", panic_message(err.into_panic())
+                    )),
+                    Err(_) => Ending::Cancelled,
+                },
+                () = cancel.cancelled() => Ending::Cancelled,
+                () = stop.cancelled() => Ending::Interrupted,
+                () = expire(time_limit) => Ending::Failed(format!(
+                    "timed out after {}", describe(time_limit.unwrap_or_default())
+                )),
+            };
+            // Whatever ended it, the job's code stops now: async code at its next await,
+            // blocking code at its next cancellation check.
+            work.abort();
+            cancel.cancel();
+            reporter_done.cancel();
+            let _ = reporter.await;
+
+            let step = reports_rx.borrow().step.clone();
+            let at = Utc::now();
+            let event = match &ending {
+                Ending::Completed(outcome) => JobEvent::Completion(Completion {
+                    job_id: id,
+                    url: outcome
+                        .download
+                        .as_ref()
+                        .map(|file| format!("/downloads/{id}/{file}")),
+                    at,
+                }),
+                Ending::Failed(reason) => JobEvent::Failure(Failure {
+                    job_id: id,
+                    error: reason.clone(),
+                    step,
+                    at,
+                }),
+                Ending::Interrupted => JobEvent::Failure(Failure {
+                    job_id: id,
+                    error: INTERRUPTED.to_owned(),
+                    step,
+                    at,
+                }),
+                Ending::Cancelled => JobEvent::Cancelled(Cancelled {
+                    job_id: id,
+                    step,
+                    at,
+                }),
+            };
+            let completed = match self.recorder.record(&event).await {
+                Ok(Recorded::Stored(_)) => {
+                    tracing::info!(ending = %event.kind(), "ended");
+                    matches!(ending, Ending::Completed(_))
+                }
+                Ok(Recorded::Refused(_)) => {
+                    // Someone else ended it first (a cancel request): theirs stands.
+                    tracing::info!("ended (already recorded)");
+                    false
+                }
+                Err(err) => {
+                    tracing::error!(error = %err, "could not record the job's ending");
+                    false
+                }
+            };
+            if !completed {
+                // Nothing of an unfinished job may be served.
+                let _ = tokio::fs::remove_dir_all(&artifacts_dir).await;
+            }
+            self.lock_running().remove(&id);
+        }
+        .instrument(span)
+        .await;
+    }
+}
+
+async fn expire(limit: Option<Duration>) {
+    match limit {
+        Some(limit) => tokio::time::sleep(limit).await,
+        None => std::future::pending().await,
+    }
+}
+
+fn describe(duration: Duration) -> String {
+    let secs = duration.as_secs();
+    if secs >= 60 && secs % 60 == 0 {
+        format!("{} min", secs / 60)
+    } else {
+        format!("{:.1} s", duration.as_secs_f64())
+    }
+}
+
+fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic without a message".to_owned())
+}

@@ -1,0 +1,25 @@
+//! Candor's server: accepts jobs, runs them in the background, stores every change, and
+//! streams the changes to browsers over Server-Sent Events.
+//!
+//! Layout (one module per responsibility):
+//! - [`config`]: settings from the environment, with documented defaults.
+//! - [`startup`]: [`startup::Application`] binds the listener and wires the parts together.
+//! - [`store`]: the [`store::Store`] trait (jobs and the event log) and its SQLite
+//!   implementation.
+//! - [`events`]: where an event is written ([`events::Recorder`]), announced
+//!   ([`events::Bus`]), encoded (`sse`) and streamed to one subscriber
+//!   ([`events::Subscription`]).
+//! - [`jobs`]: the job kinds and the runner (worker pool, progress coalescing,
+//!   cancellation, panics and time limits).
+//! - [`http`]: the REST API, the SSE endpoints, downloads and the Leptos pages.
+//! - [`owner`]: who a request acts for.
+//! - [`shutdown`]: the signal that stops everything gracefully.
+
+pub mod config;
+pub mod events;
+pub mod http;
+pub mod jobs;
+pub mod owner;
+pub mod shutdown;
+pub mod startup;
+pub mod store;

@@ -1,0 +1,36 @@
+//! Starts Candor: reads the configuration, serves until Ctrl-C or SIGTERM.
+
+use anyhow::Context;
+use server::config::Config;
+use server::shutdown;
+use server::startup::Application;
+use tokio::net::TcpListener;
+use tracing_subscriber::EnvFilter;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,tower_http=info")),
+        )
+        .init();
+
+    // cargo-leptos passes the site's settings (address, output name) in LEPTOS_* variables.
+    let leptos = leptos::config::get_configuration(None)
+        .context("cannot read the LEPTOS_* settings")?
+        .leptos_options;
+    let config = Config::from_env()?;
+    let listener = TcpListener::bind(leptos.site_addr)
+        .await
+        .with_context(|| format!("cannot listen on {}", leptos.site_addr))?;
+    let app = Application::build(config, leptos, listener).await?;
+    tracing::info!("Candor is up on http://{}", app.local_addr()?);
+
+    let stop = app.stopper();
+    tokio::spawn(async move {
+        shutdown::signal().await;
+        stop.cancel();
+    });
+    app.run_until_stopped().await
+}

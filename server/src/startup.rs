@@ -1,0 +1,110 @@
+//! Putting Candor together: open the store, end what a previous process left running,
+//! start the runner, serve HTTP; and take it apart again in order on shutdown.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context;
+use leptos::config::LeptosOptions;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::Config;
+use crate::events::{Bus, Recorder};
+use crate::http::{AppState, router};
+use crate::jobs::{Runner, RunnerConfig, recover_interrupted};
+use crate::store::{SqliteStore, Store};
+
+pub struct Application {
+    listener: TcpListener,
+    state: AppState,
+    stop: CancellationToken,
+}
+
+impl Application {
+    /// Opens the data directory and gets everything ready to serve on `listener`.
+    pub async fn build(
+        config: Config,
+        leptos: LeptosOptions,
+        listener: TcpListener,
+    ) -> anyhow::Result<Self> {
+        tokio::fs::create_dir_all(config.artifacts_dir())
+            .await
+            .with_context(|| format!("cannot create the data directory {}", config.data_dir.display()))?;
+        let store: Arc<dyn Store> = Arc::new(
+            SqliteStore::open(&config.database_path())
+                .await
+                .with_context(|| format!("cannot open the database {}", config.database_path().display()))?,
+        );
+        let bus = Bus::new(config.bus_capacity);
+        let recorder = Recorder::new(store.clone(), bus.clone());
+        let interrupted = recover_interrupted(store.as_ref(), &recorder).await?;
+        if interrupted > 0 {
+            tracing::warn!(interrupted, "ended jobs that were running when the last process stopped");
+        }
+        let runner = Runner::new(
+            recorder.clone(),
+            RunnerConfig {
+                workers: config.workers,
+                progress_interval: config.progress_interval,
+                artifacts_dir: config.artifacts_dir(),
+                shutdown_grace: config.shutdown_grace,
+            },
+        );
+        let state = AppState {
+            store,
+            recorder,
+            bus,
+            runner,
+            artifacts_dir: config.artifacts_dir().into(),
+            keep_alive: config.keep_alive,
+            draining: CancellationToken::new(),
+            closing: CancellationToken::new(),
+            leptos,
+        };
+        Ok(Self {
+            listener,
+            state,
+            stop: CancellationToken::new(),
+        })
+    }
+
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// Cancel this token to shut the application down gracefully.
+    pub fn stopper(&self) -> CancellationToken {
+        self.stop.clone()
+    }
+
+    /// Serves until the stopper is cancelled, then shuts down in order: refuse new jobs,
+    /// let running ones finish within the grace period (ending the rest as
+    /// interrupted), close the streams, stop serving.
+    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        let Self {
+            listener,
+            state,
+            stop,
+        } = self;
+        let runner = tokio::spawn(state.runner.clone().run(state.draining.clone()));
+        let draining = state.draining.clone();
+        let closing = state.closing.clone();
+        let app = router(state);
+        tracing::info!(address = %listener.local_addr()?, "serving");
+        let serve = axum::serve(listener, app).with_graceful_shutdown(closing.clone().cancelled_owned());
+        let sequence = async move {
+            stop.cancelled().await;
+            tracing::info!("shutting down: no new jobs; waiting for running ones");
+            draining.cancel();
+            if let Err(err) = runner.await {
+                tracing::error!(error = %err, "the job runner failed");
+            }
+            closing.cancel();
+        };
+        let (served, ()) = tokio::join!(serve.into_future(), sequence);
+        served.context("the HTTP server failed")?;
+        tracing::info!("stopped");
+        Ok(())
+    }
+}

@@ -1,0 +1,104 @@
+//! Storage of jobs and of the event log, behind one trait.
+//!
+//! The store is the truth: every change to a job is one event, appended to the log and
+//! applied to the job's row in the same transaction, through the state machine in
+//! [`app::job::Job::apply`]. A change the state machine refuses (progress after the end,
+//! a second ending) is not stored, so a job ends exactly once.
+//!
+//! [`SqliteStore`] is the embedded default. The trait speaks only of jobs, events and
+//! owners, so a PostgreSQL implementation (claims with `FOR UPDATE SKIP LOCKED`, a
+//! `LISTEN/NOTIFY` doorbell) fits behind it for several nodes.
+
+mod rows;
+mod sqlite;
+
+use app::event::{EventId, EventKind, JobEvent};
+use app::job::{InvalidTransition, Job, JobId, JobList, JobSpec};
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+pub use sqlite::SqliteStore;
+
+use crate::owner::Owner;
+
+/// An event as the log holds it: its id, whose it is, and its payload exactly as it is
+/// streamed.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StoredEvent {
+    pub id: EventId,
+    pub job_id: JobId,
+    pub owner: Owner,
+    pub kind: EventKind,
+    /// The JSON payload (`data:`), serialised once when the event was written.
+    pub data: String,
+}
+
+/// A job that a worker has claimed, with what the worker needs to run it.
+#[derive(Clone, Debug)]
+pub struct ClaimedJob {
+    pub job: Job,
+    pub owner: Owner,
+    /// The event that marked it running.
+    pub event: StoredEvent,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("database migration failed: {0}")]
+    Migration(#[from] sqlx::migrate::MigrateError),
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+    #[error("no job {0}")]
+    UnknownJob(JobId),
+}
+
+/// What [`Store::record`] did with an event.
+#[derive(Debug)]
+pub enum Recorded {
+    /// Appended to the log and applied to the job.
+    Stored(StoredEvent),
+    /// Refused by the state machine (e.g. the job had already ended); nothing changed.
+    Refused(InvalidTransition),
+}
+
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Stores a new job as `queued` and appends its `created` event, atomically.
+    async fn create_job(
+        &self,
+        owner: &Owner,
+        spec: &JobSpec,
+        now: DateTime<Utc>,
+    ) -> Result<(Job, StoredEvent), StoreError>;
+
+    /// Claims the oldest queued job: marks it `running` (appending that event), or returns
+    /// `None` when the queue is empty.
+    async fn claim_next(&self, now: DateTime<Utc>) -> Result<Option<ClaimedJob>, StoreError>;
+
+    /// Appends an event and applies it to its job, atomically, if the job's state allows it.
+    async fn record(&self, event: &JobEvent) -> Result<Recorded, StoreError>;
+
+    /// One of the owner's jobs (`None` for another owner's job, exactly as for no job).
+    async fn job(&self, owner: &Owner, id: JobId) -> Result<Option<Job>, StoreError>;
+
+    /// The owner's newest jobs, and the id of the newest event when they were read (one
+    /// consistent snapshot).
+    async fn jobs(&self, owner: &Owner, limit: u32) -> Result<JobList, StoreError>;
+
+    /// The owner's events after `after`, oldest first, optionally of one job only.
+    async fn events_after(
+        &self,
+        owner: &Owner,
+        after: EventId,
+        job: Option<JobId>,
+        limit: u32,
+    ) -> Result<Vec<StoredEvent>, StoreError>;
+
+    /// The id of the newest event in the log (0 when it is empty).
+    async fn last_event_id(&self) -> Result<EventId, StoreError>;
+
+    /// Jobs marked `running` (after a restart: the ones a dead process left behind).
+    async fn running_jobs(&self) -> Result<Vec<Job>, StoreError>;
+}

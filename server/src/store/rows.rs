@@ -1,0 +1,81 @@
+//! Rows as SQLite returns them, and their conversion into the shared types.
+
+use app::event::{EventId, EventKind};
+use app::job::{Job, JobId, JobLinks, JobSpec, JobStatus};
+use chrono::{DateTime, Utc};
+
+use super::{StoreError, StoredEvent};
+use crate::owner::Owner;
+
+#[derive(sqlx::FromRow)]
+pub(super) struct JobRow {
+    pub(super) id: String,
+    pub(super) owner: String,
+    pub(super) kind: String,
+    pub(super) params: String,
+    pub(super) status: String,
+    pub(super) progress: i64,
+    pub(super) step: Option<String>,
+    pub(super) error: Option<String>,
+    pub(super) result_url: Option<String>,
+    pub(super) created_at: DateTime<Utc>,
+    pub(super) started_at: Option<DateTime<Utc>>,
+    pub(super) finished_at: Option<DateTime<Utc>>,
+    pub(super) last_event_id: i64,
+}
+
+impl JobRow {
+    pub(super) fn into_job(self) -> Result<(Job, Owner), StoreError> {
+        let corrupt = |what: &str, err: &dyn std::fmt::Display| {
+            StoreError::Corrupt(format!("job {}: {what}: {err}", self.id))
+        };
+        let id: JobId = self.id.parse().map_err(|e| corrupt("id", &e))?;
+        let params: serde_json::Value =
+            serde_json::from_str(&self.params).map_err(|e| corrupt("params", &e))?;
+        let spec: JobSpec =
+            serde_json::from_value(serde_json::json!({ "kind": self.kind, "params": params }))
+                .map_err(|e| corrupt("kind or params", &e))?;
+        let status: JobStatus = self.status.parse().map_err(|e| corrupt("status", &e))?;
+        let progress = u8::try_from(self.progress.clamp(0, 100)).unwrap_or(0);
+        let job = Job {
+            id,
+            spec,
+            status,
+            progress,
+            step: self.step,
+            error: self.error,
+            result_url: self.result_url,
+            created_at: self.created_at,
+            started_at: self.started_at,
+            finished_at: self.finished_at,
+            last_event_id: EventId(self.last_event_id),
+            links: JobLinks::for_job(id),
+        };
+        Ok((job, Owner::new(self.owner)))
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(super) struct EventRow {
+    pub(super) id: i64,
+    pub(super) job_id: String,
+    pub(super) owner: String,
+    pub(super) kind: String,
+    pub(super) data: String,
+}
+
+impl EventRow {
+    pub(super) fn into_event(self) -> Result<StoredEvent, StoreError> {
+        let corrupt = |what: &str, err: &dyn std::fmt::Display| {
+            StoreError::Corrupt(format!("event {}: {what}: {err}", self.id))
+        };
+        let kind: EventKind = self.kind.parse().map_err(|e| corrupt("kind", &e))?;
+        Ok(StoredEvent {
+            id: EventId(self.id),
+            job_id: self.job_id.parse().map_err(|e| corrupt("job id", &e))?,
+            owner: Owner::new(self.owner),
+            kind,
+            data: self.data,
+        })
+    }
+}

@@ -1,0 +1,327 @@
+//! The embedded store: one SQLite file in WAL mode.
+//!
+//! Writes run in `BEGIN IMMEDIATE` transactions, so a transaction that reads a job and
+//! then changes it can never be overtaken by another writer. `synchronous = FULL`: an
+//! accepted job survives a crash of the process and of the machine.
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use app::event::{EventId, EventKind, JobCreated, JobEvent, StatusUpdate};
+use app::job::{Job, JobId, JobList, JobSpec, JobStatus};
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous,
+};
+use sqlx::{SqliteConnection, SqlitePool};
+
+use super::rows::{EventRow, JobRow};
+use super::{ClaimedJob, Recorded, Store, StoreError, StoredEvent};
+use crate::owner::Owner;
+
+/// The step a job shows from the moment a worker picks it up until it reports its own.
+const STARTING_STEP: &str = "Starting";
+
+#[derive(Clone, Debug)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database at `path` and applies the migrations.
+    pub async fn open(path: &Path) -> Result<Self, StoreError> {
+        let options = SqliteConnectOptions::from_str("sqlite:")?
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(10));
+        let pool = SqlitePoolOptions::new()
+            .max_connections(8)
+            .connect_with(options)
+            .await?;
+        sqlx::migrate!("./migrations").run(&pool).await?;
+        Ok(Self { pool })
+    }
+
+    async fn job_row(
+        conn: &mut SqliteConnection,
+        id: JobId,
+    ) -> Result<Option<(Job, Owner)>, StoreError> {
+        let row: Option<JobRow> = sqlx::query_as(
+            "SELECT id, owner, kind, params, status, progress, step, error, result_url, \
+             created_at, started_at, finished_at, last_event_id FROM jobs WHERE id = ?",
+        )
+        .bind(id.to_string())
+        .fetch_optional(&mut *conn)
+        .await?;
+        row.map(JobRow::into_job).transpose()
+    }
+
+    async fn append(
+        conn: &mut SqliteConnection,
+        job_id: JobId,
+        owner: &Owner,
+        kind: EventKind,
+        data: &str,
+        now: DateTime<Utc>,
+    ) -> Result<EventId, StoreError> {
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO events (job_id, owner, kind, data, created_at) VALUES (?, ?, ?, ?, ?) \
+             RETURNING id",
+        )
+        .bind(job_id.to_string())
+        .bind(owner.as_str())
+        .bind(kind.as_str())
+        .bind(data)
+        .bind(now)
+        .fetch_one(&mut *conn)
+        .await?;
+        Ok(EventId(id))
+    }
+
+    async fn save_state(conn: &mut SqliteConnection, job: &Job) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE jobs SET status = ?, progress = ?, step = ?, error = ?, result_url = ?, \
+             started_at = ?, finished_at = ?, last_event_id = ? WHERE id = ?",
+        )
+        .bind(job.status.as_str())
+        .bind(i64::from(job.progress))
+        .bind(job.step.as_deref())
+        .bind(job.error.as_deref())
+        .bind(job.result_url.as_deref())
+        .bind(job.started_at)
+        .bind(job.finished_at)
+        .bind(job.last_event_id.0)
+        .bind(job.id.to_string())
+        .execute(&mut *conn)
+        .await?;
+        Ok(())
+    }
+
+    /// Checks `event` against the job's state, appends it, and applies it: the heart of
+    /// every write. Runs inside the caller's transaction.
+    async fn apply(
+        conn: &mut SqliteConnection,
+        event: &JobEvent,
+    ) -> Result<(Recorded, Option<Job>), StoreError> {
+        let job_id = event.job_id();
+        let (mut job, owner) = Self::job_row(conn, job_id)
+            .await?
+            .ok_or(StoreError::UnknownJob(job_id))?;
+        if let Err(refused) = job.check(event) {
+            return Ok((Recorded::Refused(refused), None));
+        }
+        let data = event.to_json();
+        let id = Self::append(conn, job_id, &owner, event.kind(), &data, Utc::now()).await?;
+        job.apply(id, event)
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        Self::save_state(conn, &job).await?;
+        let stored = StoredEvent {
+            id,
+            job_id,
+            owner,
+            kind: event.kind(),
+            data,
+        };
+        Ok((Recorded::Stored(stored), Some(job)))
+    }
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn create_job(
+        &self,
+        owner: &Owner,
+        spec: &JobSpec,
+        now: DateTime<Utc>,
+    ) -> Result<(Job, StoredEvent), StoreError> {
+        let mut job = Job::new(JobId(uuid::Uuid::new_v4()), spec.clone(), now);
+        let params = match serde_json::to_value(spec) {
+            Ok(serde_json::Value::Object(mut fields)) => {
+                fields.remove("params").unwrap_or(serde_json::Value::Null)
+            }
+            _ => serde_json::Value::Null,
+        };
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        sqlx::query(
+            "INSERT INTO jobs (id, owner, kind, params, status, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+        )
+        .bind(job.id.to_string())
+        .bind(owner.as_str())
+        .bind(spec.kind().as_str())
+        .bind(params.to_string())
+        .bind(JobStatus::Queued.as_str())
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        // The `created` event carries the job as of that event, its own id included, so
+        // the id is taken first and the payload written second.
+        let id = Self::append(&mut tx, job.id, owner, EventKind::Created, "{}", now).await?;
+        job.last_event_id = id;
+        let event = JobEvent::Created(Box::new(JobCreated {
+            job_id: job.id,
+            job: job.clone(),
+        }));
+        let data = event.to_json();
+        sqlx::query("UPDATE events SET data = ? WHERE id = ?")
+            .bind(&data)
+            .bind(id.0)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("UPDATE jobs SET last_event_id = ? WHERE id = ?")
+            .bind(id.0)
+            .bind(job.id.to_string())
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        let stored = StoredEvent {
+            id,
+            job_id: job.id,
+            owner: owner.clone(),
+            kind: EventKind::Created,
+            data,
+        };
+        Ok((job, stored))
+    }
+
+    async fn claim_next(&self, now: DateTime<Utc>) -> Result<Option<ClaimedJob>, StoreError> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let next: Option<String> = sqlx::query_scalar(
+            "SELECT id FROM jobs WHERE status = 'queued' ORDER BY seq LIMIT 1",
+        )
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(id) = next else {
+            return Ok(None);
+        };
+        let job_id: JobId = id
+            .parse()
+            .map_err(|e| StoreError::Corrupt(format!("job id {id}: {e}")))?;
+        let start = JobEvent::StatusUpdate(StatusUpdate {
+            job_id,
+            status: JobStatus::Running,
+            progress: 0,
+            step: Some(STARTING_STEP.to_owned()),
+            at: now,
+        });
+        let (recorded, job) = Self::apply(&mut tx, &start).await?;
+        let (Recorded::Stored(event), Some(job)) = (recorded, job) else {
+            return Err(StoreError::Corrupt(format!(
+                "queued job {job_id} could not be started"
+            )));
+        };
+        sqlx::query("UPDATE jobs SET attempt = attempt + 1 WHERE id = ?")
+            .bind(job_id.to_string())
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(Some(ClaimedJob {
+            job,
+            owner: event.owner.clone(),
+            event,
+        }))
+    }
+
+    async fn record(&self, event: &JobEvent) -> Result<Recorded, StoreError> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let (recorded, _) = Self::apply(&mut tx, event).await?;
+        match recorded {
+            Recorded::Stored(_) => tx.commit().await?,
+            Recorded::Refused(_) => tx.rollback().await?,
+        }
+        Ok(recorded)
+    }
+
+    async fn job(&self, owner: &Owner, id: JobId) -> Result<Option<Job>, StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        Ok(Self::job_row(&mut conn, id)
+            .await?
+            .filter(|(_, job_owner)| job_owner == owner)
+            .map(|(job, _)| job))
+    }
+
+    async fn jobs(&self, owner: &Owner, limit: u32) -> Result<JobList, StoreError> {
+        // One read transaction: the job rows and the event id come from the same snapshot.
+        let mut tx = self.pool.begin().await?;
+        let last: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(id), 0) FROM events")
+            .fetch_one(&mut *tx)
+            .await?;
+        let rows: Vec<JobRow> = sqlx::query_as(
+            "SELECT id, owner, kind, params, status, progress, step, error, result_url, \
+             created_at, started_at, finished_at, last_event_id FROM jobs \
+             WHERE owner = ? ORDER BY seq DESC LIMIT ?",
+        )
+        .bind(owner.as_str())
+        .bind(i64::from(limit))
+        .fetch_all(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        let jobs = rows
+            .into_iter()
+            .map(|row| row.into_job().map(|(job, _)| job))
+            .collect::<Result<_, _>>()?;
+        Ok(JobList {
+            jobs,
+            last_event_id: EventId(last),
+        })
+    }
+
+    async fn events_after(
+        &self,
+        owner: &Owner,
+        after: EventId,
+        job: Option<JobId>,
+        limit: u32,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        let rows: Vec<EventRow> = match job {
+            Some(job) => {
+                sqlx::query_as(
+                    "SELECT id, job_id, owner, kind, data FROM events \
+                     WHERE job_id = ? AND owner = ? AND id > ? ORDER BY id LIMIT ?",
+                )
+                .bind(job.to_string())
+                .bind(owner.as_str())
+                .bind(after.0)
+                .bind(i64::from(limit))
+                .fetch_all(&self.pool)
+                .await?
+            }
+            None => {
+                sqlx::query_as(
+                    "SELECT id, job_id, owner, kind, data FROM events \
+                     WHERE owner = ? AND id > ? ORDER BY id LIMIT ?",
+                )
+                .bind(owner.as_str())
+                .bind(after.0)
+                .bind(i64::from(limit))
+                .fetch_all(&self.pool)
+                .await?
+            }
+        };
+        rows.into_iter().map(EventRow::into_event).collect()
+    }
+
+    async fn last_event_id(&self) -> Result<EventId, StoreError> {
+        let last: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(id), 0) FROM events")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(EventId(last))
+    }
+
+    async fn running_jobs(&self) -> Result<Vec<Job>, StoreError> {
+        let rows: Vec<JobRow> = sqlx::query_as(
+            "SELECT id, owner, kind, params, status, progress, step, error, result_url, \
+             created_at, started_at, finished_at, last_event_id FROM jobs \
+             WHERE status = 'running' ORDER BY seq",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|row| row.into_job().map(|(job, _)| job))
+            .collect()
+    }
+}

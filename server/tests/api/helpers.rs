@@ -1,0 +1,238 @@
+//! Starting an application for one test, and clients for its API and streams.
+
+use std::time::Duration;
+
+use app::event::{EventId, JobEvent};
+use app::job::{Job, JobStatus};
+use eventsource_stream::{Event, Eventsource};
+use futures::{Stream, StreamExt};
+use leptos::config::LeptosOptions;
+use serde_json::{Value, json};
+use server::config::Config;
+use server::startup::Application;
+use tempfile::TempDir;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+/// The longest any single wait in a test may take before the test fails (a guard against
+/// hanging, never a way to wait for something).
+pub(crate) const PATIENCE: Duration = Duration::from_secs(30);
+
+/// An opened event stream.
+pub(crate) struct Opened {
+    pub(crate) status: u16,
+    pub(crate) headers: reqwest::header::HeaderMap,
+    pub(crate) stream: std::pin::Pin<Box<dyn Stream<Item = Event> + Send>>,
+}
+
+pub(crate) struct TestApp {
+    pub(crate) base: String,
+    pub(crate) client: reqwest::Client,
+    pub(crate) data: TempDir,
+    stop: CancellationToken,
+    server: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+}
+
+pub(crate) fn test_config(data: &TempDir) -> Config {
+    Config {
+        data_dir: data.path().to_owned(),
+        workers: 2,
+        progress_interval: Duration::from_millis(20),
+        keep_alive: Duration::from_secs(15),
+        shutdown_grace: Duration::from_secs(5),
+        bus_capacity: 1024,
+    }
+}
+
+pub(crate) async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+pub(crate) async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
+    let data = tempfile::tempdir().expect("temporary data directory");
+    let mut config = test_config(&data);
+    adjust(&mut config);
+    spawn_app_in(data, config).await
+}
+
+pub(crate) async fn spawn_app_in(data: TempDir, config: Config) -> TestApp {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("a free port");
+    let leptos = LeptosOptions::builder()
+        .output_name("candor")
+        .site_root("target/site")
+        .build();
+    let app = Application::build(config, leptos, listener)
+        .await
+        .expect("the application starts");
+    let base = format!("http://{}", app.local_addr().unwrap());
+    let stop = app.stopper();
+    let server = tokio::spawn(app.run_until_stopped());
+    TestApp {
+        base,
+        client: reqwest::Client::new(),
+        data,
+        stop,
+        server: Some(server),
+    }
+}
+
+impl TestApp {
+    pub(crate) fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    /// Shuts the application down gracefully and hands back its data directory.
+    pub(crate) async fn stop(mut self) -> TempDir {
+        self.stop.cancel();
+        if let Some(server) = self.server.take() {
+            server.await.expect("server task").expect("clean shutdown");
+        }
+        std::mem::replace(&mut self.data, tempfile::tempdir().unwrap())
+    }
+
+    pub(crate) async fn post_job(&self, body: Value) -> reqwest::Response {
+        self.client
+            .post(self.url("/api/jobs"))
+            .json(&body)
+            .send()
+            .await
+            .expect("POST /api/jobs")
+    }
+
+    /// Starts a job that must be accepted.
+    pub(crate) async fn start(&self, body: Value) -> Job {
+        let response = self.post_job(body).await;
+        assert_eq!(response.status(), 202, "{:?}", response.text().await);
+        response.json().await.unwrap()
+    }
+
+    pub(crate) async fn demo(&self, steps: u32, step_ms: u64) -> Job {
+        self.start(json!({"kind": "demo", "params": {"steps": steps, "stepMs": step_ms}}))
+            .await
+    }
+
+    pub(crate) async fn job(&self, job: &Job) -> Job {
+        let response = self
+            .client
+            .get(self.url(&job.links.self_))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        response.json().await.unwrap()
+    }
+
+    pub(crate) async fn list(&self) -> Vec<Job> {
+        let list: Value = self
+            .client
+            .get(self.url("/api/jobs"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        serde_json::from_value(list["jobs"].clone()).unwrap()
+    }
+
+    /// Opens an event stream at `path`, resuming after `last_event_id` if given.
+    pub(crate) async fn events(&self, path: &str, last_event_id: Option<EventId>) -> Opened {
+        let mut request = self.client.get(self.url(path));
+        if let Some(id) = last_event_id {
+            request = request.header("Last-Event-ID", id.to_string());
+        }
+        let response = request.send().await.expect("event stream request");
+        Opened {
+            status: response.status().as_u16(),
+            headers: response.headers().clone(),
+            stream: Box::pin(
+                response
+                    .bytes_stream()
+                    .eventsource()
+                    .map(|event| event.expect("well-formed event stream")),
+            ),
+        }
+    }
+
+    /// Reads a job's whole stream until the server ends it (after the terminal event).
+    pub(crate) async fn job_events_to_end(&self, job: &Job, after: Option<EventId>) -> Vec<Event> {
+        let opened = self.events(&job.links.events, after).await;
+        assert_eq!(opened.status, 200);
+        tokio::time::timeout(PATIENCE, opened.stream.collect::<Vec<_>>())
+            .await
+            .expect("the job's stream ends after its terminal event")
+    }
+
+    /// Waits, by following the job's own stream, until the job has ended.
+    pub(crate) async fn wait_until_ended(&self, job: &Job) -> Job {
+        self.job_events_to_end(job, None).await;
+        let ended = self.job(job).await;
+        assert!(ended.status.is_terminal(), "{:?}", ended.status);
+        ended
+    }
+
+    /// Waits, by following the job's stream, for the first event that satisfies `until`.
+    pub(crate) async fn wait_for(&self, job: &Job, until: impl Fn(&JobEvent) -> bool) -> Vec<Event> {
+        let mut stream = self.events(&job.links.events, None).await.stream;
+        let mut seen = Vec::new();
+        tokio::time::timeout(PATIENCE, async {
+            while let Some(event) = stream.next().await {
+                let decoded = decode(&event);
+                seen.push(event);
+                if until(&decoded) {
+                    return;
+                }
+            }
+            panic!("the stream ended before the awaited event");
+        })
+        .await
+        .expect("the awaited event arrives");
+        seen
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        self.stop.cancel();
+    }
+}
+
+pub(crate) fn decode(event: &Event) -> JobEvent {
+    JobEvent::decode(&event.event, &event.data)
+        .unwrap_or_else(|e| panic!("undecodable {} event: {e}: {}", event.event, event.data))
+}
+
+pub(crate) fn id_of(event: &Event) -> EventId {
+    event.id.parse().expect("every event has a numeric id")
+}
+
+/// Checks a job's complete event sequence: it starts with `created`, ids strictly
+/// increase, progress never goes back, and exactly one terminal event comes last.
+pub(crate) fn assert_well_formed(events: &[Event]) {
+    assert!(!events.is_empty(), "no events");
+    assert_eq!(events[0].event, "created");
+    let ids: Vec<_> = events.iter().map(id_of).collect();
+    assert!(ids.windows(2).all(|w| w[0] < w[1]), "ids not strictly increasing: {ids:?}");
+    let mut progress = 0;
+    for event in events {
+        if let JobEvent::StatusUpdate(update) = decode(event) {
+            assert_eq!(update.status, JobStatus::Running);
+            assert!(update.progress >= progress, "progress went back: {events:?}");
+            progress = update.progress;
+        }
+    }
+    let terminal: Vec<_> = events.iter().filter(|e| decode(e).is_terminal()).collect();
+    assert_eq!(terminal.len(), 1, "exactly one terminal event: {events:?}");
+    assert!(decode(events.last().unwrap()).is_terminal(), "the terminal event is last");
+}
+
+pub(crate) async fn error_of(response: reqwest::Response) -> (u16, Value) {
+    let status = response.status().as_u16();
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .map(|v| v.to_str().unwrap().to_owned())
+        .unwrap_or_default();
+    assert!(content_type.starts_with("application/json"), "{status}: {content_type}");
+    (status, response.json().await.unwrap())
+}

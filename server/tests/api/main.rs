@@ -1,0 +1,11 @@
+//! Black-box tests of the server: each starts the real application on a free port with
+//! its own data directory, and talks to it over real HTTP.
+
+mod helpers;
+
+mod downloads;
+mod errors;
+mod jobs;
+mod pages;
+mod restart;
+mod streams;

@@ -1,0 +1,198 @@
+//! The event-stream contract, read with a spec-following SSE parser.
+
+use std::collections::HashSet;
+
+use app::event::{EventId, JobEvent};
+use futures::StreamExt;
+use serde_json::json;
+
+use crate::helpers::*;
+
+#[tokio::test]
+async fn a_demo_job_streams_its_whole_life_in_order() {
+    let app = spawn_app().await;
+    let job = app.demo(5, 20).await;
+    let opened = app.events(&job.links.events, None).await;
+    assert_eq!(opened.status, 200);
+    assert_eq!(opened.headers["content-type"], "text/event-stream");
+    assert_eq!(opened.headers["cache-control"], "no-cache");
+    assert_eq!(opened.headers["x-accel-buffering"], "no");
+    assert!(opened.headers.get("content-encoding").is_none());
+    let events = tokio::time::timeout(PATIENCE, opened.stream.collect::<Vec<_>>())
+        .await
+        .expect("the stream ends with the job");
+    assert_well_formed(&events);
+    assert_eq!(events[0].retry, None);
+    let JobEvent::Created(created) = decode(&events[0]) else {
+        panic!("first event is created");
+    };
+    assert_eq!(created.job.id, job.id);
+    assert_eq!(created.job.last_event_id, id_of(&events[0]));
+    let last = decode(events.last().unwrap());
+    assert!(matches!(last, JobEvent::Completion(ref c) if c.url.is_none()), "{last:?}");
+    // The final progress comes before the ending.
+    let progress: Vec<_> = events
+        .iter()
+        .filter_map(|e| match decode(e) {
+            JobEvent::StatusUpdate(u) => Some(u.progress),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(progress.first(), Some(&0));
+    assert_eq!(progress.last(), Some(&100));
+    // Every event names the job.
+    assert!(events.iter().all(|e| decode(e).job_id() == job.id));
+}
+
+#[tokio::test]
+async fn a_reconnect_with_last_event_id_misses_nothing_and_repeats_nothing() {
+    let app = spawn_app().await;
+    let job = app.demo(20, 30).await;
+
+    // Read the first few events, then drop the connection mid-job.
+    let mut first = Vec::new();
+    {
+        let mut stream = app.events(&job.links.events, None).await.stream;
+        while first.len() < 4 {
+            let event = tokio::time::timeout(PATIENCE, stream.next())
+                .await
+                .expect("events arrive")
+                .expect("stream open");
+            first.push(event);
+        }
+    }
+    let resume = id_of(first.last().unwrap());
+    let rest = app.job_events_to_end(&job, Some(resume)).await;
+    assert!(rest.iter().all(|e| id_of(e) > resume), "nothing before the cursor");
+
+    let mut joined = first.clone();
+    joined.extend(rest);
+    assert_well_formed(&joined);
+    // Exactly the job's log: the same sequence a fresh reader gets after the fact.
+    let replay = app.job_events_to_end(&job, None).await;
+    let ids = |events: &[eventsource_stream::Event]| events.iter().map(id_of).collect::<Vec<_>>();
+    assert_eq!(ids(&joined), ids(&replay));
+    assert_eq!(
+        joined.iter().map(|e| &e.data).collect::<Vec<_>>(),
+        replay.iter().map(|e| &e.data).collect::<Vec<_>>()
+    );
+}
+
+#[tokio::test]
+async fn an_ended_jobs_stream_answers_204_after_its_ending() {
+    let app = spawn_app().await;
+    let job = app.demo(2, 0).await;
+    let events = app.job_events_to_end(&job, None).await;
+    let terminal = id_of(events.last().unwrap());
+
+    // A fresh subscriber still gets the whole story, ending included.
+    let again = app.job_events_to_end(&job, None).await;
+    assert_eq!(again.len(), events.len());
+
+    // Reconnecting after the ending: 204, which stops an EventSource for good.
+    let response = app
+        .client
+        .get(app.url(&job.links.events))
+        .header("Last-Event-ID", terminal.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 204);
+    assert!(response.bytes().await.unwrap().is_empty());
+
+    // Resuming from before the ending gets just the ending.
+    let tail = app
+        .job_events_to_end(&job, Some(EventId(terminal.0 - 1)))
+        .await;
+    assert_eq!(tail.len(), 1);
+    assert_eq!(id_of(&tail[0]), terminal);
+}
+
+#[tokio::test]
+async fn the_all_jobs_stream_carries_every_job_and_resumes_exactly() {
+    let app = spawn_app().await;
+    let opened = app.events("/api/events", None).await;
+    assert_eq!(opened.status, 200);
+    let mut stream = opened.stream;
+
+    let a = app.demo(3, 10).await;
+    let b = app
+        .start(json!({"kind": "demo", "params": {"steps": 2, "stepMs": 10, "failAt": 2}}))
+        .await;
+    let mut seen = Vec::new();
+    let mut ended = HashSet::new();
+    tokio::time::timeout(PATIENCE, async {
+        while ended.len() < 2 {
+            let event = stream.next().await.expect("stream stays open");
+            let decoded = decode(&event);
+            if decoded.is_terminal() {
+                ended.insert(decoded.job_id());
+            }
+            seen.push(event);
+        }
+    })
+    .await
+    .expect("both jobs end");
+    assert_eq!(ended, HashSet::from([a.id, b.id]));
+    let ids: Vec<_> = seen.iter().map(id_of).collect();
+    assert!(ids.windows(2).all(|w| w[0] < w[1]), "{ids:?}");
+    for job in [&a, &b] {
+        let of_job: Vec<_> = seen
+            .iter()
+            .filter(|e| decode(e).job_id() == job.id)
+            .cloned()
+            .collect();
+        assert_well_formed(&of_job);
+    }
+
+    // Resuming the all-jobs stream from the middle replays exactly the rest.
+    let middle = ids[ids.len() / 2];
+    let mut resumed = app.events("/api/events", Some(middle)).await.stream;
+    let expected: Vec<_> = ids.iter().copied().filter(|id| *id > middle).collect();
+    let mut got = Vec::new();
+    tokio::time::timeout(PATIENCE, async {
+        while got.len() < expected.len() {
+            got.push(id_of(&resumed.next().await.expect("open")));
+        }
+    })
+    .await
+    .expect("the replay arrives");
+    assert_eq!(got, expected);
+
+    // `?after=` does the same for a client that cannot set headers.
+    let mut after = app
+        .events(&format!("/api/events?after={middle}"), None)
+        .await
+        .stream;
+    let first = tokio::time::timeout(PATIENCE, after.next()).await.unwrap().unwrap();
+    assert_eq!(id_of(&first), expected[0]);
+}
+
+#[tokio::test]
+async fn an_idle_stream_gets_keep_alive_comments() {
+    let app = spawn_app_with(|config| config.keep_alive = std::time::Duration::from_millis(300)).await;
+    let response = app.client.get(app.url("/api/events")).send().await.unwrap();
+    let mut body = response.bytes_stream();
+    let mut text = String::new();
+    tokio::time::timeout(PATIENCE, async {
+        while !text.contains(": keep-alive\n\n") {
+            let chunk = body.next().await.expect("open").expect("bytes");
+            text.push_str(std::str::from_utf8(&chunk).unwrap());
+        }
+    })
+    .await
+    .expect("a keep-alive comment arrives");
+    assert!(text.starts_with("retry: 2000\n\n"), "{text:?}");
+}
+
+#[tokio::test]
+async fn a_cursor_beyond_the_log_resumes_from_now() {
+    let app = spawn_app().await;
+    let mut stream = app
+        .events("/api/events", Some(EventId(1_000_000)))
+        .await
+        .stream;
+    let job = app.demo(1, 0).await;
+    let first = tokio::time::timeout(PATIENCE, stream.next()).await.unwrap().unwrap();
+    assert_eq!(decode(&first).job_id(), job.id, "new events still arrive");
+}
