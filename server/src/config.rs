@@ -61,14 +61,30 @@ impl Config {
             data_dir: read("CANDOR_DATA_DIR").map_or(defaults.data_dir, PathBuf::from),
             workers: parse(read("CANDOR_WORKERS"), "CANDOR_WORKERS", 1..=1024)?
                 .unwrap_or(defaults.workers),
-            progress_interval: parse(read("CANDOR_PROGRESS_INTERVAL_MS"), "CANDOR_PROGRESS_INTERVAL_MS", 0..=60_000)?
-                .map_or(defaults.progress_interval, Duration::from_millis),
-            keep_alive: parse(read("CANDOR_KEEPALIVE_SECS"), "CANDOR_KEEPALIVE_SECS", 1..=3600)?
-                .map_or(defaults.keep_alive, Duration::from_secs),
-            shutdown_grace: parse(read("CANDOR_SHUTDOWN_GRACE_SECS"), "CANDOR_SHUTDOWN_GRACE_SECS", 0..=3600)?
-                .map_or(defaults.shutdown_grace, Duration::from_secs),
-            bus_capacity: parse(read("CANDOR_BUS_CAPACITY"), "CANDOR_BUS_CAPACITY", 16..=1_048_576)?
-                .unwrap_or(defaults.bus_capacity),
+            progress_interval: parse(
+                read("CANDOR_PROGRESS_INTERVAL_MS"),
+                "CANDOR_PROGRESS_INTERVAL_MS",
+                0..=60_000,
+            )?
+            .map_or(defaults.progress_interval, Duration::from_millis),
+            keep_alive: parse(
+                read("CANDOR_KEEPALIVE_SECS"),
+                "CANDOR_KEEPALIVE_SECS",
+                1..=3600,
+            )?
+            .map_or(defaults.keep_alive, Duration::from_secs),
+            shutdown_grace: parse(
+                read("CANDOR_SHUTDOWN_GRACE_SECS"),
+                "CANDOR_SHUTDOWN_GRACE_SECS",
+                0..=3600,
+            )?
+            .map_or(defaults.shutdown_grace, Duration::from_secs),
+            bus_capacity: parse(
+                read("CANDOR_BUS_CAPACITY"),
+                "CANDOR_BUS_CAPACITY",
+                16..=1_048_576,
+            )?
+            .unwrap_or(defaults.bus_capacity),
         })
     }
 
@@ -98,7 +114,10 @@ where
         value: value.clone(),
         reason,
     };
-    let parsed = value.trim().parse::<T>().map_err(|e| error(e.to_string()))?;
+    let parsed = value
+        .trim()
+        .parse::<T>()
+        .map_err(|e| error(e.to_string()))?;
     if !range.contains(&parsed) {
         return Err(error(format!(
             "must be between {} and {}",
@@ -131,8 +150,8 @@ mod tests {
         assert_eq!(config.workers, 3);
         assert_eq!(config.data_dir, PathBuf::from("/tmp/x"));
 
-        let err = Config::from_lookup(|name| (name == "CANDOR_WORKERS").then(|| "0".into()))
-            .unwrap_err();
+        let err =
+            Config::from_lookup(|name| (name == "CANDOR_WORKERS").then(|| "0".into())).unwrap_err();
         assert!(err.to_string().contains("CANDOR_WORKERS"), "{err}");
         let err = Config::from_lookup(|name| (name == "CANDOR_WORKERS").then(|| "many".into()))
             .unwrap_err();

@@ -30,17 +30,30 @@ impl Application {
     ) -> anyhow::Result<Self> {
         tokio::fs::create_dir_all(config.artifacts_dir())
             .await
-            .with_context(|| format!("cannot create the data directory {}", config.data_dir.display()))?;
+            .with_context(|| {
+                format!(
+                    "cannot create the data directory {}",
+                    config.data_dir.display()
+                )
+            })?;
         let store: Arc<dyn Store> = Arc::new(
             SqliteStore::open(&config.database_path())
                 .await
-                .with_context(|| format!("cannot open the database {}", config.database_path().display()))?,
+                .with_context(|| {
+                    format!(
+                        "cannot open the database {}",
+                        config.database_path().display()
+                    )
+                })?,
         );
         let bus = Bus::new(config.bus_capacity);
         let recorder = Recorder::new(store.clone(), bus.clone());
         let interrupted = recover_interrupted(store.as_ref(), &recorder).await?;
         if interrupted > 0 {
-            tracing::warn!(interrupted, "ended jobs that were running when the last process stopped");
+            tracing::warn!(
+                interrupted,
+                "ended jobs that were running when the last process stopped"
+            );
         }
         let runner = Runner::new(
             recorder.clone(),
@@ -92,7 +105,8 @@ impl Application {
         let closing = state.closing.clone();
         let app = router(state);
         tracing::info!(address = %listener.local_addr()?, "serving");
-        let serve = axum::serve(listener, app).with_graceful_shutdown(closing.clone().cancelled_owned());
+        let serve =
+            axum::serve(listener, app).with_graceful_shutdown(closing.clone().cancelled_owned());
         let sequence = async move {
             stop.cancelled().await;
             tracing::info!("shutting down: no new jobs; waiting for running ones");

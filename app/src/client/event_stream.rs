@@ -130,14 +130,17 @@ mod browser {
             .into_iter()
             .map(|kind| {
                 let weak = Rc::downgrade(subscription);
-                let callback = Closure::<dyn FnMut(MessageEvent)>::new(move |message: MessageEvent| {
-                    if let Some(subscription) = weak.upgrade() {
-                        receive(&subscription, kind, &message);
-                    }
-                });
+                let callback =
+                    Closure::<dyn FnMut(MessageEvent)>::new(move |message: MessageEvent| {
+                        if let Some(subscription) = weak.upgrade() {
+                            receive(&subscription, kind, &message);
+                        }
+                    });
                 // Adding a listener to a live EventSource cannot fail.
-                let _ = source
-                    .add_event_listener_with_callback(kind.as_str(), callback.as_ref().unchecked_ref());
+                let _ = source.add_event_listener_with_callback(
+                    kind.as_str(),
+                    callback.as_ref().unchecked_ref(),
+                );
                 callback
             })
             .collect();

@@ -196,7 +196,16 @@ fn event_ids_accept_only_what_the_server_sends() {
         "9223372036854775807".parse::<EventId>(),
         Ok(EventId(i64::MAX))
     );
-    for bad in ["", "-1", "+1", " 1", "1.0", "abc", "9223372036854775808", "99999999999999999999999"] {
+    for bad in [
+        "",
+        "-1",
+        "+1",
+        " 1",
+        "1.0",
+        "abc",
+        "9223372036854775808",
+        "99999999999999999999999",
+    ] {
         assert!(bad.parse::<EventId>().is_err(), "{bad:?}");
     }
 }
@@ -219,7 +228,11 @@ fn params_are_validated_with_field_paths() {
     assert_eq!(demo(5, 60_001, None), Err("params.stepMs".into()));
     assert_eq!(demo(5, 0, Some(0)), Err("params.failAt".into()));
     assert_eq!(demo(5, 0, Some(6)), Err("params.failAt".into()));
-    let export = |rows| JobSpec::Export(ExportParams { rows }).validate().map_err(|e| e.field);
+    let export = |rows| {
+        JobSpec::Export(ExportParams { rows })
+            .validate()
+            .map_err(|e| e.field)
+    };
     assert_eq!(export(1), Ok(()));
     assert_eq!(export(10_000_000), Ok(()));
     assert_eq!(export(0), Err("params.rows".into()));

@@ -20,9 +20,14 @@ pub(crate) fn duration(delta: TimeDelta) -> String {
 pub(crate) fn timing(job: &Job, now: DateTime<Utc>) -> String {
     match (job.status, job.started_at, job.finished_at) {
         (JobStatus::Queued, _, _) => format!("queued for {}", duration(now - job.created_at)),
-        (JobStatus::Running, Some(started), _) => format!("running for {}", duration(now - started)),
+        (JobStatus::Running, Some(started), _) => {
+            format!("running for {}", duration(now - started))
+        }
         (_, Some(started), Some(finished)) => format!("took {}", duration(finished - started)),
-        (_, None, Some(finished)) => format!("ended after {} in the queue", duration(finished - job.created_at)),
+        (_, None, Some(finished)) => format!(
+            "ended after {} in the queue",
+            duration(finished - job.created_at)
+        ),
         _ => String::new(),
     }
 }

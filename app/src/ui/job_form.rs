@@ -92,9 +92,10 @@ pub(crate) fn NewJobForm(store: JobsStore) -> AnyView {
         <section class="new-job" aria-labelledby="new-job-heading">
             <h2 id="new-job-heading">"Start a job"</h2>
             <form on:submit=on_submit novalidate data-testid="new-job-form">
-                <label class="field">
-                    <span>"Kind"</span>
+                <div class="field">
+                    <label for="field-kind">"Kind"</label>
                     <select
+                        id="field-kind"
                         name="kind"
                         prop:value=move || inputs.kind.get().as_str()
                         on:change=move |ev| {
@@ -109,7 +110,7 @@ pub(crate) fn NewJobForm(store: JobsStore) -> AnyView {
                             .map(|kind| view! { <option value=kind.as_str()>{kind.label()}</option> })
                             .collect_view()}
                     </select>
-                </label>
+                </div>
                 <Show when=is_demo>
                     <NumberField label="Steps" name="steps" field="params.steps" value=inputs.steps error=field_error
                         hint=format!("{} to {}", DemoParams::STEPS.start(), DemoParams::STEPS.end()) />
@@ -149,13 +150,15 @@ fn NumberField(
                 .map(|e| e.message.clone())
         })
     };
+    let input_id = format!("field-{name}");
     let error_id = format!("{name}-error");
     let hint_id = format!("{name}-hint");
     let described_by = format!("{hint_id} {error_id}");
     view! {
-        <label class="field">
-            <span>{label}</span>
+        <div class="field">
+            <label for=input_id.clone()>{label}</label>
             <input
+                id=input_id
                 type="text"
                 inputmode="numeric"
                 name=name
@@ -167,7 +170,7 @@ fn NumberField(
             <small class="field-error" id=error_id data-testid=format!("error-{name}")>
                 {message}
             </small>
-        </label>
+        </div>
     }
     .into_any()
 }

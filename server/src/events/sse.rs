@@ -35,7 +35,11 @@ fn lines(text: &str) -> impl Iterator<Item = &str> {
         let current = rest?;
         match current.find(['\r', '\n']) {
             Some(at) => {
-                let skip = if current[at..].starts_with("\r\n") { 2 } else { 1 };
+                let skip = if current[at..].starts_with("\r\n") {
+                    2
+                } else {
+                    1
+                };
                 rest = Some(&current[at + skip..]);
                 Some(&current[..at])
             }
@@ -82,7 +86,12 @@ mod tests {
     #[tokio::test]
     async fn line_breaks_in_data_survive_as_newlines() {
         let mut out = BytesMut::new();
-        encode_event(&mut out, EventId(1), EventKind::Failure, "one\ntwo\r\nthree\rfour");
+        encode_event(
+            &mut out,
+            EventId(1),
+            EventKind::Failure,
+            "one\ntwo\r\nthree\rfour",
+        );
         encode_event(&mut out, EventId(2), EventKind::Failure, "");
         encode_event(&mut out, EventId(3), EventKind::Failure, " leading space\n");
         let events = parse(out.freeze()).await;

@@ -92,7 +92,9 @@ impl Subscription {
 
     /// The stream of chunks to write to the client; it ends when the client's job ended
     /// (one-job streams), when the server shuts down, or on a store error.
-    pub fn into_stream(self) -> impl futures::Stream<Item = Result<Bytes, std::convert::Infallible>> + Send {
+    pub fn into_stream(
+        self,
+    ) -> impl futures::Stream<Item = Result<Bytes, std::convert::Infallible>> + Send {
         futures::stream::unfold(self, |mut subscription| async move {
             let chunk = subscription.next_chunk().await?;
             subscription.last_write = Instant::now();

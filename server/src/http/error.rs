@@ -52,8 +52,11 @@ impl ApiError {
             ),
             ApiError::InvalidField(err) => (
                 StatusCode::UNPROCESSABLE_ENTITY,
-                ErrorBody::new(ErrorCode::InvalidField, format!("{}: {}", err.field, err.message))
-                    .with_field(err.field.clone()),
+                ErrorBody::new(
+                    ErrorCode::InvalidField,
+                    format!("{}: {}", err.field, err.message),
+                )
+                .with_field(err.field.clone()),
             ),
             ApiError::InvalidRequest { field, .. } => (
                 StatusCode::BAD_REQUEST,

@@ -40,8 +40,8 @@ pub(super) async fn create(
     let job = state.recorder.create_job(&owner, &spec).await?;
     state.runner.wake();
     tracing::info!(job_id = %job.id, kind = %spec.kind(), "accepted");
-    let location = HeaderValue::from_str(&job.links.self_)
-        .map_err(|_| ApiError::job_not_found())?;
+    let location =
+        HeaderValue::from_str(&job.links.self_).map_err(|_| ApiError::job_not_found())?;
     Ok((
         StatusCode::ACCEPTED,
         [(header::LOCATION, location)],

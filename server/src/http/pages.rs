@@ -23,13 +23,10 @@ pub(super) fn mount(router: Router<AppState>, state: &AppState) -> Router<AppSta
             provide_context(ServerJobs(Arc::new(move || {
                 let store = store.clone();
                 Box::pin(async move {
-                    store
-                        .jobs(&Owner::local(), PAGE_JOBS)
-                        .await
-                        .map_err(|err| {
-                            tracing::error!(error = %err, "could not load jobs for the page");
-                            "the job store did not answer".to_owned()
-                        })
+                    store.jobs(&Owner::local(), PAGE_JOBS).await.map_err(|err| {
+                        tracing::error!(error = %err, "could not load jobs for the page");
+                        "the job store did not answer".to_owned()
+                    })
                 })
             })));
         }

@@ -126,27 +126,57 @@ mod tests {
 
     #[test]
     fn errors_name_the_field() {
-        assert_eq!(field_of(r#"{"kind":"demo","params":{"stepMs":10}}"#), "params.steps");
-        assert_eq!(field_of(r#"{"kind":"demo","params":{"steps":"x","stepMs":1}}"#), "params.steps");
-        assert_eq!(field_of(r#"{"kind":"demo","params":{"steps":0,"stepMs":1}}"#), "params.steps");
-        assert_eq!(field_of(r#"{"kind":"demo","params":{"steps":5,"stepMs":1,"failAt":6}}"#), "params.failAt");
-        assert_eq!(field_of(r#"{"kind":"demo","params":{"steps":5,"stepMs":1,"typo":1}}"#), "params.typo");
-        assert_eq!(field_of(r#"{"kind":"export","params":{"rows":10000001}}"#), "params.rows");
-        assert_eq!(field_of(r#"{"kind":"export","params":{"rows":-1}}"#), "params.rows");
-        assert_eq!(field_of(r#"{"kind":"export","params":{"rows":1e30}}"#), "params.rows");
+        assert_eq!(
+            field_of(r#"{"kind":"demo","params":{"stepMs":10}}"#),
+            "params.steps"
+        );
+        assert_eq!(
+            field_of(r#"{"kind":"demo","params":{"steps":"x","stepMs":1}}"#),
+            "params.steps"
+        );
+        assert_eq!(
+            field_of(r#"{"kind":"demo","params":{"steps":0,"stepMs":1}}"#),
+            "params.steps"
+        );
+        assert_eq!(
+            field_of(r#"{"kind":"demo","params":{"steps":5,"stepMs":1,"failAt":6}}"#),
+            "params.failAt"
+        );
+        assert_eq!(
+            field_of(r#"{"kind":"demo","params":{"steps":5,"stepMs":1,"typo":1}}"#),
+            "params.typo"
+        );
+        assert_eq!(
+            field_of(r#"{"kind":"export","params":{"rows":10000001}}"#),
+            "params.rows"
+        );
+        assert_eq!(
+            field_of(r#"{"kind":"export","params":{"rows":-1}}"#),
+            "params.rows"
+        );
+        assert_eq!(
+            field_of(r#"{"kind":"export","params":{"rows":1e30}}"#),
+            "params.rows"
+        );
         assert_eq!(field_of(r#"{"kind":"export"}"#), "params");
         assert_eq!(field_of(r#"{"kind":"export","params":[1]}"#), "params");
         assert_eq!(field_of(r#"{"params":{}}"#), "kind");
         assert_eq!(field_of(r#"{"kind":7,"params":{}}"#), "kind");
         assert_eq!(field_of(r#"{"kind":"mine","params":{}}"#), "kind (unknown)");
-        assert_eq!(field_of(r#"{"kind":"demo","params":{},"extra":1}"#), "extra");
+        assert_eq!(
+            field_of(r#"{"kind":"demo","params":{},"extra":1}"#),
+            "extra"
+        );
     }
 
     #[test]
     fn malformed_json_is_not_a_field_error() {
         for body in ["", "{", "[1,2]", "\"demo\"", "null"] {
             assert!(
-                matches!(parse_job_request(body.as_bytes()), Err(ApiError::MalformedJson(_))),
+                matches!(
+                    parse_job_request(body.as_bytes()),
+                    Err(ApiError::MalformedJson(_))
+                ),
                 "{body:?}"
             );
         }

@@ -76,9 +76,7 @@ fn order(id: u64) -> Order {
     let start = NaiveDate::from_ymd_opt(2024, 1, 1).unwrap_or_default();
     Order {
         id,
-        date: start
-            .checked_add_days(Days::new(h % 731))
-            .unwrap_or(start),
+        date: start.checked_add_days(Days::new(h % 731)).unwrap_or(start),
         customer: CUSTOMERS[((h >> 12) % CUSTOMERS.len() as u64) as usize],
         region: REGIONS[((h >> 20) % REGIONS.len() as u64) as usize],
         amount: 100 + (h >> 28) % 999_900,
@@ -113,20 +111,27 @@ fn write_report(ctx: &JobContext, path: &std::path::Path, rows: u64) -> Result<(
             &amount,
         ])
         .map_err(csv_error)?;
-        if id % REPORT_EVERY == 0 || id == rows {
+        if id.is_multiple_of(REPORT_EVERY) || id == rows {
             ctx.check_cancelled()?;
             let percent = u8::try_from(id * 99 / rows).unwrap_or(99);
-            ctx.progress(percent, &format!("Writing rows: {} of {total}", group_digits(id)));
+            ctx.progress(
+                percent,
+                &format!("Writing rows: {} of {total}", group_digits(id)),
+            );
         }
     }
-    let mut buffered = csv
-        .into_inner()
-        .map_err(|e| JobError::io("could not write the report", std::io::Error::other(e.to_string())))?;
+    let mut buffered = csv.into_inner().map_err(|e| {
+        JobError::io(
+            "could not write the report",
+            std::io::Error::other(e.to_string()),
+        )
+    })?;
     buffered.flush().map_err(io("could not write the report"))?;
     let file = buffered
         .into_inner()
         .map_err(|e| JobError::io("could not write the report", e.into_error()))?;
-    file.sync_all().map_err(io("could not save the report to disk"))?;
+    file.sync_all()
+        .map_err(io("could not save the report to disk"))?;
     Ok(())
 }
 
@@ -138,7 +143,10 @@ mod tests {
     fn rows_are_deterministic_and_plausible() {
         let a = order(42);
         let b = order(42);
-        assert_eq!((a.date, a.customer, a.region, a.amount), (b.date, b.customer, b.region, b.amount));
+        assert_eq!(
+            (a.date, a.customer, a.region, a.amount),
+            (b.date, b.customer, b.region, b.amount)
+        );
         for id in 1..2000 {
             let o = order(id);
             assert!(o.amount >= 100 && o.amount < 1_000_000, "{}", o.amount);

@@ -9,7 +9,10 @@ use crate::store::{Store, StoreError};
 
 /// Ends every job still marked `running` as failed (its process is gone), so no job
 /// stays `running` forever. Returns how many there were.
-pub async fn recover_interrupted(store: &dyn Store, recorder: &Recorder) -> Result<usize, StoreError> {
+pub async fn recover_interrupted(
+    store: &dyn Store,
+    recorder: &Recorder,
+) -> Result<usize, StoreError> {
     let stranded = store.running_jobs().await?;
     for job in &stranded {
         tracing::warn!(job_id = %job.id, kind = %job.spec.kind(), "ending a job interrupted by a restart");

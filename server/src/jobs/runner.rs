@@ -262,7 +262,7 @@ async fn expire(limit: Option<Duration>) {
 
 fn describe(duration: Duration) -> String {
     let secs = duration.as_secs();
-    if secs >= 60 && secs % 60 == 0 {
+    if secs >= 60 && secs.is_multiple_of(60) {
         format!("{} min", secs / 60)
     } else {
         format!("{:.1} s", duration.as_secs_f64())

@@ -12,9 +12,7 @@ use app::event::{EventId, EventKind, JobCreated, JobEvent, StatusUpdate};
 use app::job::{Job, JobId, JobList, JobSpec, JobStatus};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous,
-};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{SqliteConnection, SqlitePool};
 
 use super::rows::{EventRow, JobRow};
@@ -190,11 +188,10 @@ impl Store for SqliteStore {
 
     async fn claim_next(&self, now: DateTime<Utc>) -> Result<Option<ClaimedJob>, StoreError> {
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        let next: Option<String> = sqlx::query_scalar(
-            "SELECT id FROM jobs WHERE status = 'queued' ORDER BY seq LIMIT 1",
-        )
-        .fetch_optional(&mut *tx)
-        .await?;
+        let next: Option<String> =
+            sqlx::query_scalar("SELECT id FROM jobs WHERE status = 'queued' ORDER BY seq LIMIT 1")
+                .fetch_optional(&mut *tx)
+                .await?;
         let Some(id) = next else {
             return Ok(None);
         };

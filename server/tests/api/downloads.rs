@@ -19,14 +19,26 @@ async fn an_export_completes_with_a_downloadable_csv() {
     };
     let url = done.url.expect("an export links its file");
     assert_eq!(url, format!("/downloads/{}/orders.csv", job.id));
-    assert_eq!(app.job(&job).await.result_url.as_deref(), Some(url.as_str()));
+    assert_eq!(
+        app.job(&job).await.result_url.as_deref(),
+        Some(url.as_str())
+    );
     assert_eq!(app.job(&job).await.status, JobStatus::Completed);
 
     let response = app.client.get(app.url(&url)).send().await.unwrap();
     assert_eq!(response.status(), 200);
-    assert_eq!(response.headers()["content-type"], "text/csv; charset=utf-8");
-    let disposition = response.headers()["content-disposition"].to_str().unwrap().to_owned();
-    assert!(disposition.starts_with("attachment; filename=\"candor-orders-"), "{disposition}");
+    assert_eq!(
+        response.headers()["content-type"],
+        "text/csv; charset=utf-8"
+    );
+    let disposition = response.headers()["content-disposition"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        disposition.starts_with("attachment; filename=\"candor-orders-"),
+        "{disposition}"
+    );
     assert!(disposition.ends_with(".csv\""), "{disposition}");
     let body = response.text().await.unwrap();
     let mut lines = body.lines();
@@ -86,8 +98,11 @@ async fn a_cancelled_export_leaves_no_file() {
     let job = app
         .start(json!({"kind": "export", "params": {"rows": 10000000}}))
         .await;
-    app.wait_for(&job, |e| matches!(e, JobEvent::StatusUpdate(u) if u.progress > 0))
-        .await;
+    app.wait_for(
+        &job,
+        |e| matches!(e, JobEvent::StatusUpdate(u) if u.progress > 0),
+    )
+    .await;
     let response = app
         .client
         .post(app.url(&format!("/api/jobs/{}/cancel", job.id)))

@@ -172,7 +172,11 @@ impl TestApp {
     }
 
     /// Waits, by following the job's stream, for the first event that satisfies `until`.
-    pub(crate) async fn wait_for(&self, job: &Job, until: impl Fn(&JobEvent) -> bool) -> Vec<Event> {
+    pub(crate) async fn wait_for(
+        &self,
+        job: &Job,
+        until: impl Fn(&JobEvent) -> bool,
+    ) -> Vec<Event> {
         let mut stream = self.events(&job.links.events, None).await.stream;
         let mut seen = Vec::new();
         tokio::time::timeout(PATIENCE, async {
@@ -212,18 +216,27 @@ pub(crate) fn assert_well_formed(events: &[Event]) {
     assert!(!events.is_empty(), "no events");
     assert_eq!(events[0].event, "created");
     let ids: Vec<_> = events.iter().map(id_of).collect();
-    assert!(ids.windows(2).all(|w| w[0] < w[1]), "ids not strictly increasing: {ids:?}");
+    assert!(
+        ids.windows(2).all(|w| w[0] < w[1]),
+        "ids not strictly increasing: {ids:?}"
+    );
     let mut progress = 0;
     for event in events {
         if let JobEvent::StatusUpdate(update) = decode(event) {
             assert_eq!(update.status, JobStatus::Running);
-            assert!(update.progress >= progress, "progress went back: {events:?}");
+            assert!(
+                update.progress >= progress,
+                "progress went back: {events:?}"
+            );
             progress = update.progress;
         }
     }
     let terminal: Vec<_> = events.iter().filter(|e| decode(e).is_terminal()).collect();
     assert_eq!(terminal.len(), 1, "exactly one terminal event: {events:?}");
-    assert!(decode(events.last().unwrap()).is_terminal(), "the terminal event is last");
+    assert!(
+        decode(events.last().unwrap()).is_terminal(),
+        "the terminal event is last"
+    );
 }
 
 pub(crate) async fn error_of(response: reqwest::Response) -> (u16, Value) {
@@ -233,6 +246,9 @@ pub(crate) async fn error_of(response: reqwest::Response) -> (u16, Value) {
         .get("content-type")
         .map(|v| v.to_str().unwrap().to_owned())
         .unwrap_or_default();
-    assert!(content_type.starts_with("application/json"), "{status}: {content_type}");
+    assert!(
+        content_type.starts_with("application/json"),
+        "{status}: {content_type}"
+    );
     (status, response.json().await.unwrap())
 }

@@ -135,5 +135,8 @@ async fn jobs_beyond_the_worker_count_wait_in_the_queue() {
     let second_ended = app.wait_until_ended(&second).await;
     let first_ended = app.job(&first).await;
     assert_eq!(first_ended.status, JobStatus::Completed);
-    assert!(second_ended.started_at >= first_ended.finished_at, "one at a time");
+    assert!(
+        second_ended.started_at >= first_ended.finished_at,
+        "one at a time"
+    );
 }

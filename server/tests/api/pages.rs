@@ -6,14 +6,24 @@ use crate::helpers::*;
 async fn the_first_paint_shows_every_job_and_its_state() {
     let app = spawn_app().await;
     let job = app
-        .start(serde_json::json!({"kind": "demo", "params": {"steps": 2, "stepMs": 0, "failAt": 2}}))
+        .start(
+            serde_json::json!({"kind": "demo", "params": {"steps": 2, "stepMs": 0, "failAt": 2}}),
+        )
         .await;
     app.wait_until_ended(&job).await;
     let response = app.client.get(app.url("/")).send().await.unwrap();
     assert_eq!(response.status(), 200);
-    assert!(response.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
+    assert!(
+        response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
     let html = response.text().await.unwrap();
-    assert!(html.contains(&format!("data-job-id=\"{}\"", job.id)), "{html}");
+    assert!(
+        html.contains(&format!("data-job-id=\"{}\"", job.id)),
+        "{html}"
+    );
     assert!(html.contains("data-status=\"failed\""), "{html}");
     assert!(html.contains("asked to fail at step 2"), "{html}");
     assert!(html.contains("role=\"progressbar\""));
@@ -23,6 +33,11 @@ async fn the_first_paint_shows_every_job_and_its_state() {
 #[tokio::test]
 async fn unknown_pages_are_404() {
     let app = spawn_app().await;
-    let response = app.client.get(app.url("/no-such-page")).send().await.unwrap();
+    let response = app
+        .client
+        .get(app.url("/no-such-page"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), 404);
 }

@@ -12,14 +12,22 @@ async fn jobs_a_dead_process_left_behind_are_ended_or_run() {
     let data = tempfile::tempdir().unwrap();
     // What a process killed mid-job leaves in its database: one job running, one queued.
     let (running, queued) = {
-        let store = SqliteStore::open(&data.path().join("candor.db")).await.unwrap();
+        let store = SqliteStore::open(&data.path().join("candor.db"))
+            .await
+            .unwrap();
         let spec = JobSpec::Demo(DemoParams {
             steps: 2,
             step_ms: 0,
             fail_at: None,
         });
-        let (running, _) = store.create_job(&Owner::local(), &spec, Utc::now()).await.unwrap();
-        let (queued, _) = store.create_job(&Owner::local(), &spec, Utc::now()).await.unwrap();
+        let (running, _) = store
+            .create_job(&Owner::local(), &spec, Utc::now())
+            .await
+            .unwrap();
+        let (queued, _) = store
+            .create_job(&Owner::local(), &spec, Utc::now())
+            .await
+            .unwrap();
         let claimed = store.claim_next(Utc::now()).await.unwrap().unwrap();
         assert_eq!(claimed.job.id, running.id);
         (running, queued)
@@ -29,7 +37,10 @@ async fn jobs_a_dead_process_left_behind_are_ended_or_run() {
     let app = spawn_app_in(data, config).await;
     let interrupted = app.job(&running).await;
     assert_eq!(interrupted.status, JobStatus::Failed);
-    assert_eq!(interrupted.error.as_deref(), Some("interrupted by a server restart"));
+    assert_eq!(
+        interrupted.error.as_deref(),
+        Some("interrupted by a server restart")
+    );
     let events = app.job_events_to_end(&running, None).await;
     assert_well_formed(&events);
     assert_eq!(events.last().unwrap().event, "failure");

@@ -29,7 +29,10 @@ async fn a_demo_job_streams_its_whole_life_in_order() {
     assert_eq!(created.job.id, job.id);
     assert_eq!(created.job.last_event_id, id_of(&events[0]));
     let last = decode(events.last().unwrap());
-    assert!(matches!(last, JobEvent::Completion(ref c) if c.url.is_none()), "{last:?}");
+    assert!(
+        matches!(last, JobEvent::Completion(ref c) if c.url.is_none()),
+        "{last:?}"
+    );
     // The final progress comes before the ending.
     let progress: Vec<_> = events
         .iter()
@@ -63,7 +66,10 @@ async fn a_reconnect_with_last_event_id_misses_nothing_and_repeats_nothing() {
     }
     let resume = id_of(first.last().unwrap());
     let rest = app.job_events_to_end(&job, Some(resume)).await;
-    assert!(rest.iter().all(|e| id_of(e) > resume), "nothing before the cursor");
+    assert!(
+        rest.iter().all(|e| id_of(e) > resume),
+        "nothing before the cursor"
+    );
 
     let mut joined = first.clone();
     joined.extend(rest);
@@ -164,13 +170,17 @@ async fn the_all_jobs_stream_carries_every_job_and_resumes_exactly() {
         .events(&format!("/api/events?after={middle}"), None)
         .await
         .stream;
-    let first = tokio::time::timeout(PATIENCE, after.next()).await.unwrap().unwrap();
+    let first = tokio::time::timeout(PATIENCE, after.next())
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(id_of(&first), expected[0]);
 }
 
 #[tokio::test]
 async fn an_idle_stream_gets_keep_alive_comments() {
-    let app = spawn_app_with(|config| config.keep_alive = std::time::Duration::from_millis(300)).await;
+    let app =
+        spawn_app_with(|config| config.keep_alive = std::time::Duration::from_millis(300)).await;
     let response = app.client.get(app.url("/api/events")).send().await.unwrap();
     let mut body = response.bytes_stream();
     let mut text = String::new();
@@ -193,6 +203,9 @@ async fn a_cursor_beyond_the_log_resumes_from_now() {
         .await
         .stream;
     let job = app.demo(1, 0).await;
-    let first = tokio::time::timeout(PATIENCE, stream.next()).await.unwrap().unwrap();
+    let first = tokio::time::timeout(PATIENCE, stream.next())
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(decode(&first).job_id(), job.id, "new events still arrive");
 }

@@ -1,0 +1,92 @@
+# Installs what Candor's build and tests need, each only when it is missing or at the
+# wrong version, so a second run costs nothing. Sourced by .ci/start and .ci/test.
+#
+# Only package registries are assumed reachable (crates.io, npm, Debian): every tool
+# below comes from one of them. Nothing is downloaded from anywhere else.
+
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+CARGO_LEPTOS_VERSION="0.3.10"
+BINARYEN_VERSION="132"
+# The wasm-bindgen CLI must equal the library version locked in Cargo.lock exactly.
+WASM_BINDGEN_VERSION="$(awk '/^name = "wasm-bindgen"$/ { getline; gsub(/[^0-9.]/, ""); print; exit }' "$ROOT/Cargo.lock")"
+
+say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+
+as_root() {
+  if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
+}
+
+apt_install() {
+  say "installing $* (Debian packages)"
+  as_root apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq "$@" >/dev/null
+}
+
+ensure_rust() {
+  export PATH="$HOME/.cargo/bin:$PATH"
+  if ! command -v cargo >/dev/null; then
+    echo "Rust is missing: install it with rustup (https://rustup.rs), then run this again." >&2
+    exit 1
+  fi
+  if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
+    say "adding the wasm32-unknown-unknown target"
+    rustup target add wasm32-unknown-unknown
+  fi
+}
+
+ensure_cargo_leptos() {
+  if [ "$(cargo leptos --version 2>/dev/null | awk '{print $2}')" != "$CARGO_LEPTOS_VERSION" ]; then
+    say "installing cargo-leptos $CARGO_LEPTOS_VERSION (about 13 minutes, once per machine)"
+    cargo install cargo-leptos --version "$CARGO_LEPTOS_VERSION" --locked
+  fi
+}
+
+ensure_wasm_bindgen() {
+  if [ "$(wasm-bindgen --version 2>/dev/null | awk '{print $2}')" != "$WASM_BINDGEN_VERSION" ]; then
+    say "installing wasm-bindgen-cli $WASM_BINDGEN_VERSION (about 2 minutes)"
+    # Not --locked: its lock file names a crate version the registry no longer serves.
+    cargo install wasm-bindgen-cli --version "$WASM_BINDGEN_VERSION" --force
+  fi
+}
+
+ensure_node() {
+  if ! command -v npm >/dev/null; then
+    apt_install nodejs npm
+  fi
+}
+
+# wasm-opt shrinks the release bundle; the npm package ships a current one.
+ensure_wasm_opt() {
+  ensure_node
+  local tools="$ROOT/.tools"
+  if [ ! -x "$tools/node_modules/.bin/wasm-opt" ]; then
+    say "installing wasm-opt (npm binaryen@$BINARYEN_VERSION)"
+    mkdir -p "$tools"
+    npm install --prefix "$tools" --no-save --no-audit --no-fund "binaryen@$BINARYEN_VERSION" >/dev/null
+  fi
+  export PATH="$tools/node_modules/.bin:$PATH"
+}
+
+ensure_chromium() {
+  if [ ! -x /usr/bin/chromium ]; then
+    apt_install chromium
+  fi
+}
+
+ensure_playwright() {
+  ensure_node
+  local e2e="$ROOT/end2end"
+  if [ ! -d "$e2e/node_modules/@playwright/test" ] ||
+     [ "$e2e/package-lock.json" -nt "$e2e/node_modules/.package-lock.json" ]; then
+    say "installing Playwright (npm ci in end2end/)"
+    (cd "$e2e" && npm ci --no-audit --no-fund >/dev/null)
+  fi
+}
+
+ensure_build_tools() {
+  ensure_rust
+  ensure_cargo_leptos
+  ensure_wasm_bindgen
+}

@@ -1,0 +1,34 @@
+import { expect, type Page, type Locator } from "@playwright/test";
+
+export type Job = { id: string; status: string; resultUrl: string | null };
+
+/** Opens the page and waits until it is hydrated and its event stream is live. */
+export async function openDashboard(page: Page) {
+  await page.goto("/");
+  await expect(page.getByTestId("connection")).toHaveAttribute("data-state", "live");
+}
+
+/** Fills the form for a demo job. */
+export async function fillDemo(page: Page, steps: number, stepMs: number, failAt?: number) {
+  await page.getByLabel("Kind").selectOption("demo");
+  await page.getByLabel("Steps", { exact: true }).fill(String(steps));
+  await page.getByLabel("Milliseconds per step").fill(String(stepMs));
+  await page.getByLabel("Fail at step").fill(failAt === undefined ? "" : String(failAt));
+}
+
+/** Submits the form and returns the job the server accepted, and its card. */
+export async function submit(page: Page): Promise<{ job: Job; card: Locator }> {
+  const [response] = await Promise.all([
+    page.waitForResponse(
+      (r) => r.url().endsWith("/api/jobs") && r.request().method() === "POST",
+    ),
+    page.getByRole("button", { name: "Start job" }).click(),
+  ]);
+  expect(response.status()).toBe(202);
+  const job = (await response.json()) as Job;
+  return { job, card: page.locator(`[data-job-id="${job.id}"]`) };
+}
+
+export function progressOf(card: Locator): Locator {
+  return card.getByRole("progressbar");
+}

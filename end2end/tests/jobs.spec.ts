@@ -1,0 +1,95 @@
+import { test, expect } from "@playwright/test";
+import { readFile } from "node:fs/promises";
+import { fillDemo, openDashboard, progressOf, submit } from "./helpers";
+
+test("a demo job runs to 100 % and completes, live, without a reload", async ({ page }) => {
+  await openDashboard(page);
+  await fillDemo(page, 5, 300);
+  const { card } = await submit(page);
+  await expect(card).toBeVisible();
+  const bar = progressOf(card);
+  // It is seen part-way, then complete: the page follows the stream.
+  await expect(card).toHaveAttribute("data-status", "running");
+  await expect(bar).toHaveAttribute("aria-valuenow", "100");
+  await expect(card).toHaveAttribute("data-status", "completed");
+  await expect(card.getByText("Completed", { exact: true })).toBeVisible();
+  await expect(page.getByTestId("announcer")).toContainText("completed");
+  await expect(card.getByRole("button", { name: "Cancel" })).toHaveCount(0);
+});
+
+test("an export's download link downloads a CSV with the right row count", async ({ page }) => {
+  await openDashboard(page);
+  await page.getByLabel("Kind").selectOption("export");
+  await page.getByLabel("Rows").fill("1234");
+  const { card } = await submit(page);
+  await expect(card).toHaveAttribute("data-status", "completed");
+  const link = card.getByTestId("download");
+  await expect(link).toBeVisible();
+  const [download] = await Promise.all([page.waitForEvent("download"), link.click()]);
+  expect(download.suggestedFilename()).toMatch(/^candor-orders-[0-9a-f]{8}\.csv$/);
+  const csv = await readFile(await download.path(), "utf8");
+  const lines = csv.trimEnd().split("\n");
+  expect(lines[0]).toBe("id,date,customer,region,amount");
+  expect(lines.length).toBe(1 + 1234);
+});
+
+test("a failing demo job shows its reason and the step it failed at", async ({ page }) => {
+  await openDashboard(page);
+  await fillDemo(page, 4, 100, 2);
+  const { card } = await submit(page);
+  await expect(card).toHaveAttribute("data-status", "failed");
+  const failure = card.getByTestId("failure");
+  await expect(failure).toContainText("Step 2 of 4");
+  await expect(failure).toContainText("asked to fail at step 2");
+  await expect(page.getByTestId("announcer")).toContainText("failed");
+});
+
+test("a running job can be cancelled with one click", async ({ page }) => {
+  await openDashboard(page);
+  await fillDemo(page, 50, 500);
+  const { job, card } = await submit(page);
+  await expect(card).toHaveAttribute("data-status", "running");
+  await card.getByRole("button", { name: "Cancel" }).click();
+  await expect(card).toHaveAttribute("data-status", "cancelled");
+  await expect(card.getByRole("button", { name: "Cancel" })).toHaveCount(0);
+  // The server agrees.
+  const response = await page.request.get(`/api/jobs/${job.id}`);
+  expect((await response.json()).status).toBe("cancelled");
+});
+
+test("a reload mid-job shows the current state at once and continues live", async ({ page }) => {
+  await openDashboard(page);
+  await fillDemo(page, 8, 500);
+  const { job, card } = await submit(page);
+  const bar = progressOf(card);
+  await expect.poll(async () => Number(await bar.getAttribute("aria-valuenow"))).toBeGreaterThanOrEqual(25);
+
+  // The server-rendered page already shows the job running with its progress, before
+  // any script runs.
+  const html = await (await page.request.get("/")).text();
+  expect(html).toContain(`data-job-id="${job.id}"`);
+
+  await page.reload();
+  const reloaded = page.locator(`[data-job-id="${job.id}"]`);
+  await expect(reloaded).toHaveAttribute("data-status", "running");
+  expect(Number(await progressOf(reloaded).getAttribute("aria-valuenow"))).toBeGreaterThanOrEqual(25);
+  await expect(page.getByTestId("connection")).toHaveAttribute("data-state", "live");
+  await expect(reloaded).toHaveAttribute("data-status", "completed");
+  await expect(progressOf(reloaded)).toHaveAttribute("aria-valuenow", "100");
+});
+
+test("invalid parameters are shown next to the field and start nothing", async ({ page }) => {
+  await openDashboard(page);
+  let posted = 0;
+  page.on("request", (r) => {
+    if (r.url().endsWith("/api/jobs") && r.method() === "POST") posted += 1;
+  });
+  await fillDemo(page, 0, 100);
+  await page.getByRole("button", { name: "Start job" }).click();
+  await expect(page.getByTestId("error-steps")).toContainText("between 1 and 100");
+  await expect(page.getByLabel("Steps", { exact: true })).toHaveAttribute("aria-invalid", "true");
+  await fillDemo(page, 3, 100, 7);
+  await page.getByRole("button", { name: "Start job" }).click();
+  await expect(page.getByTestId("error-failAt")).toContainText("between 1 and 3");
+  expect(posted).toBe(0);
+});
