@@ -88,8 +88,8 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, body) = self.status_and_body();
-        if status.is_server_error() {
-            tracing::error!(error = %self, "request failed");
+        if let ApiError::Store(err) = &self {
+            tracing::error!(error = %err, "request failed");
         }
         let mut response = (status, Json(body)).into_response();
         if matches!(self, ApiError::ShuttingDown) {

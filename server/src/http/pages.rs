@@ -1,5 +1,7 @@
 //! The Leptos app: server-rendered pages, hydrated in the browser, and the static files
-//! that cargo-leptos builds (`/pkg/...`) and copies from `public/`.
+//! that cargo-leptos builds (`/pkg/...`) and copies from `public/`. These are gzipped for
+//! clients that accept it (the WASM bundle shrinks to about 40 %); the API, the streams
+//! and downloads are not.
 
 use std::sync::Arc;
 
@@ -7,6 +9,7 @@ use app::{App, ServerJobs, shell};
 use axum::Router;
 use leptos::prelude::provide_context;
 use leptos_axum::{LeptosRoutes, generate_route_list};
+use tower_http::compression::CompressionLayer;
 
 use super::AppState;
 use crate::owner::Owner;
@@ -14,7 +17,7 @@ use crate::owner::Owner;
 /// The job list size the page renders with.
 const PAGE_JOBS: u32 = 200;
 
-pub(super) fn mount(router: Router<AppState>, state: &AppState) -> Router<AppState> {
+pub(super) fn mount(api: Router<AppState>, state: &AppState) -> Router<AppState> {
     let routes = generate_route_list(App);
     let context = {
         let store = state.store.clone();
@@ -32,7 +35,9 @@ pub(super) fn mount(router: Router<AppState>, state: &AppState) -> Router<AppSta
         }
     };
     let options = state.leptos.clone();
-    router
+    let pages = Router::new()
         .leptos_routes_with_context(state, routes, context, move || shell(options.clone()))
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
+        .layer(CompressionLayer::new());
+    api.merge(pages)
 }

@@ -48,7 +48,6 @@ impl JobKind for Export {
         tokio::task::spawn_blocking(move || write_report(&writer_ctx, &path, params.rows))
             .await
             .map_err(|e| JobError::failed(format!("the export stopped unexpectedly: {e}")))??;
-        ctx.progress(100, "Publishing the file");
         artifact.commit().await
     }
 }

@@ -21,17 +21,12 @@ pub(super) async fn report_progress(
     recorder: Recorder,
     job_id: JobId,
     mut reports: watch::Receiver<Progress>,
+    // What the job's record already says (written when the job was claimed).
+    mut written: Progress,
     interval: Duration,
     done: CancellationToken,
 ) {
-    // The starting state was written when the job was claimed.
-    let mut written = reports.borrow_and_update().clone();
     loop {
-        tokio::select! {
-            biased;
-            () = done.cancelled() => break,
-            changed = reports.changed() => if changed.is_err() { break },
-        }
         let current = reports.borrow_and_update().clone();
         if current != written {
             if !write(&recorder, job_id, &current).await {
@@ -44,6 +39,11 @@ pub(super) async fn report_progress(
             biased;
             () = done.cancelled() => break,
             () = tokio::time::sleep(interval) => {}
+        }
+        tokio::select! {
+            biased;
+            () = done.cancelled() => break,
+            changed = reports.changed() => if changed.is_err() { break },
         }
     }
     let last = reports.borrow().clone();

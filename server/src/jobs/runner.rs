@@ -146,6 +146,18 @@ impl Runner {
         stop: CancellationToken,
         _permit: OwnedSemaphorePermit,
     ) {
+        let spec = claimed.job.spec.clone();
+        self.execute(claimed, stop, move |ctx| registry::prepare(spec, ctx))
+            .await;
+    }
+
+    /// Runs one claimed job's code (made by `prepare`) to its single recorded ending.
+    async fn execute(
+        &self,
+        claimed: ClaimedJob,
+        stop: CancellationToken,
+        prepare: impl FnOnce(JobContext) -> registry::Prepared,
+    ) {
         let job = claimed.job;
         let id = job.id;
         let span = tracing::info_span!("job", %id, kind = %job.spec.kind());
@@ -155,23 +167,25 @@ impl Runner {
             self.lock_running().insert(id, cancel.clone());
             let artifacts_dir = self.config.artifacts_dir.join(id.to_string());
 
-            let (reports, reports_rx) = watch::channel(Progress {
+            let recorded = Progress {
                 percent: job.progress,
                 step: job.step.clone(),
-            });
+            };
+            let (reports, reports_rx) = watch::channel(recorded.clone());
             let reporter_done = CancellationToken::new();
             let reporter = tokio::spawn(
                 report_progress(
                     self.recorder.clone(),
                     id,
                     reports_rx.clone(),
+                    recorded,
                     self.config.progress_interval,
                     reporter_done.clone(),
                 )
                 .in_current_span(),
             );
             let ctx = JobContext::new(id, reports, cancel.clone(), artifacts_dir.clone());
-            let prepared = registry::prepare(job.spec.clone(), ctx);
+            let prepared = prepare(ctx);
             let time_limit = prepared.time_limit;
             let mut work = tokio::spawn(prepared.work.in_current_span());
 
@@ -275,4 +289,116 @@ fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
         .map(|s| (*s).to_owned())
         .or_else(|| payload.downcast_ref::<String>().cloned())
         .unwrap_or_else(|| "a panic without a message".to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::events::Bus;
+    use crate::owner::Owner;
+    use crate::store::{SqliteStore, Store};
+    use app::job::{DemoParams, JobSpec, JobStatus};
+
+    async fn setup() -> (tempfile::TempDir, Arc<dyn Store>, Arc<Runner>, ClaimedJob) {
+        let dir = tempfile::tempdir().unwrap();
+        let store: Arc<dyn Store> =
+            Arc::new(SqliteStore::open(&dir.path().join("t.db")).await.unwrap());
+        let recorder = Recorder::new(store.clone(), Bus::new(16));
+        let runner = Runner::new(
+            recorder.clone(),
+            RunnerConfig {
+                workers: 1,
+                progress_interval: Duration::from_millis(10),
+                artifacts_dir: dir.path().join("artifacts"),
+                shutdown_grace: Duration::from_secs(1),
+            },
+        );
+        let spec = JobSpec::Demo(DemoParams {
+            steps: 1,
+            step_ms: 0,
+            fail_at: None,
+        });
+        recorder.create_job(&Owner::local(), &spec).await.unwrap();
+        let claimed = recorder.claim_next().await.unwrap().unwrap();
+        (dir, store, runner, claimed)
+    }
+
+    /// Runs `work` as a claimed job's code; returns the job and its event names.
+    async fn run_with(
+        time_limit: Option<Duration>,
+        work: impl std::future::Future<Output = Result<Outcome, JobError>> + Send + 'static,
+    ) -> (app::job::Job, Vec<String>) {
+        let (_dir, store, runner, claimed) = setup().await;
+        let id = claimed.job.id;
+        runner
+            .execute(claimed, CancellationToken::new(), move |ctx| {
+                ctx.progress(40, "Crunching");
+                registry::Prepared {
+                    time_limit,
+                    work: Box::pin(work),
+                }
+            })
+            .await;
+        let job = store.job(&Owner::local(), id).await.unwrap().unwrap();
+        let events = store
+            .events_after(&Owner::local(), app::event::EventId(0), Some(id), 100)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|e| format!("{} {}", e.kind, e.data))
+            .collect();
+        (job, events)
+    }
+
+    #[tokio::test]
+    async fn a_panic_in_job_code_is_a_failed_job() {
+        let (job, _) = run_with(None, async { panic!("index out of bounds") }).await;
+        assert_eq!(job.status, JobStatus::Failed);
+        assert_eq!(
+            job.error.as_deref(),
+            Some("the job crashed: index out of bounds")
+        );
+        assert_eq!(job.step.as_deref(), Some("Crunching"));
+    }
+
+    #[tokio::test]
+    async fn a_job_over_its_time_limit_fails_with_that_reason() {
+        let (job, _) = run_with(Some(Duration::from_millis(200)), async {
+            std::future::pending::<()>().await;
+            Ok(Outcome::nothing())
+        })
+        .await;
+        assert_eq!(job.status, JobStatus::Failed);
+        assert_eq!(job.error.as_deref(), Some("timed out after 0.2 s"));
+    }
+
+    #[tokio::test]
+    async fn an_io_error_fails_the_job_with_its_reason() {
+        let (job, _) = run_with(None, async {
+            Err(JobError::io(
+                "could not write the report",
+                std::io::Error::from(std::io::ErrorKind::StorageFull),
+            ))
+        })
+        .await;
+        assert_eq!(job.status, JobStatus::Failed);
+        let error = job.error.unwrap();
+        assert!(error.starts_with("could not write the report: "), "{error}");
+    }
+
+    #[tokio::test]
+    async fn the_last_progress_is_written_before_the_ending() {
+        let (job, events) = run_with(None, async { Ok(Outcome::nothing()) }).await;
+        assert_eq!(job.status, JobStatus::Completed);
+        let kinds: Vec<_> = events
+            .iter()
+            .map(|e| e.split(' ').next().unwrap())
+            .collect();
+        assert_eq!(
+            kinds,
+            ["created", "status-update", "status-update", "completion"]
+        );
+        assert!(events[2].contains("\"progress\":40"), "{}", events[2]);
+        assert!(events[2].contains("Crunching"), "{}", events[2]);
+    }
 }

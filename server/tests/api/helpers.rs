@@ -137,7 +137,11 @@ impl TestApp {
 
     /// Opens an event stream at `path`, resuming after `last_event_id` if given.
     pub(crate) async fn events(&self, path: &str, last_event_id: Option<EventId>) -> Opened {
-        let mut request = self.client.get(self.url(path));
+        // Browsers ask for compression; the stream must not honour that.
+        let mut request = self
+            .client
+            .get(self.url(path))
+            .header("accept-encoding", "gzip");
         if let Some(id) = last_event_id {
             request = request.header("Last-Event-ID", id.to_string());
         }

@@ -31,6 +31,20 @@ async fn the_first_paint_shows_every_job_and_its_state() {
 }
 
 #[tokio::test]
+async fn pages_are_compressed_for_browsers_that_ask() {
+    let app = spawn_app().await;
+    let response = app
+        .client
+        .get(app.url("/"))
+        .header("accept-encoding", "gzip")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["content-encoding"], "gzip");
+}
+
+#[tokio::test]
 async fn unknown_pages_are_404() {
     let app = spawn_app().await;
     let response = app

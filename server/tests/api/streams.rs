@@ -17,7 +17,10 @@ async fn a_demo_job_streams_its_whole_life_in_order() {
     assert_eq!(opened.headers["content-type"], "text/event-stream");
     assert_eq!(opened.headers["cache-control"], "no-cache");
     assert_eq!(opened.headers["x-accel-buffering"], "no");
-    assert!(opened.headers.get("content-encoding").is_none());
+    assert!(
+        opened.headers.get("content-encoding").is_none(),
+        "the stream is never compressed, even for a client that asks"
+    );
     let events = tokio::time::timeout(PATIENCE, opened.stream.collect::<Vec<_>>())
         .await
         .expect("the stream ends with the job");
