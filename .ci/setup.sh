@@ -25,7 +25,7 @@ apt_install() {
 }
 
 ensure_rust() {
-  export PATH="$HOME/.cargo/bin:$PATH"
+  export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
   if ! command -v cargo >/dev/null; then
     echo "Rust is missing: install it with rustup (https://rustup.rs), then run this again." >&2
     exit 1
