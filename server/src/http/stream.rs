@@ -56,7 +56,21 @@ fn resume_point(
     }
 }
 
-fn event_stream(subscription: Subscription) -> Response {
+/// Answers with the event stream of `filter` from `cursor` on.
+fn event_stream(
+    state: &AppState,
+    bus: tokio::sync::broadcast::Receiver<std::sync::Arc<crate::events::Published>>,
+    filter: Filter,
+    cursor: EventId,
+) -> Response {
+    let subscription = Subscription::new(
+        state.store.clone(),
+        bus,
+        filter,
+        cursor,
+        state.keep_alive,
+        state.closing.clone(),
+    );
     let mut response = Body::from_stream(subscription.into_stream()).into_response();
     let headers = response.headers_mut();
     headers.insert(
@@ -82,14 +96,7 @@ pub(super) async fn all_events(
     // A cursor from the future (a wiped data directory) resumes from now.
     let cursor = requested.map_or(head, |cursor| cursor.min(head));
     let filter = Filter { owner, job: None };
-    Ok(event_stream(Subscription::new(
-        state.store.clone(),
-        bus,
-        filter,
-        cursor,
-        state.keep_alive,
-        state.closing.clone(),
-    )))
+    Ok(event_stream(&state, bus, filter, cursor))
 }
 
 /// `GET /api/jobs/{id}/events`: one job's events, ending with its ending.
@@ -117,12 +124,5 @@ pub(super) async fn job_events(
         owner,
         job: Some(id),
     };
-    Ok(event_stream(Subscription::new(
-        state.store.clone(),
-        bus,
-        filter,
-        cursor,
-        state.keep_alive,
-        state.closing.clone(),
-    )))
+    Ok(event_stream(&state, bus, filter, cursor))
 }

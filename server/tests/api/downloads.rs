@@ -103,12 +103,7 @@ async fn a_cancelled_export_leaves_no_file() {
         |e| matches!(e, JobEvent::StatusUpdate(u) if u.progress > 0),
     )
     .await;
-    let response = app
-        .client
-        .post(app.url(&format!("/api/jobs/{}/cancel", job.id)))
-        .send()
-        .await
-        .unwrap();
+    let response = app.cancel(&job).await;
     assert_eq!(response.status(), 200);
     app.job_events_to_end(&job, None).await;
     // After a graceful stop every job's clean-up has run.

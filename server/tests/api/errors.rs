@@ -135,15 +135,7 @@ async fn every_bad_job_request_is_refused_and_nothing_is_stored() {
         }
     }
     assert!(app.list().await.is_empty(), "no bad request stored a job");
-    let last: serde_json::Value = app
-        .client
-        .get(app.url("/api/jobs"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let last = app.get_json("/api/jobs").await;
     assert_eq!(last["lastEventId"], 0, "no bad request wrote an event");
 }
 

@@ -122,17 +122,25 @@ impl TestApp {
         response.json().await.unwrap()
     }
 
+    /// `GET path` as JSON.
+    pub(crate) async fn get_json(&self, path: &str) -> Value {
+        let response = self.client.get(self.url(path)).send().await.unwrap();
+        assert_eq!(response.status(), 200, "GET {path}");
+        response.json().await.unwrap()
+    }
+
     pub(crate) async fn list(&self) -> Vec<Job> {
-        let list: Value = self
-            .client
-            .get(self.url("/api/jobs"))
+        let list = self.get_json("/api/jobs").await;
+        serde_json::from_value(list["jobs"].clone()).unwrap()
+    }
+
+    /// `POST /api/jobs/{id}/cancel`.
+    pub(crate) async fn cancel(&self, job: &Job) -> reqwest::Response {
+        self.client
+            .post(self.url(&format!("/api/jobs/{}/cancel", job.id)))
             .send()
             .await
             .unwrap()
-            .json()
-            .await
-            .unwrap();
-        serde_json::from_value(list["jobs"].clone()).unwrap()
     }
 
     /// Opens an event stream at `path`, resuming after `last_event_id` if given.

@@ -39,15 +39,7 @@ async fn the_list_is_newest_first_and_carries_a_cursor() {
     let ids: Vec<_> = app.list().await.iter().map(|j| j.id).collect();
     assert_eq!(ids, [third.id, second.id, first.id]);
 
-    let limited: serde_json::Value = app
-        .client
-        .get(app.url("/api/jobs?limit=2"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let limited = app.get_json("/api/jobs?limit=2").await;
     assert_eq!(limited["jobs"].as_array().unwrap().len(), 2);
     assert!(limited["lastEventId"].as_i64().unwrap() >= 3);
 }
@@ -59,12 +51,7 @@ async fn a_running_job_can_be_cancelled_once() {
     // Wait until it runs (its `status-update` to running), then cancel.
     app.wait_for(&job, |e| matches!(e, app::event::JobEvent::StatusUpdate(_)))
         .await;
-    let response = app
-        .client
-        .post(app.url(&format!("/api/jobs/{}/cancel", job.id)))
-        .send()
-        .await
-        .unwrap();
+    let response = app.cancel(&job).await;
     assert_eq!(response.status(), 200);
     let cancelled: app::job::Job = response.json().await.unwrap();
     assert_eq!(cancelled.status, JobStatus::Cancelled);
@@ -73,12 +60,7 @@ async fn a_running_job_can_be_cancelled_once() {
     assert_well_formed(&events);
     assert_eq!(events.last().unwrap().event, "cancelled");
 
-    let again = app
-        .client
-        .post(app.url(&format!("/api/jobs/{}/cancel", job.id)))
-        .send()
-        .await
-        .unwrap();
+    let again = app.cancel(&job).await;
     let (status, body) = error_of(again).await;
     assert_eq!(status, 409);
     assert_eq!(body["error"]["code"], "conflict");
@@ -91,21 +73,12 @@ async fn a_queued_job_can_be_cancelled_before_it_runs() {
     let app = spawn_app_with(|config| config.workers = 1).await;
     let blocker = app.demo(20, 100).await;
     let queued = app.demo(1, 0).await;
-    let response = app
-        .client
-        .post(app.url(&format!("/api/jobs/{}/cancel", queued.id)))
-        .send()
-        .await
-        .unwrap();
+    let response = app.cancel(&queued).await;
     assert_eq!(response.status(), 200);
     let events = app.job_events_to_end(&queued, None).await;
     let names: Vec<_> = events.iter().map(|e| e.event.as_str()).collect();
     assert_eq!(names, ["created", "cancelled"], "it never ran");
-    app.client
-        .post(app.url(&format!("/api/jobs/{}/cancel", blocker.id)))
-        .send()
-        .await
-        .unwrap();
+    app.cancel(&blocker).await;
 }
 
 #[tokio::test]
