@@ -10,6 +10,10 @@ pub enum ErrorCode {
     MalformedJson,
     /// The body is not `application/json`.
     UnsupportedMediaType,
+    /// The body is larger than the endpoint accepts.
+    PayloadTooLarge,
+    /// The endpoint exists, but not for this HTTP method.
+    MethodNotAllowed,
     /// `kind` names no job kind.
     UnknownKind,
     /// A field is missing, of the wrong type, unknown, or out of range.

@@ -14,6 +14,10 @@ pub enum ApiError {
     MalformedJson(String),
     #[error("the body must be JSON (Content-Type: application/json)")]
     UnsupportedMediaType,
+    #[error("the body is larger than the {limit} bytes this endpoint accepts")]
+    PayloadTooLarge { limit: usize },
+    #[error("this endpoint does not answer to that method")]
+    MethodNotAllowed,
     #[error("unknown job kind '{kind}'; the kinds are: {known}")]
     UnknownKind { kind: String, known: String },
     #[error("{0}")]
@@ -45,6 +49,14 @@ impl ApiError {
             ApiError::UnsupportedMediaType => (
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 ErrorBody::new(ErrorCode::UnsupportedMediaType, message),
+            ),
+            ApiError::PayloadTooLarge { .. } => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                ErrorBody::new(ErrorCode::PayloadTooLarge, message),
+            ),
+            ApiError::MethodNotAllowed => (
+                StatusCode::METHOD_NOT_ALLOWED,
+                ErrorBody::new(ErrorCode::MethodNotAllowed, message),
             ),
             ApiError::UnknownKind { .. } => (
                 StatusCode::UNPROCESSABLE_ENTITY,
@@ -99,6 +111,11 @@ impl IntoResponse for ApiError {
         }
         response
     }
+}
+
+/// A known path asked with a method it does not serve.
+pub(super) async fn method_not_allowed() -> ApiError {
+    ApiError::MethodNotAllowed
 }
 
 /// Any `/api/...` path that is not an endpoint: a JSON 404, not the app's HTML page.

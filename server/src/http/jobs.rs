@@ -4,6 +4,7 @@ use app::event::{Cancelled, JobEvent};
 use app::job::{Job, JobId, JobList};
 use axum::Json;
 use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -15,6 +16,9 @@ use super::error::ApiError;
 use super::request::{parse_job_request, require_json};
 use crate::owner::Owner;
 use crate::store::Recorded;
+
+/// The largest job request body accepted (params are a handful of numbers).
+pub(super) const MAX_REQUEST_BYTES: usize = 64 * 1024;
 
 /// The most jobs one list returns.
 const MAX_LIMIT: u32 = 1000;
@@ -30,12 +34,18 @@ pub(super) async fn create(
     State(state): State<AppState>,
     owner: Owner,
     headers: HeaderMap,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     if state.draining.is_cancelled() {
         return Err(ApiError::ShuttingDown);
     }
     require_json(&headers)?;
+    let body = body.map_err(|rejection| match rejection.status() {
+        StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge {
+            limit: MAX_REQUEST_BYTES,
+        },
+        _ => ApiError::MalformedJson(rejection.body_text()),
+    })?;
     let spec = parse_job_request(&body)?;
     let job = state.recorder.create_job(&owner, &spec).await?;
     state.runner.wake();

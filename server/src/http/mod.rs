@@ -18,7 +18,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::FromRef;
+use axum::extract::{DefaultBodyLimit, FromRef};
 use axum::http::{HeaderName, HeaderValue};
 use axum::routing::{get, post};
 use leptos::config::LeptosOptions;
@@ -55,13 +55,19 @@ impl FromRef<AppState> for LeptosOptions {
 /// All of Candor's routes.
 pub fn router(state: AppState) -> Router {
     let api = Router::new()
-        .route("/api/jobs", get(jobs::list).post(jobs::create))
+        .route(
+            "/api/jobs",
+            get(jobs::list)
+                .post(jobs::create)
+                .layer(DefaultBodyLimit::max(jobs::MAX_REQUEST_BYTES)),
+        )
         .route("/api/jobs/{id}", get(jobs::get))
         .route("/api/jobs/{id}/cancel", post(jobs::cancel))
         .route("/api/jobs/{id}/events", get(stream::job_events))
         .route("/api/events", get(stream::all_events))
         .route("/api/{*rest}", axum::routing::any(error::no_such_endpoint))
-        .route("/downloads/{id}/{file}", get(downloads::download));
+        .route("/downloads/{id}/{file}", get(downloads::download))
+        .method_not_allowed_fallback(error::method_not_allowed);
     pages::mount(api, &state)
         .with_state(state)
         .layer(SetResponseHeaderLayer::if_not_present(

@@ -140,6 +140,35 @@ async fn every_bad_job_request_is_refused_and_nothing_is_stored() {
 }
 
 #[tokio::test]
+async fn oversized_bodies_and_wrong_methods_get_json_errors() {
+    let app = spawn_app().await;
+    let padding = "x".repeat(100 * 1024);
+    let body = format!(r#"{{"kind":"demo","params":{{"steps":1,"stepMs":1}},"pad":"{padding}"}}"#);
+    let response = app
+        .client
+        .post(app.url("/api/jobs"))
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    let (status, error) = error_of(response).await;
+    assert_eq!(status, 413);
+    assert_eq!(error["error"]["code"], "payload_too_large");
+
+    let response = app
+        .client
+        .delete(app.url("/api/jobs"))
+        .send()
+        .await
+        .unwrap();
+    let (status, error) = error_of(response).await;
+    assert_eq!(status, 405);
+    assert_eq!(error["error"]["code"], "method_not_allowed");
+    assert!(app.list().await.is_empty());
+}
+
+#[tokio::test]
 async fn unknown_and_malformed_ids_are_not_found() {
     let app = spawn_app().await;
     let unknown = uuid::Uuid::new_v4();
