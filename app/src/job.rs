@@ -68,8 +68,9 @@ impl JobStatus {
     }
 
     /// The state machine: which status may follow this one. `Running -> Running` is a
-    /// progress update; a job may be cancelled or fail before it ever runs (cancelled
-    /// while queued, or interrupted), but it completes only from `Running`.
+    /// progress update; `Running -> Queued` puts a job that a restart interrupted back
+    /// in the queue (only kinds that are safe to re-run); a job may be cancelled or fail
+    /// before it ever runs, but it completes only from `Running`.
     pub const fn can_become(self, next: JobStatus) -> bool {
         use JobStatus::*;
         matches!(
@@ -77,6 +78,7 @@ impl JobStatus {
             (Queued, Running)
                 | (Queued, Cancelled)
                 | (Queued, Failed)
+                | (Running, Queued)
                 | (Running, Running)
                 | (Running, Completed)
                 | (Running, Failed)
@@ -238,17 +240,25 @@ pub struct DemoParams {
     /// Fail at this step (1-based) with a clear reason, to show how failures look.
     #[serde(default)]
     pub fail_at: Option<u32>,
+    /// Report progress this many times in each step (default once), to show that a
+    /// flood of progress reports is coalesced.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reports_per_step: Option<u32>,
 }
 
 impl DemoParams {
     pub const STEPS: RangeInclusive<u32> = 1..=100;
     pub const STEP_MS: RangeInclusive<u64> = 0..=60_000;
+    pub const REPORTS_PER_STEP: RangeInclusive<u32> = 1..=100_000;
 
     pub fn validate(&self) -> Result<(), FieldError> {
         check_range("steps", self.steps, Self::STEPS)?;
         check_range("stepMs", self.step_ms, Self::STEP_MS)?;
         if let Some(step) = self.fail_at {
             check_range("failAt", step, 1..=self.steps)?;
+        }
+        if let Some(reports) = self.reports_per_step {
+            check_range("reportsPerStep", reports, Self::REPORTS_PER_STEP)?;
         }
         Ok(())
     }
@@ -305,6 +315,11 @@ pub struct Job {
     pub created_at: DateTime<Utc>,
     pub started_at: Option<DateTime<Utc>>,
     pub finished_at: Option<DateTime<Utc>>,
+    /// How many times a worker has started this job (more than 1 after a restart
+    /// re-queued it).
+    pub attempt: u32,
+    /// The job this one retries, if it was started with "Retry".
+    pub retry_of: Option<JobId>,
     /// The id of the last event that changed this job.
     pub last_event_id: EventId,
     pub links: JobLinks,
@@ -333,6 +348,8 @@ impl Job {
             created_at,
             started_at: None,
             finished_at: None,
+            attempt: 0,
+            retry_of: None,
             last_event_id: EventId(0),
             links: JobLinks::for_job(id),
         }
@@ -375,6 +392,7 @@ impl Job {
             JobEvent::StatusUpdate(update) => {
                 if self.status == JobStatus::Queued && next == JobStatus::Running {
                     self.started_at = Some(update.at);
+                    self.attempt += 1;
                 }
                 self.progress = update.progress.min(100);
                 self.step.clone_from(&update.step);

@@ -1,15 +1,18 @@
 //! Settings, read from the environment. Every setting has a default that works on a
 //! developer's machine with nothing to configure; the README lists them all.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
+
+use app::job::JobKind;
 
 /// A setting that is present but unreadable.
 #[derive(Debug, thiserror::Error)]
 #[error("{name}={value:?} is not valid: {reason}")]
 pub struct ConfigError {
-    name: &'static str,
+    name: String,
     value: String,
     reason: String,
 }
@@ -32,6 +35,14 @@ pub struct Config {
     /// `CANDOR_BUS_CAPACITY`: how many events the live channel buffers for a slow
     /// subscriber before it has to catch up from the log. Default 1024.
     pub bus_capacity: usize,
+    /// `CANDOR_TIME_LIMIT_<KIND>_SECS` (e.g. `CANDOR_TIME_LIMIT_EXPORT_SECS`): replaces a
+    /// kind's own time limit. Default: each kind's own.
+    pub time_limits: HashMap<JobKind, Duration>,
+    /// `CANDOR_RETENTION_SECS`: how long ended jobs, their events and their files are
+    /// kept. Default 604800 (7 days).
+    pub retention: Duration,
+    /// `CANDOR_SWEEP_INTERVAL_SECS`: how often expired jobs are removed. Default 60.
+    pub sweep_interval: Duration,
 }
 
 impl Default for Config {
@@ -43,6 +54,9 @@ impl Default for Config {
             keep_alive: Duration::from_secs(15),
             shutdown_grace: Duration::from_secs(10),
             bus_capacity: 1024,
+            time_limits: HashMap::new(),
+            retention: Duration::from_secs(7 * 24 * 60 * 60),
+            sweep_interval: Duration::from_secs(60),
         }
     }
 }
@@ -56,35 +70,42 @@ impl Config {
     /// Reads the settings through `lookup` (the environment, or a map in tests).
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let defaults = Self::default();
-        let read = |name: &'static str| lookup(name).filter(|v| !v.trim().is_empty());
+        let read = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
+        let mut time_limits = HashMap::new();
+        for kind in JobKind::ALL {
+            let name = format!("CANDOR_TIME_LIMIT_{}_SECS", kind.as_str().to_uppercase());
+            if let Some(secs) = parse(read(&name), &name, 1..=7 * 24 * 3600)? {
+                time_limits.insert(kind, Duration::from_secs(secs));
+            }
+        }
+        let number = |name: &str, range| parse::<u64>(read(name), name, range);
+        let seconds = |name: &str, range, default| {
+            number(name, range).map(|v| v.map_or(default, Duration::from_secs))
+        };
         Ok(Self {
             data_dir: read("CANDOR_DATA_DIR").map_or(defaults.data_dir, PathBuf::from),
-            workers: parse(read("CANDOR_WORKERS"), "CANDOR_WORKERS", 1..=1024)?
-                .unwrap_or(defaults.workers),
-            progress_interval: parse(
-                read("CANDOR_PROGRESS_INTERVAL_MS"),
-                "CANDOR_PROGRESS_INTERVAL_MS",
-                0..=60_000,
-            )?
-            .map_or(defaults.progress_interval, Duration::from_millis),
-            keep_alive: parse(
-                read("CANDOR_KEEPALIVE_SECS"),
-                "CANDOR_KEEPALIVE_SECS",
-                1..=3600,
-            )?
-            .map_or(defaults.keep_alive, Duration::from_secs),
-            shutdown_grace: parse(
-                read("CANDOR_SHUTDOWN_GRACE_SECS"),
+            workers: number("CANDOR_WORKERS", 1..=1024)?.map_or(defaults.workers, |n| n as usize),
+            progress_interval: number("CANDOR_PROGRESS_INTERVAL_MS", 0..=60_000)?
+                .map_or(defaults.progress_interval, Duration::from_millis),
+            keep_alive: seconds("CANDOR_KEEPALIVE_SECS", 1..=3600, defaults.keep_alive)?,
+            shutdown_grace: seconds(
                 "CANDOR_SHUTDOWN_GRACE_SECS",
                 0..=3600,
-            )?
-            .map_or(defaults.shutdown_grace, Duration::from_secs),
-            bus_capacity: parse(
-                read("CANDOR_BUS_CAPACITY"),
-                "CANDOR_BUS_CAPACITY",
-                16..=1_048_576,
-            )?
-            .unwrap_or(defaults.bus_capacity),
+                defaults.shutdown_grace,
+            )?,
+            bus_capacity: number("CANDOR_BUS_CAPACITY", 16..=1_048_576)?
+                .map_or(defaults.bus_capacity, |n| n as usize),
+            time_limits,
+            retention: seconds(
+                "CANDOR_RETENTION_SECS",
+                1..=10 * 365 * 24 * 3600,
+                defaults.retention,
+            )?,
+            sweep_interval: seconds(
+                "CANDOR_SWEEP_INTERVAL_SECS",
+                1..=24 * 3600,
+                defaults.sweep_interval,
+            )?,
         })
     }
 
@@ -99,7 +120,7 @@ impl Config {
 
 fn parse<T>(
     value: Option<String>,
-    name: &'static str,
+    name: &str,
     range: std::ops::RangeInclusive<T>,
 ) -> Result<Option<T>, ConfigError>
 where
@@ -110,7 +131,7 @@ where
         return Ok(None);
     };
     let error = |reason: String| ConfigError {
-        name,
+        name: name.to_owned(),
         value: value.clone(),
         reason,
     };
@@ -149,6 +170,15 @@ mod tests {
         .unwrap();
         assert_eq!(config.workers, 3);
         assert_eq!(config.data_dir, PathBuf::from("/tmp/x"));
+        let config = Config::from_lookup(|name| {
+            (name == "CANDOR_TIME_LIMIT_EXPORT_SECS").then(|| "90".into())
+        })
+        .unwrap();
+        assert_eq!(
+            config.time_limits.get(&JobKind::Export),
+            Some(&Duration::from_secs(90))
+        );
+        assert_eq!(config.time_limits.get(&JobKind::Demo), None);
 
         let err =
             Config::from_lookup(|name| (name == "CANDOR_WORKERS").then(|| "0".into())).unwrap_err();

@@ -59,6 +59,7 @@ impl Application {
             recorder.clone(),
             RunnerConfig {
                 workers: config.workers,
+                time_limits: config.time_limits.clone(),
                 progress_interval: config.progress_interval,
                 artifacts_dir: config.artifacts_dir(),
                 shutdown_grace: config.shutdown_grace,

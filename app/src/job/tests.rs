@@ -17,6 +17,7 @@ fn job() -> Job {
             steps: 4,
             step_ms: 10,
             fail_at: None,
+            reports_per_step: None,
         }),
         at(0),
     )
@@ -104,6 +105,25 @@ fn a_queued_job_can_be_cancelled_but_not_completed() {
 }
 
 #[test]
+fn a_requeued_job_counts_its_attempts() {
+    let mut job = job();
+    job.apply(EventId(2), &update(&job, 30, 1)).unwrap();
+    assert_eq!(job.attempt, 1);
+    let requeue = JobEvent::StatusUpdate(StatusUpdate {
+        job_id: job.id,
+        status: JobStatus::Queued,
+        progress: 0,
+        step: Some("queued to run again".into()),
+        at: at(2),
+    });
+    job.apply(EventId(3), &requeue).unwrap();
+    assert_eq!((job.status, job.progress), (JobStatus::Queued, 0));
+    job.apply(EventId(4), &update(&job, 0, 3)).unwrap();
+    assert_eq!(job.attempt, 2);
+    assert_eq!(job.started_at, Some(at(3)), "the new run's start");
+}
+
+#[test]
 fn events_already_seen_are_ignored() {
     let mut job = job();
     job.apply(EventId(5), &update(&job, 40, 1)).unwrap();
@@ -122,7 +142,8 @@ fn every_transition_follows_the_table() {
                 assert!(!allowed, "{from} -> {to}");
             }
             if to == Queued {
-                assert!(!allowed, "nothing goes back to queued: {from}");
+                // Only an interrupted run goes back to the queue.
+                assert_eq!(allowed, from == Running, "{from} -> queued");
             }
         }
     }
@@ -217,6 +238,7 @@ fn params_are_validated_with_field_paths() {
             steps,
             step_ms,
             fail_at,
+            reports_per_step: None,
         })
         .validate()
         .map_err(|e| e.field)

@@ -39,6 +39,7 @@ impl Inputs {
                     } else {
                         Some(parse_number("params.failAt", &fail_at)?)
                     },
+                    reports_per_step: None,
                 })
             }
             JobKind::Export => JobSpec::Export(ExportParams {

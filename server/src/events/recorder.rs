@@ -7,7 +7,7 @@
 use std::sync::Arc;
 
 use app::event::JobEvent;
-use app::job::{Job, JobSpec};
+use app::job::{Job, JobId, JobSpec};
 use chrono::Utc;
 use tokio::sync::Mutex;
 
@@ -34,9 +34,17 @@ impl Recorder {
     }
 
     /// Stores a new queued job and announces its `created` event.
-    pub async fn create_job(&self, owner: &Owner, spec: &JobSpec) -> Result<Job, StoreError> {
+    pub async fn create_job(
+        &self,
+        owner: &Owner,
+        spec: &JobSpec,
+        retry_of: Option<JobId>,
+    ) -> Result<Job, StoreError> {
         let _order = self.order.lock().await;
-        let (job, event) = self.store.create_job(owner, spec, Utc::now()).await?;
+        let (job, event) = self
+            .store
+            .create_job(owner, spec, retry_of, Utc::now())
+            .await?;
         self.bus.publish(&event);
         Ok(job)
     }

@@ -47,7 +47,7 @@ pub(super) async fn create(
         _ => ApiError::MalformedJson(rejection.body_text()),
     })?;
     let spec = parse_job_request(&body)?;
-    let job = state.recorder.create_job(&owner, &spec).await?;
+    let job = state.recorder.create_job(&owner, &spec, None).await?;
     state.runner.wake();
     tracing::info!(job_id = %job.id, kind = %spec.kind(), "accepted");
     let location =

@@ -119,7 +119,8 @@ mod tests {
             JobSpec::Demo(DemoParams {
                 steps: 3,
                 step_ms: 10,
-                fail_at: None
+                fail_at: None,
+                reports_per_step: None,
             })
         );
     }

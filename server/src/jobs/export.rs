@@ -41,6 +41,10 @@ impl JobKind for Export {
 
     const TIME_LIMIT: Option<Duration> = Some(Duration::from_secs(30 * 60));
 
+    /// An export writes to a temporary name and publishes only a complete file, and the
+    /// same rows every time: running it again is harmless.
+    const SAFE_TO_RERUN: bool = true;
+
     async fn run(ctx: JobContext, params: ExportParams) -> Result<Outcome, JobError> {
         let artifact = ctx.artifact(FILE_NAME).await?;
         let path = artifact.partial_path().to_owned();

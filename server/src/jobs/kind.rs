@@ -10,8 +10,13 @@ use super::JobContext;
 pub trait JobKind: Send + Sync + 'static {
     type Params: Send + 'static;
 
-    /// How long one run may take before it is ended as `failed: timed out`.
+    /// How long one run may take before it is ended as `failed: timed out`
+    /// (`CANDOR_TIME_LIMIT_<KIND>_SECS` overrides it).
     const TIME_LIMIT: Option<Duration> = None;
+
+    /// May a run that a restart interrupted simply run again? True only for kinds whose
+    /// runs have no effect until they complete (so a half-done run leaves nothing behind).
+    const SAFE_TO_RERUN: bool = false;
 
     /// Runs the job. Report progress through `ctx`; return the outcome or why it failed.
     fn run(

@@ -1,13 +1,49 @@
-//! At start-up: jobs that a previous process left `running` are ended honestly.
+//! Jobs whose process stopped under them: at start-up, the ones a dead process left
+//! `running`; at shutdown, the ones that outlived the grace period. Each is ended
+//! honestly, or, if its kind is safe to re-run, queued again (a few times at most).
 
-use app::event::{Failure, JobEvent};
+use app::event::{Failure, JobEvent, StatusUpdate};
+use app::job::{Job, JobStatus};
 use chrono::Utc;
 
-use super::INTERRUPTED;
+use super::{INTERRUPTED, registry};
 use crate::events::Recorder;
 use crate::store::{Store, StoreError};
 
-/// Ends every job still marked `running` as failed (its process is gone), so no job
+/// How many times a job may be started in all before an interruption ends it for good
+/// (a job that brings the process down every time must not loop forever).
+pub const MAX_ATTEMPTS: u32 = 3;
+
+/// What becomes of `job`, interrupted while running with `step` as its last step.
+pub(super) fn interruption(job: &Job, step: Option<String>) -> JobEvent {
+    let at = Utc::now();
+    if registry::safe_to_rerun(job.spec.kind()) && job.attempt < MAX_ATTEMPTS {
+        JobEvent::StatusUpdate(StatusUpdate {
+            job_id: job.id,
+            status: JobStatus::Queued,
+            progress: 0,
+            step: Some(format!(
+                "Interrupted by a server restart; queued to run again (attempt {} of {MAX_ATTEMPTS})",
+                job.attempt + 1
+            )),
+            at,
+        })
+    } else {
+        let error = if registry::safe_to_rerun(job.spec.kind()) {
+            format!("{INTERRUPTED} (after {} attempts)", job.attempt)
+        } else {
+            INTERRUPTED.to_owned()
+        };
+        JobEvent::Failure(Failure {
+            job_id: job.id,
+            error,
+            step,
+            at,
+        })
+    }
+}
+
+/// Ends or re-queues every job still marked `running`: its process is gone, so no job
 /// stays `running` forever. Returns how many there were.
 pub async fn recover_interrupted(
     store: &dyn Store,
@@ -15,15 +51,14 @@ pub async fn recover_interrupted(
 ) -> Result<usize, StoreError> {
     let stranded = store.running_jobs().await?;
     for job in &stranded {
-        tracing::warn!(job_id = %job.id, kind = %job.spec.kind(), "ending a job interrupted by a restart");
-        recorder
-            .record(&JobEvent::Failure(Failure {
-                job_id: job.id,
-                error: INTERRUPTED.to_owned(),
-                step: job.step.clone(),
-                at: Utc::now(),
-            }))
-            .await?;
+        let event = interruption(job, job.step.clone());
+        tracing::warn!(
+            job_id = %job.id,
+            kind = %job.spec.kind(),
+            outcome = %event.kind(),
+            "a job was interrupted by a restart"
+        );
+        recorder.record(&event).await?;
     }
     Ok(stranded.len())
 }

@@ -21,7 +21,7 @@ use tracing::Instrument;
 
 use super::context::Progress;
 use super::progress::report_progress;
-use super::{INTERRUPTED, JobContext, JobError, Outcome, registry};
+use super::{JobContext, JobError, Outcome, recovery, registry};
 use crate::events::Recorder;
 use crate::store::{ClaimedJob, Recorded};
 
@@ -32,6 +32,8 @@ const POLL_INTERVAL: Duration = Duration::from_secs(2);
 #[derive(Clone, Debug)]
 pub struct RunnerConfig {
     pub workers: usize,
+    /// Per-kind time limits that replace the kinds' own.
+    pub time_limits: HashMap<app::job::JobKind, Duration>,
     pub progress_interval: Duration,
     pub artifacts_dir: PathBuf,
     pub shutdown_grace: Duration,
@@ -147,8 +149,11 @@ impl Runner {
         _permit: OwnedSemaphorePermit,
     ) {
         let spec = claimed.job.spec.clone();
-        self.execute(claimed, stop, move |ctx| registry::prepare(spec, ctx))
-            .await;
+        let limits = self.config.time_limits.clone();
+        self.execute(claimed, stop, move |ctx| {
+            registry::prepare(spec, ctx, &limits)
+        })
+        .await;
     }
 
     /// Runs one claimed job's code (made by `prepare`) to its single recorded ending.
@@ -229,12 +234,7 @@ impl Runner {
                     step,
                     at,
                 }),
-                Ending::Interrupted => JobEvent::Failure(Failure {
-                    job_id: id,
-                    error: INTERRUPTED.to_owned(),
-                    step,
-                    at,
-                }),
+                Ending::Interrupted => recovery::interruption(&job, step),
                 Ending::Cancelled => JobEvent::Cancelled(Cancelled {
                     job_id: id,
                     step,
@@ -308,6 +308,7 @@ mod tests {
             recorder.clone(),
             RunnerConfig {
                 workers: 1,
+                time_limits: HashMap::new(),
                 progress_interval: Duration::from_millis(10),
                 artifacts_dir: dir.path().join("artifacts"),
                 shutdown_grace: Duration::from_secs(1),
@@ -317,8 +318,12 @@ mod tests {
             steps: 1,
             step_ms: 0,
             fail_at: None,
+            reports_per_step: None,
         });
-        recorder.create_job(&Owner::local(), &spec).await.unwrap();
+        recorder
+            .create_job(&Owner::local(), &spec, None)
+            .await
+            .unwrap();
         let claimed = recorder.claim_next().await.unwrap().unwrap();
         (dir, store, runner, claimed)
     }

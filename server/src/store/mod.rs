@@ -66,10 +66,12 @@ pub enum Recorded {
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     /// Stores a new job as `queued` and appends its `created` event, atomically.
+    /// `retry_of` links it to the job it retries.
     async fn create_job(
         &self,
         owner: &Owner,
         spec: &JobSpec,
+        retry_of: Option<JobId>,
         now: DateTime<Utc>,
     ) -> Result<(Job, StoredEvent), StoreError>;
 

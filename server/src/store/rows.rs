@@ -21,6 +21,8 @@ pub(super) struct JobRow {
     pub(super) created_at: DateTime<Utc>,
     pub(super) started_at: Option<DateTime<Utc>>,
     pub(super) finished_at: Option<DateTime<Utc>>,
+    pub(super) attempt: i64,
+    pub(super) retry_of: Option<String>,
     pub(super) last_event_id: i64,
 }
 
@@ -48,6 +50,13 @@ impl JobRow {
             created_at: self.created_at,
             started_at: self.started_at,
             finished_at: self.finished_at,
+            attempt: u32::try_from(self.attempt).unwrap_or(0),
+            retry_of: self
+                .retry_of
+                .as_deref()
+                .map(str::parse)
+                .transpose()
+                .map_err(|e| corrupt("retry_of", &e))?,
             last_event_id: EventId(self.last_event_id),
             links: JobLinks::for_job(id),
         };

@@ -51,7 +51,7 @@ impl SqliteStore {
     ) -> Result<Option<(Job, Owner)>, StoreError> {
         let row: Option<JobRow> = sqlx::query_as(
             "SELECT id, owner, kind, params, status, progress, step, error, result_url, \
-             created_at, started_at, finished_at, last_event_id FROM jobs WHERE id = ?",
+             created_at, started_at, finished_at, attempt, retry_of, last_event_id FROM jobs WHERE id = ?",
         )
         .bind(id.to_string())
         .fetch_optional(&mut *conn)
@@ -84,7 +84,7 @@ impl SqliteStore {
     async fn save_state(conn: &mut SqliteConnection, job: &Job) -> Result<(), StoreError> {
         sqlx::query(
             "UPDATE jobs SET status = ?, progress = ?, step = ?, error = ?, result_url = ?, \
-             started_at = ?, finished_at = ?, last_event_id = ? WHERE id = ?",
+             started_at = ?, finished_at = ?, attempt = ?, last_event_id = ? WHERE id = ?",
         )
         .bind(job.status.as_str())
         .bind(i64::from(job.progress))
@@ -93,6 +93,7 @@ impl SqliteStore {
         .bind(job.result_url.as_deref())
         .bind(job.started_at)
         .bind(job.finished_at)
+        .bind(i64::from(job.attempt))
         .bind(job.last_event_id.0)
         .bind(job.id.to_string())
         .execute(&mut *conn)
@@ -135,9 +136,11 @@ impl Store for SqliteStore {
         &self,
         owner: &Owner,
         spec: &JobSpec,
+        retry_of: Option<JobId>,
         now: DateTime<Utc>,
     ) -> Result<(Job, StoredEvent), StoreError> {
         let mut job = Job::new(JobId(uuid::Uuid::new_v4()), spec.clone(), now);
+        job.retry_of = retry_of;
         let params = match serde_json::to_value(spec) {
             Ok(serde_json::Value::Object(mut fields)) => {
                 fields.remove("params").unwrap_or(serde_json::Value::Null)
@@ -146,7 +149,8 @@ impl Store for SqliteStore {
         };
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         sqlx::query(
-            "INSERT INTO jobs (id, owner, kind, params, status, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+            "INSERT INTO jobs (id, owner, kind, params, status, created_at, retry_of) \
+             VALUES (?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(job.id.to_string())
         .bind(owner.as_str())
@@ -154,6 +158,7 @@ impl Store for SqliteStore {
         .bind(params.to_string())
         .bind(JobStatus::Queued.as_str())
         .bind(now)
+        .bind(retry_of.map(|id| id.to_string()))
         .execute(&mut *tx)
         .await?;
         // The `created` event carries the job as of that event, its own id included, so
@@ -211,10 +216,6 @@ impl Store for SqliteStore {
                 "queued job {job_id} could not be started"
             )));
         };
-        sqlx::query("UPDATE jobs SET attempt = attempt + 1 WHERE id = ?")
-            .bind(job_id.to_string())
-            .execute(&mut *tx)
-            .await?;
         tx.commit().await?;
         Ok(Some(ClaimedJob {
             job,
@@ -249,7 +250,7 @@ impl Store for SqliteStore {
             .await?;
         let rows: Vec<JobRow> = sqlx::query_as(
             "SELECT id, owner, kind, params, status, progress, step, error, result_url, \
-             created_at, started_at, finished_at, last_event_id FROM jobs \
+             created_at, started_at, finished_at, attempt, retry_of, last_event_id FROM jobs \
              WHERE owner = ? ORDER BY seq DESC LIMIT ?",
         )
         .bind(owner.as_str())
@@ -312,7 +313,7 @@ impl Store for SqliteStore {
     async fn running_jobs(&self) -> Result<Vec<Job>, StoreError> {
         let rows: Vec<JobRow> = sqlx::query_as(
             "SELECT id, owner, kind, params, status, progress, step, error, result_url, \
-             created_at, started_at, finished_at, last_event_id FROM jobs \
+             created_at, started_at, finished_at, attempt, retry_of, last_event_id FROM jobs \
              WHERE status = 'running' ORDER BY seq",
         )
         .fetch_all(&self.pool)

@@ -41,6 +41,7 @@ pub(crate) fn test_config(data: &TempDir) -> Config {
         keep_alive: Duration::from_secs(15),
         shutdown_grace: Duration::from_secs(5),
         bus_capacity: 1024,
+        ..Config::default()
     }
 }
 

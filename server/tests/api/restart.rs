@@ -19,13 +19,14 @@ async fn jobs_a_dead_process_left_behind_are_ended_or_run() {
             steps: 2,
             step_ms: 0,
             fail_at: None,
+            reports_per_step: None,
         });
         let (running, _) = store
-            .create_job(&Owner::local(), &spec, Utc::now())
+            .create_job(&Owner::local(), &spec, None, Utc::now())
             .await
             .unwrap();
         let (queued, _) = store
-            .create_job(&Owner::local(), &spec, Utc::now())
+            .create_job(&Owner::local(), &spec, None, Utc::now())
             .await
             .unwrap();
         let claimed = store.claim_next(Utc::now()).await.unwrap().unwrap();
