@@ -22,6 +22,8 @@ pub enum ErrorCode {
     InvalidRequest,
     /// No such job (or not yours), or no such file.
     NotFound,
+    /// The job existed, but its retention ran out and it was removed.
+    Gone,
     /// The request conflicts with the job's state (e.g. cancelling an ended job).
     Conflict,
     /// The server is shutting down or overloaded; retry later.

@@ -59,15 +59,18 @@ pub enum EventKind {
     Failure,
     /// The job was cancelled.
     Cancelled,
+    /// The ended job's retention ran out: it, its events and its files are gone.
+    Removed,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 5] = [
+    pub const ALL: [EventKind; 6] = [
         EventKind::Created,
         EventKind::StatusUpdate,
         EventKind::Completion,
         EventKind::Failure,
         EventKind::Cancelled,
+        EventKind::Removed,
     ];
 
     pub const fn as_str(self) -> &'static str {
@@ -77,6 +80,7 @@ impl EventKind {
             EventKind::Completion => "completion",
             EventKind::Failure => "failure",
             EventKind::Cancelled => "cancelled",
+            EventKind::Removed => "removed",
         }
     }
 
@@ -151,6 +155,14 @@ pub struct Cancelled {
     pub at: DateTime<Utc>,
 }
 
+/// `removed`: the ended job was removed when its retention ran out.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct JobRemoved {
+    pub job_id: JobId,
+    pub at: DateTime<Utc>,
+}
+
 /// One change to one job: the payload of one Server-Sent Event.
 #[derive(Clone, Debug, PartialEq)]
 pub enum JobEvent {
@@ -159,6 +171,7 @@ pub enum JobEvent {
     Completion(Completion),
     Failure(Failure),
     Cancelled(Cancelled),
+    Removed(JobRemoved),
 }
 
 /// An event whose name or payload does not match the contract.
@@ -178,6 +191,7 @@ impl JobEvent {
             JobEvent::Completion(_) => EventKind::Completion,
             JobEvent::Failure(_) => EventKind::Failure,
             JobEvent::Cancelled(_) => EventKind::Cancelled,
+            JobEvent::Removed(_) => EventKind::Removed,
         }
     }
 
@@ -188,6 +202,7 @@ impl JobEvent {
             JobEvent::Completion(done) => done.job_id,
             JobEvent::Failure(failure) => failure.job_id,
             JobEvent::Cancelled(cancelled) => cancelled.job_id,
+            JobEvent::Removed(removed) => removed.job_id,
         }
     }
 
@@ -203,6 +218,7 @@ impl JobEvent {
             JobEvent::Completion(done) => serde_json::to_string(done),
             JobEvent::Failure(failure) => serde_json::to_string(failure),
             JobEvent::Cancelled(cancelled) => serde_json::to_string(cancelled),
+            JobEvent::Removed(removed) => serde_json::to_string(removed),
         };
         // These types hold only strings, numbers, ids and timestamps: serialising them
         // cannot fail.
@@ -217,6 +233,7 @@ impl JobEvent {
             EventKind::Completion => JobEvent::Completion(serde_json::from_str(data)?),
             EventKind::Failure => JobEvent::Failure(serde_json::from_str(data)?),
             EventKind::Cancelled => JobEvent::Cancelled(serde_json::from_str(data)?),
+            EventKind::Removed => JobEvent::Removed(serde_json::from_str(data)?),
         })
     }
 }

@@ -360,6 +360,7 @@ impl Job {
     }
 
     /// The status this event would move the job to, if the state machine allows it.
+    /// (`removed` keeps the status: only an ended job can be removed.)
     pub fn check(&self, event: &JobEvent) -> Result<JobStatus, InvalidTransition> {
         let next = match event {
             JobEvent::Created(_) => JobStatus::Queued,
@@ -367,8 +368,12 @@ impl Job {
             JobEvent::Completion(_) => JobStatus::Completed,
             JobEvent::Failure(_) => JobStatus::Failed,
             JobEvent::Cancelled(_) => JobStatus::Cancelled,
+            JobEvent::Removed(_) if self.status.is_terminal() => return Ok(self.status),
+            JobEvent::Removed(_) => self.status,
         };
-        if matches!(event, JobEvent::Created(_)) || !self.status.can_become(next) {
+        if matches!(event, JobEvent::Created(_) | JobEvent::Removed(_))
+            || !self.status.can_become(next)
+        {
             return Err(InvalidTransition {
                 job: self.id,
                 from: self.status,
@@ -388,7 +393,7 @@ impl Job {
         }
         let next = self.check(event)?;
         match event {
-            JobEvent::Created(_) => {}
+            JobEvent::Created(_) | JobEvent::Removed(_) => {}
             JobEvent::StatusUpdate(update) => {
                 if self.status == JobStatus::Queued && next == JobStatus::Running {
                     self.started_at = Some(update.at);

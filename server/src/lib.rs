@@ -12,6 +12,7 @@
 //! - [`jobs`]: the job kinds and the runner (worker pool, progress coalescing,
 //!   cancellation, panics and time limits).
 //! - [`http`]: the REST API, the SSE endpoints, downloads and the Leptos pages.
+//! - [`retention`]: the background sweep that removes jobs past their retention.
 //! - [`owner`]: who a request acts for.
 //! - [`shutdown`]: the signal that stops everything gracefully.
 
@@ -20,6 +21,7 @@ pub mod events;
 pub mod http;
 pub mod jobs;
 pub mod owner;
+pub mod retention;
 pub mod shutdown;
 pub mod startup;
 pub mod store;

@@ -13,11 +13,13 @@ use crate::config::Config;
 use crate::events::{Bus, Recorder};
 use crate::http::{AppState, router};
 use crate::jobs::{Runner, RunnerConfig, recover_interrupted};
+use crate::retention::Sweeper;
 use crate::store::{SqliteStore, Store};
 
 pub struct Application {
     listener: TcpListener,
     state: AppState,
+    sweeper: Sweeper,
     stop: CancellationToken,
 }
 
@@ -65,6 +67,13 @@ impl Application {
                 shutdown_grace: config.shutdown_grace,
             },
         );
+        let sweeper = Sweeper {
+            store: store.clone(),
+            recorder: recorder.clone(),
+            artifacts_dir: config.artifacts_dir(),
+            retention: config.retention,
+            interval: config.sweep_interval,
+        };
         let state = AppState {
             store,
             recorder,
@@ -79,6 +88,7 @@ impl Application {
         Ok(Self {
             listener,
             state,
+            sweeper,
             stop: CancellationToken::new(),
         })
     }
@@ -99,9 +109,11 @@ impl Application {
         let Self {
             listener,
             state,
+            sweeper,
             stop,
         } = self;
         let runner = tokio::spawn(state.runner.clone().run(state.draining.clone()));
+        let sweeping = tokio::spawn(sweeper.run(state.draining.clone()));
         let draining = state.draining.clone();
         let closing = state.closing.clone();
         let app = router(state);
@@ -115,6 +127,7 @@ impl Application {
             if let Err(err) = runner.await {
                 tracing::error!(error = %err, "the job runner failed");
             }
+            let _ = sweeping.await;
             closing.cancel();
         };
         let (served, ()) = tokio::join!(serve.into_future(), sequence);

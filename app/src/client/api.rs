@@ -39,6 +39,11 @@ pub(crate) async fn cancel_job(id: JobId) -> Result<Job, ApiFailure> {
     imp::cancel_job(id).await
 }
 
+/// `POST /api/jobs/{id}/retry`: a new job with the same kind and params.
+pub(crate) async fn retry_job(id: JobId) -> Result<Job, ApiFailure> {
+    imp::retry_job(id).await
+}
+
 /// `GET /api/jobs`. `Send`, as resources need: in the browser, which has one thread,
 /// the future is wrapped to say so.
 pub(crate) fn list_jobs() -> impl Future<Output = Result<JobList, ApiFailure>> + Send {
@@ -94,6 +99,14 @@ mod imp {
         read(response).await
     }
 
+    pub(super) async fn retry_job(id: JobId) -> Result<Job, ApiFailure> {
+        let response = Request::post(&format!("/api/jobs/{id}/retry"))
+            .send()
+            .await
+            .map_err(transport)?;
+        read(response).await
+    }
+
     pub(super) async fn list_jobs() -> Result<JobList, ApiFailure> {
         let response = Request::get("/api/jobs").send().await.map_err(transport)?;
         read(response).await
@@ -114,6 +127,10 @@ mod imp {
     }
 
     pub(super) async fn cancel_job(_: JobId) -> Result<Job, ApiFailure> {
+        Err(browser_only())
+    }
+
+    pub(super) async fn retry_job(_: JobId) -> Result<Job, ApiFailure> {
         Err(browser_only())
     }
 

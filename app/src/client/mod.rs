@@ -6,5 +6,5 @@
 mod api;
 mod event_stream;
 
-pub(crate) use api::{cancel_job, create_job, list_jobs};
+pub(crate) use api::{cancel_job, create_job, list_jobs, retry_job};
 pub(crate) use event_stream::use_job_stream;

@@ -5,7 +5,7 @@ use leptos::prelude::*;
 
 use super::format;
 use super::store::JobsStore;
-use crate::client::cancel_job;
+use crate::client::{cancel_job, retry_job};
 use crate::job::{Job, JobStatus};
 
 fn status_label(status: JobStatus) -> &'static str {
@@ -29,22 +29,31 @@ pub(crate) fn JobCard(
     let progress = Memo::new(move |_| job.with(|j| j.progress));
     let step = move || job.with(|j| j.step.clone().unwrap_or_default());
     let timing = move || job.with(|j| format::timing(j, now.get()));
-    let cancel_error = RwSignal::new(None::<String>);
-    let cancelling = RwSignal::new(false);
+    let action_error = RwSignal::new(None::<String>);
+    let busy = RwSignal::new(false);
 
-    let on_cancel = move |_| {
-        cancelling.set(true);
+    // Cancel updates this job; Retry adds a new one. Either way the answer goes into
+    // the store at once, and the stream confirms it.
+    let act = move |retry: bool| {
+        busy.set(true);
         leptos::task::spawn_local(async move {
-            match cancel_job(id).await {
-                Ok(updated) => {
-                    cancel_error.set(None);
-                    store.upsert(updated);
+            let answer = if retry {
+                retry_job(id).await
+            } else {
+                cancel_job(id).await
+            };
+            match answer {
+                Ok(job) => {
+                    action_error.set(None);
+                    store.upsert(job);
                 }
-                Err(failure) => cancel_error.set(Some(failure.message())),
+                Err(failure) => action_error.set(Some(failure.message())),
             }
-            cancelling.set(false);
+            busy.set(false);
         });
     };
+    let can_retry = move || matches!(status.get(), JobStatus::Failed | JobStatus::Cancelled);
+    let attempt = move || job.with(|j| (j.attempt > 1).then(|| format!("attempt {}", j.attempt)));
 
     let progress_label = format!("Progress of {title}");
     view! {
@@ -69,6 +78,7 @@ pub(crate) fn JobCard(
                 <span class="percent" data-testid="percent">{move || format!("{}%", progress.get())}</span>
                 <span class="step" data-testid="step">{step}</span>
                 <span class="timing">{timing}</span>
+                {move || attempt().map(|text| view! { <span class="attempt">{text}</span> })}
             </div>
             <Show when=move || status.get() == JobStatus::Failed>
                 <p class="failure" data-testid="failure">
@@ -86,13 +96,23 @@ pub(crate) fn JobCard(
                     <button
                         type="button"
                         class="button cancel"
-                        on:click=on_cancel
-                        disabled=move || cancelling.get()
+                        on:click=move |_| act(false)
+                        disabled=move || busy.get()
                     >
                         "Cancel"
                     </button>
                 </Show>
-                {move || cancel_error.get().map(|message| view! { <span class="action-error" role="alert">{message}</span> })}
+                <Show when=can_retry>
+                    <button
+                        type="button"
+                        class="button retry"
+                        on:click=move |_| act(true)
+                        disabled=move || busy.get()
+                    >
+                        "Retry"
+                    </button>
+                </Show>
+                {move || action_error.get().map(|message| view! { <span class="action-error" role="alert">{message}</span> })}
             </div>
         </li>
     }

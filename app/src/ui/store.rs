@@ -72,6 +72,18 @@ impl JobsStore {
         });
     }
 
+    fn remove(&self, id: JobId) {
+        if self
+            .jobs
+            .try_update_value(|jobs| jobs.remove(&id))
+            .flatten()
+            .is_some()
+        {
+            self.order
+                .update(|order| order.retain(|other| *other != id));
+        }
+    }
+
     /// Applies one event from the stream.
     #[cfg_attr(not(feature = "hydrate"), allow(dead_code))] // the stream runs in the browser
     pub(crate) fn apply(&self, id: EventId, event: &JobEvent) {
@@ -79,6 +91,10 @@ impl JobsStore {
             let mut job = created.job.clone();
             job.last_event_id = job.last_event_id.max(id);
             self.upsert(job);
+            return;
+        }
+        if let JobEvent::Removed(removed) = event {
+            self.remove(removed.job_id);
             return;
         }
         let Some(job) = self.get(event.job_id()) else {

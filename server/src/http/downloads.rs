@@ -12,7 +12,7 @@ use tower_http::services::ServeFile;
 
 use super::AppState;
 use super::error::ApiError;
-use super::jobs::job_id;
+use super::jobs::{job_id, owned_job};
 use crate::owner::Owner;
 
 pub(super) async fn download(
@@ -23,7 +23,10 @@ pub(super) async fn download(
 ) -> Result<Response, ApiError> {
     let not_found = || ApiError::NotFound("no such file".to_owned());
     let id = job_id(&id).map_err(|_| not_found())?;
-    let job = state.store.job(&owner, id).await?.ok_or_else(not_found)?;
+    let job = match owned_job(&state, &owner, id).await {
+        Err(ApiError::NotFound(_)) => return Err(not_found()),
+        other => other?,
+    };
     let expected = format!("/downloads/{id}/{file}");
     if job.status != JobStatus::Completed || job.result_url.as_deref() != Some(expected.as_str()) {
         return Err(not_found());

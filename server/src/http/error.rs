@@ -26,6 +26,8 @@ pub enum ApiError {
     InvalidRequest { field: String, message: String },
     #[error("{0}")]
     NotFound(String),
+    #[error("the job ended long ago and was removed when its retention ran out")]
+    Gone,
     #[error("{0}")]
     Conflict(String),
     #[error("the server is shutting down; try again in a moment")]
@@ -78,6 +80,7 @@ impl ApiError {
                 StatusCode::NOT_FOUND,
                 ErrorBody::new(ErrorCode::NotFound, message),
             ),
+            ApiError::Gone => (StatusCode::GONE, ErrorBody::new(ErrorCode::Gone, message)),
             ApiError::Conflict(_) => (
                 StatusCode::CONFLICT,
                 ErrorBody::new(ErrorCode::Conflict, message),

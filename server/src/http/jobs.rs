@@ -1,7 +1,7 @@
 //! The REST endpoints for jobs.
 
 use app::event::{Cancelled, JobEvent};
-use app::job::{Job, JobId, JobList};
+use app::job::{Job, JobId, JobList, JobStatus};
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
@@ -29,6 +29,31 @@ pub(super) fn job_id(raw: &str) -> Result<JobId, ApiError> {
     raw.parse().map_err(|_| ApiError::job_not_found())
 }
 
+/// One of the owner's jobs: `404` if there is none (or it is someone else's), `410` if
+/// its retention removed it.
+pub(super) async fn owned_job(state: &AppState, owner: &Owner, id: JobId) -> Result<Job, ApiError> {
+    if let Some(job) = state.store.job(owner, id).await? {
+        return Ok(job);
+    }
+    if state.store.was_removed(owner, id).await? {
+        Err(ApiError::Gone)
+    } else {
+        Err(ApiError::job_not_found())
+    }
+}
+
+/// Answers `202 Accepted` with the new job and its `Location`.
+fn accepted(job: Job) -> Result<Response, ApiError> {
+    let location =
+        HeaderValue::from_str(&job.links.self_).map_err(|_| ApiError::job_not_found())?;
+    Ok((
+        StatusCode::ACCEPTED,
+        [(header::LOCATION, location)],
+        Json(job),
+    )
+        .into_response())
+}
+
 /// `POST /api/jobs`: validates, stores the job as queued, answers `202 Accepted` at once.
 pub(super) async fn create(
     State(state): State<AppState>,
@@ -50,14 +75,33 @@ pub(super) async fn create(
     let job = state.recorder.create_job(&owner, &spec, None).await?;
     state.runner.wake();
     tracing::info!(job_id = %job.id, kind = %spec.kind(), "accepted");
-    let location =
-        HeaderValue::from_str(&job.links.self_).map_err(|_| ApiError::job_not_found())?;
-    Ok((
-        StatusCode::ACCEPTED,
-        [(header::LOCATION, location)],
-        Json(job),
-    )
-        .into_response())
+    accepted(job)
+}
+
+/// `POST /api/jobs/{id}/retry`: starts a new job with a failed or cancelled job's kind
+/// and params, linked to it by `retryOf`.
+pub(super) async fn retry(
+    State(state): State<AppState>,
+    owner: Owner,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    if state.draining.is_cancelled() {
+        return Err(ApiError::ShuttingDown);
+    }
+    let old = owned_job(&state, &owner, job_id(&id)?).await?;
+    if !matches!(old.status, JobStatus::Failed | JobStatus::Cancelled) {
+        return Err(ApiError::Conflict(format!(
+            "only a failed or cancelled job can be retried; this one is {}",
+            old.status
+        )));
+    }
+    let job = state
+        .recorder
+        .create_job(&owner, &old.spec, Some(old.id))
+        .await?;
+    state.runner.wake();
+    tracing::info!(job_id = %job.id, retry_of = %old.id, "accepted a retry");
+    accepted(job)
 }
 
 #[derive(Debug, Deserialize)]
@@ -93,9 +137,7 @@ pub(super) async fn get(
     owner: Owner,
     Path(id): Path<String>,
 ) -> Result<Json<Job>, ApiError> {
-    let id = job_id(&id)?;
-    let job = state.store.job(&owner, id).await?;
-    job.map(Json).ok_or_else(ApiError::job_not_found)
+    owned_job(&state, &owner, job_id(&id)?).await.map(Json)
 }
 
 /// `POST /api/jobs/{id}/cancel`: ends a queued or running job as cancelled, at once.
@@ -106,11 +148,7 @@ pub(super) async fn cancel(
     Path(id): Path<String>,
 ) -> Result<Json<Job>, ApiError> {
     let id = job_id(&id)?;
-    let job = state
-        .store
-        .job(&owner, id)
-        .await?
-        .ok_or_else(ApiError::job_not_found)?;
+    let job = owned_job(&state, &owner, id).await?;
     let ended = || ApiError::Conflict(format!("the job has already ended ({})", job.status));
     if job.status.is_terminal() {
         return Err(ended());

@@ -1,6 +1,7 @@
 //! The HTTP surface: REST for jobs, the two event streams, downloads, and the pages.
 //!
-//! - `jobs`: `POST/GET /api/jobs`, `GET /api/jobs/{id}`, `POST /api/jobs/{id}/cancel`.
+//! - `jobs`: `POST/GET /api/jobs`, `GET /api/jobs/{id}`, `POST /api/jobs/{id}/cancel`,
+//!   `POST /api/jobs/{id}/retry`.
 //! - `stream`: `GET /api/events` and `GET /api/jobs/{id}/events` (Server-Sent Events).
 //! - `downloads`: `GET /downloads/{id}/{file}`.
 //! - `pages`: the Leptos app (server-rendered, then hydrated) and its static files.
@@ -63,6 +64,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/api/jobs/{id}", get(jobs::get))
         .route("/api/jobs/{id}/cancel", post(jobs::cancel))
+        .route("/api/jobs/{id}/retry", post(jobs::retry))
         .route("/api/jobs/{id}/events", get(stream::job_events))
         .route("/api/events", get(stream::all_events))
         .route("/api/{*rest}", axum::routing::any(error::no_such_endpoint))

@@ -16,7 +16,7 @@ use serde::Deserialize;
 
 use super::AppState;
 use super::error::ApiError;
-use super::jobs::job_id;
+use super::jobs::{job_id, owned_job};
 use crate::events::{Filter, Subscription};
 use crate::owner::Owner;
 
@@ -110,11 +110,7 @@ pub(super) async fn job_events(
     let id = job_id(&id)?;
     let requested = resume_point(&headers, query)?;
     let bus = state.bus.subscribe();
-    let job = state
-        .store
-        .job(&owner, id)
-        .await?
-        .ok_or_else(ApiError::job_not_found)?;
+    let job = owned_job(&state, &owner, id).await?;
     let cursor = requested.unwrap_or_default();
     if job.status.is_terminal() && cursor >= job.last_event_id {
         // The client has seen the ending: nothing will ever follow.

@@ -80,10 +80,22 @@ pub trait Store: Send + Sync + 'static {
     async fn claim_next(&self, now: DateTime<Utc>) -> Result<Option<ClaimedJob>, StoreError>;
 
     /// Appends an event and applies it to its job, atomically, if the job's state allows it.
+    /// A `removed` event also deletes the job's earlier events and marks its row removed.
     async fn record(&self, event: &JobEvent) -> Result<Recorded, StoreError>;
 
-    /// One of the owner's jobs (`None` for another owner's job, exactly as for no job).
+    /// One of the owner's jobs (`None` for another owner's job, exactly as for no job,
+    /// and for a removed job).
     async fn job(&self, owner: &Owner, id: JobId) -> Result<Option<Job>, StoreError>;
+
+    /// Whether the owner had this job and its retention removed it.
+    async fn was_removed(&self, owner: &Owner, id: JobId) -> Result<bool, StoreError>;
+
+    /// Ended jobs that finished before `before` and are not removed yet, oldest first.
+    async fn expired_jobs(
+        &self,
+        before: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<JobId>, StoreError>;
 
     /// The owner's newest jobs, and the id of the newest event when they were read (one
     /// consistent snapshot).

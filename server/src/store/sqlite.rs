@@ -51,7 +51,8 @@ impl SqliteStore {
     ) -> Result<Option<(Job, Owner)>, StoreError> {
         let row: Option<JobRow> = sqlx::query_as(
             "SELECT id, owner, kind, params, status, progress, step, error, result_url, \
-             created_at, started_at, finished_at, attempt, retry_of, last_event_id FROM jobs WHERE id = ?",
+             created_at, started_at, finished_at, attempt, retry_of, last_event_id FROM jobs \
+             WHERE id = ? AND removed_at IS NULL",
         )
         .bind(id.to_string())
         .fetch_optional(&mut *conn)
@@ -119,6 +120,18 @@ impl SqliteStore {
         job.apply(id, event)
             .map_err(|e| StoreError::Corrupt(e.to_string()))?;
         Self::save_state(conn, &job).await?;
+        if let JobEvent::Removed(removed) = event {
+            sqlx::query("DELETE FROM events WHERE job_id = ? AND id < ?")
+                .bind(job_id.to_string())
+                .bind(id.0)
+                .execute(&mut *conn)
+                .await?;
+            sqlx::query("UPDATE jobs SET removed_at = ? WHERE id = ?")
+                .bind(removed.at)
+                .bind(job_id.to_string())
+                .execute(&mut *conn)
+                .await?;
+        }
         let stored = StoredEvent {
             id,
             job_id,
@@ -242,6 +255,38 @@ impl Store for SqliteStore {
             .map(|(job, _)| job))
     }
 
+    async fn was_removed(&self, owner: &Owner, id: JobId) -> Result<bool, StoreError> {
+        let removed: Option<i64> = sqlx::query_scalar(
+            "SELECT 1 FROM jobs WHERE id = ? AND owner = ? AND removed_at IS NOT NULL",
+        )
+        .bind(id.to_string())
+        .bind(owner.as_str())
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(removed.is_some())
+    }
+
+    async fn expired_jobs(
+        &self,
+        before: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<JobId>, StoreError> {
+        let ids: Vec<String> = sqlx::query_scalar(
+            "SELECT id FROM jobs WHERE removed_at IS NULL AND finished_at IS NOT NULL \
+             AND finished_at < ? ORDER BY finished_at LIMIT ?",
+        )
+        .bind(before)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        ids.iter()
+            .map(|id| {
+                id.parse()
+                    .map_err(|e| StoreError::Corrupt(format!("job id {id}: {e}")))
+            })
+            .collect()
+    }
+
     async fn jobs(&self, owner: &Owner, limit: u32) -> Result<JobList, StoreError> {
         // One read transaction: the job rows and the event id come from the same snapshot.
         let mut tx = self.pool.begin().await?;
@@ -251,7 +296,7 @@ impl Store for SqliteStore {
         let rows: Vec<JobRow> = sqlx::query_as(
             "SELECT id, owner, kind, params, status, progress, step, error, result_url, \
              created_at, started_at, finished_at, attempt, retry_of, last_event_id FROM jobs \
-             WHERE owner = ? ORDER BY seq DESC LIMIT ?",
+             WHERE owner = ? AND removed_at IS NULL ORDER BY seq DESC LIMIT ?",
         )
         .bind(owner.as_str())
         .bind(i64::from(limit))

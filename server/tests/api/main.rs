@@ -6,6 +6,7 @@ mod helpers;
 mod downloads;
 mod errors;
 mod jobs;
+mod lifecycle;
 mod pages;
 mod restart;
 mod streams;
