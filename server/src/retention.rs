@@ -51,18 +51,22 @@ impl Sweeper {
             };
             let expired = self.store.expired_jobs(cutoff, BATCH).await?;
             for &job_id in &expired {
+                // Files first: once `removed` is announced, nothing of the job is left.
+                // (A crash in between leaves a job whose file is gone; the next sweep
+                // removes it.)
+                let files = self.artifacts_dir.join(job_id.to_string());
+                if let Err(err) = tokio::fs::remove_dir_all(&files).await
+                    && err.kind() != std::io::ErrorKind::NotFound
+                {
+                    tracing::warn!(%job_id, error = %err, "could not delete an expired job's files; will try again");
+                    continue;
+                }
                 let event = JobEvent::Removed(JobRemoved {
                     job_id,
                     at: Utc::now(),
                 });
                 if let Recorded::Stored(_) = self.recorder.record(&event).await? {
                     removed += 1;
-                    let files = self.artifacts_dir.join(job_id.to_string());
-                    if let Err(err) = tokio::fs::remove_dir_all(&files).await
-                        && err.kind() != std::io::ErrorKind::NotFound
-                    {
-                        tracing::warn!(%job_id, error = %err, "could not delete a removed job's files");
-                    }
                 }
             }
             if expired.len() < BATCH as usize {
