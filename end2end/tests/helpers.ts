@@ -1,6 +1,12 @@
 import { expect, type Page, type Locator } from "@playwright/test";
 
-export type Job = { id: string; status: string; resultUrl: string | null };
+export type Job = {
+  id: string;
+  status: string;
+  params: Record<string, unknown>;
+  resultUrl: string | null;
+  retryOf: string | null;
+};
 
 /** Opens the page and waits until it is hydrated and its event stream is live. */
 export async function openDashboard(page: Page) {

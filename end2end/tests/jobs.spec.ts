@@ -33,15 +33,27 @@ test("an export's download link downloads a CSV with the right row count", async
   expect(lines.length).toBe(1 + 1234);
 });
 
-test("a failing demo job shows its reason and the step it failed at", async ({ page }) => {
+test("a failing demo job shows its reason and the step it failed at, and can be retried", async ({ page }) => {
   await openDashboard(page);
   await fillDemo(page, 4, 100, 2);
-  const { card } = await submit(page);
+  const { job, card } = await submit(page);
   await expect(card).toHaveAttribute("data-status", "failed");
   const failure = card.getByTestId("failure");
   await expect(failure).toContainText("Step 2 of 4");
   await expect(failure).toContainText("asked to fail at step 2");
   await expect(page.getByTestId("announcer")).toContainText("failed");
+
+  // One click retries it: a new job with the same parameters.
+  const [response] = await Promise.all([
+    page.waitForResponse((r) => r.url().endsWith(`/api/jobs/${job.id}/retry`)),
+    card.getByRole("button", { name: "Retry" }).click(),
+  ]);
+  expect(response.status()).toBe(202);
+  const retry = await response.json();
+  expect(retry.retryOf).toBe(job.id);
+  expect(retry.params).toEqual(job.params);
+  const retryCard = page.locator(`[data-job-id="${retry.id}"]`);
+  await expect(retryCard).toHaveAttribute("data-status", "failed");
 });
 
 test("a running job can be cancelled with one click", async ({ page }) => {
