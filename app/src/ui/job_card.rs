@@ -18,6 +18,38 @@ fn status_label(status: JobStatus) -> &'static str {
     }
 }
 
+/// What a person can do with a job from its card.
+#[derive(Clone, Copy)]
+enum Action {
+    Cancel,
+    Retry,
+}
+
+impl Action {
+    const ALL: [Action; 2] = [Action::Cancel, Action::Retry];
+
+    fn offered(self, status: JobStatus) -> bool {
+        match self {
+            Action::Cancel => !status.is_terminal(),
+            Action::Retry => matches!(status, JobStatus::Failed | JobStatus::Cancelled),
+        }
+    }
+
+    fn label(self) -> &'static str {
+        match self {
+            Action::Cancel => "Cancel",
+            Action::Retry => "Retry",
+        }
+    }
+
+    fn class(self) -> &'static str {
+        match self {
+            Action::Cancel => "button cancel",
+            Action::Retry => "button retry",
+        }
+    }
+}
+
 #[component]
 pub(crate) fn JobCard(
     job: RwSignal<Job>,
@@ -34,13 +66,12 @@ pub(crate) fn JobCard(
 
     // Cancel updates this job; Retry adds a new one. Either way the answer goes into
     // the store at once, and the stream confirms it.
-    let act = move |retry: bool| {
+    let act = move |action: Action| {
         busy.set(true);
         leptos::task::spawn_local(async move {
-            let answer = if retry {
-                retry_job(id).await
-            } else {
-                cancel_job(id).await
+            let answer = match action {
+                Action::Cancel => cancel_job(id).await,
+                Action::Retry => retry_job(id).await,
             };
             match answer {
                 Ok(job) => {
@@ -52,7 +83,6 @@ pub(crate) fn JobCard(
             busy.set(false);
         });
     };
-    let can_retry = move || matches!(status.get(), JobStatus::Failed | JobStatus::Cancelled);
     let attempt = move || job.with(|j| (j.attempt > 1).then(|| format!("attempt {}", j.attempt)));
 
     let progress_label = format!("Progress of {title}");
@@ -92,26 +122,21 @@ pub(crate) fn JobCard(
                 {move || job.with(|j| j.result_url.clone()).map(|url| view! {
                     <a class="button download" href=url download data-testid="download">"Download CSV"</a>
                 })}
-                <Show when=move || !status.get().is_terminal()>
-                    <button
-                        type="button"
-                        class="button cancel"
-                        on:click=move |_| act(false)
-                        disabled=move || busy.get()
-                    >
-                        "Cancel"
-                    </button>
-                </Show>
-                <Show when=can_retry>
-                    <button
-                        type="button"
-                        class="button retry"
-                        on:click=move |_| act(true)
-                        disabled=move || busy.get()
-                    >
-                        "Retry"
-                    </button>
-                </Show>
+                {Action::ALL
+                    .into_iter()
+                    .map(|action| view! {
+                        <Show when=move || action.offered(status.get())>
+                            <button
+                                type="button"
+                                class=action.class()
+                                on:click=move |_| act(action)
+                                disabled=move || busy.get()
+                            >
+                                {action.label()}
+                            </button>
+                        </Show>
+                    })
+                    .collect_view()}
                 {move || action_error.get().map(|message| view! { <span class="action-error" role="alert">{message}</span> })}
             </div>
         </li>
