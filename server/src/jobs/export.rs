@@ -116,11 +116,13 @@ fn write_report(ctx: &JobContext, path: &std::path::Path, rows: u64) -> Result<(
         .map_err(csv_error)?;
         if id.is_multiple_of(REPORT_EVERY) || id == rows {
             ctx.check_cancelled()?;
-            let percent = u8::try_from(id * 99 / rows).unwrap_or(99);
-            ctx.progress(
-                percent,
-                &format!("Writing rows: {} of {total}", group_digits(id)),
-            );
+            let percent = u8::try_from(id * 100 / rows).unwrap_or(100);
+            let step = if id == rows {
+                format!("Wrote {total} rows")
+            } else {
+                format!("Writing rows: {} of {total}", group_digits(id))
+            };
+            ctx.progress(percent, &step);
         }
     }
     let mut buffered = csv.into_inner().map_err(|e| {

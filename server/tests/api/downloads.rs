@@ -23,7 +23,13 @@ async fn an_export_completes_with_a_downloadable_csv() {
         app.job(&job).await.result_url.as_deref(),
         Some(url.as_str())
     );
-    assert_eq!(app.job(&job).await.status, JobStatus::Completed);
+    let ended = app.job(&job).await;
+    assert_eq!(ended.status, JobStatus::Completed);
+    assert_eq!(
+        ended.step.as_deref(),
+        Some("Wrote 2,500 rows"),
+        "the last step is kept"
+    );
 
     let response = app.client.get(app.url(&url)).send().await.unwrap();
     assert_eq!(response.status(), 200);
