@@ -46,7 +46,11 @@ enum Phase {
     CatchingUp,
     /// Following the bus.
     Live,
-    /// A one-job stream that has sent its job's ending: close after the last write.
+    /// The server is closing: send what the log has (everything written before the
+    /// close), then end.
+    Closing,
+    /// Done (a one-job stream that sent its job's ending, or a closed one): end after
+    /// the last write.
     Finished,
 }
 
@@ -91,7 +95,8 @@ impl Subscription {
     }
 
     /// The stream of chunks to write to the client; it ends when the client's job ended
-    /// (one-job streams), when the server shuts down, or on a store error.
+    /// (one-job streams), when the server shuts down (after sending every event written
+    /// before that), or on a store error.
     pub fn into_stream(
         self,
     ) -> impl futures::Stream<Item = Result<Bytes, std::convert::Infallible>> + Send {
@@ -112,7 +117,7 @@ impl Subscription {
             }
             match self.phase {
                 Phase::Finished => return None,
-                Phase::CatchingUp => {
+                Phase::CatchingUp | Phase::Closing => {
                     if let Err(err) = self.catch_up().await {
                         tracing::warn!(error = %err, "event stream closed: could not read the event log");
                         return None;
@@ -122,7 +127,9 @@ impl Subscription {
                     let deadline = self.last_write + self.keep_alive;
                     tokio::select! {
                         biased;
-                        () = self.shutdown.cancelled() => return None,
+                        // Events published just before the close may still wait on the
+                        // bus: the log has them all.
+                        () = self.shutdown.cancelled() => self.phase = Phase::Closing,
                         received = self.bus.recv() => match received {
                             Ok(event) => self.follow(event),
                             Err(RecvError::Lagged(missed)) => {
@@ -147,7 +154,10 @@ impl Subscription {
             .events_after(&self.filter.owner, self.cursor, self.filter.job, PAGE)
             .await?;
         if events.len() < PAGE as usize {
-            self.phase = Phase::Live;
+            self.phase = match self.phase {
+                Phase::Closing => Phase::Finished,
+                _ => Phase::Live,
+            };
         }
         let mut chunk = BytesMut::new();
         for event in &events {
@@ -197,5 +207,55 @@ impl Subscription {
 
     fn ends_stream(&self, kind: EventKind) -> bool {
         self.filter.job.is_some() && kind.is_terminal()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use app::job::{ExportParams, JobSpec};
+    use futures::StreamExt;
+
+    use super::*;
+    use crate::events::{Bus, Recorder};
+    use crate::store::SqliteStore;
+
+    #[tokio::test]
+    async fn events_written_just_before_a_close_are_still_sent() {
+        let dir = tempfile::tempdir().unwrap();
+        let store: Arc<dyn Store> =
+            Arc::new(SqliteStore::open(&dir.path().join("t.db")).await.unwrap());
+        let bus = Bus::new(16);
+        let recorder = Recorder::new(store.clone(), bus.clone());
+        let closing = CancellationToken::new();
+        let mut subscription = Subscription::new(
+            store,
+            bus.subscribe(),
+            Filter {
+                owner: Owner::local(),
+                job: None,
+            },
+            EventId(0),
+            Duration::from_secs(15),
+            closing.clone(),
+        );
+        // Following the bus, with the log read.
+        subscription.preamble = None;
+        subscription.phase = Phase::Live;
+
+        // An event is published, and the server closes before the stream is polled.
+        let spec = JobSpec::Export(ExportParams { rows: 1 });
+        let job = recorder
+            .create_job(&Owner::local(), &spec, None)
+            .await
+            .unwrap();
+        closing.cancel();
+
+        let chunks: Vec<_> = subscription.into_stream().collect().await;
+        let text: String = chunks
+            .into_iter()
+            .map(|chunk| String::from_utf8(chunk.unwrap().to_vec()).unwrap())
+            .collect();
+        assert!(text.contains("event: created"), "{text:?}");
+        assert!(text.contains(&job.id.to_string()));
     }
 }
