@@ -362,25 +362,26 @@ impl Job {
     /// The status this event would move the job to, if the state machine allows it.
     /// (`removed` keeps the status: only an ended job can be removed.)
     pub fn check(&self, event: &JobEvent) -> Result<JobStatus, InvalidTransition> {
+        let refuse = |to| InvalidTransition {
+            job: self.id,
+            from: self.status,
+            to,
+        };
         let next = match event {
-            JobEvent::Created(_) => JobStatus::Queued,
+            // A job is created once; nothing applies a creation to an existing job.
+            JobEvent::Created(_) => return Err(refuse(JobStatus::Queued)),
+            JobEvent::Removed(_) if self.status.is_terminal() => return Ok(self.status),
+            JobEvent::Removed(_) => return Err(refuse(self.status)),
             JobEvent::StatusUpdate(update) => update.status,
             JobEvent::Completion(_) => JobStatus::Completed,
             JobEvent::Failure(_) => JobStatus::Failed,
             JobEvent::Cancelled(_) => JobStatus::Cancelled,
-            JobEvent::Removed(_) if self.status.is_terminal() => return Ok(self.status),
-            JobEvent::Removed(_) => self.status,
         };
-        if matches!(event, JobEvent::Created(_) | JobEvent::Removed(_))
-            || !self.status.can_become(next)
-        {
-            return Err(InvalidTransition {
-                job: self.id,
-                from: self.status,
-                to: next,
-            });
+        if self.status.can_become(next) {
+            Ok(next)
+        } else {
+            Err(refuse(next))
         }
-        Ok(next)
     }
 
     /// Applies one event to the job: the one place where events turn into state, used

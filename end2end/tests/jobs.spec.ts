@@ -79,7 +79,7 @@ test("a reload mid-job shows the current state at once and continues live", asyn
   // The server-rendered page already shows the job running with its progress, before
   // any script runs.
   const html = await (await page.request.get("/")).text();
-  expect(html).toContain(`data-job-id="${job.id}"`);
+  expect(html).toMatch(new RegExp(`<li[^>]*data-job-id="${job.id}"[^>]*data-status="running"`));
 
   await page.reload();
   const reloaded = page.locator(`[data-job-id="${job.id}"]`);

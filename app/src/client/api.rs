@@ -31,26 +31,33 @@ impl ApiFailure {
 
 /// `POST /api/jobs`: starts a job.
 pub(crate) async fn create_job(spec: &JobSpec) -> Result<Job, ApiFailure> {
-    imp::create_job(spec).await
+    imp::call(Method::Post, "/api/jobs", Some(spec)).await
 }
 
 /// `POST /api/jobs/{id}/cancel`.
 pub(crate) async fn cancel_job(id: JobId) -> Result<Job, ApiFailure> {
-    imp::cancel_job(id).await
+    imp::call(Method::Post, &format!("/api/jobs/{id}/cancel"), None).await
 }
 
 /// `POST /api/jobs/{id}/retry`: a new job with the same kind and params.
 pub(crate) async fn retry_job(id: JobId) -> Result<Job, ApiFailure> {
-    imp::retry_job(id).await
+    imp::call(Method::Post, &format!("/api/jobs/{id}/retry"), None).await
 }
 
 /// `GET /api/jobs`. `Send`, as resources need: in the browser, which has one thread,
 /// the future is wrapped to say so.
 pub(crate) fn list_jobs() -> impl Future<Output = Result<JobList, ApiFailure>> + Send {
+    let call = imp::call(Method::Get, "/api/jobs", None);
     #[cfg(feature = "hydrate")]
-    return send_wrapper::SendWrapper::new(imp::list_jobs());
+    return send_wrapper::SendWrapper::new(call);
     #[cfg(not(feature = "hydrate"))]
-    imp::list_jobs()
+    call
+}
+
+#[derive(Clone, Copy)]
+enum Method {
+    Get,
+    Post,
 }
 
 #[cfg(feature = "hydrate")]
@@ -58,9 +65,9 @@ mod imp {
     use gloo_net::http::{Request, Response};
     use serde::de::DeserializeOwned;
 
-    use super::ApiFailure;
+    use super::{ApiFailure, Method};
     use crate::error::ErrorBody;
-    use crate::job::{Job, JobId, JobList, JobSpec};
+    use crate::job::JobSpec;
 
     fn transport(err: gloo_net::Error) -> ApiFailure {
         ApiFailure::Transport(err.to_string())
@@ -81,60 +88,32 @@ mod imp {
         }
     }
 
-    pub(super) async fn create_job(spec: &JobSpec) -> Result<Job, ApiFailure> {
-        let response = Request::post("/api/jobs")
-            .json(spec)
-            .map_err(transport)?
-            .send()
-            .await
-            .map_err(transport)?;
-        read(response).await
-    }
-
-    pub(super) async fn cancel_job(id: JobId) -> Result<Job, ApiFailure> {
-        let response = Request::post(&format!("/api/jobs/{id}/cancel"))
-            .send()
-            .await
-            .map_err(transport)?;
-        read(response).await
-    }
-
-    pub(super) async fn retry_job(id: JobId) -> Result<Job, ApiFailure> {
-        let response = Request::post(&format!("/api/jobs/{id}/retry"))
-            .send()
-            .await
-            .map_err(transport)?;
-        read(response).await
-    }
-
-    pub(super) async fn list_jobs() -> Result<JobList, ApiFailure> {
-        let response = Request::get("/api/jobs").send().await.map_err(transport)?;
-        read(response).await
+    /// Sends one request (with `body` as JSON, if any) and reads the answer.
+    pub(super) async fn call<T: DeserializeOwned>(
+        method: Method,
+        url: &str,
+        body: Option<&JobSpec>,
+    ) -> Result<T, ApiFailure> {
+        let request = match method {
+            Method::Get => Request::get(url),
+            Method::Post => Request::post(url),
+        };
+        let sent = match body {
+            Some(body) => request.json(body).map_err(transport)?.send().await,
+            None => request.send().await,
+        };
+        read(sent.map_err(transport)?).await
     }
 }
 
 #[cfg(not(feature = "hydrate"))]
 mod imp {
-    use super::ApiFailure;
-    use crate::job::{Job, JobId, JobList, JobSpec};
+    use super::{ApiFailure, Method};
+    use crate::job::JobSpec;
 
-    fn browser_only() -> ApiFailure {
-        ApiFailure::Transport("the API client runs only in the browser".into())
-    }
-
-    pub(super) async fn create_job(_: &JobSpec) -> Result<Job, ApiFailure> {
-        Err(browser_only())
-    }
-
-    pub(super) async fn cancel_job(_: JobId) -> Result<Job, ApiFailure> {
-        Err(browser_only())
-    }
-
-    pub(super) async fn retry_job(_: JobId) -> Result<Job, ApiFailure> {
-        Err(browser_only())
-    }
-
-    pub(super) async fn list_jobs() -> Result<JobList, ApiFailure> {
-        Err(browser_only())
+    pub(super) async fn call<T>(_: Method, _: &str, _: Option<&JobSpec>) -> Result<T, ApiFailure> {
+        Err(ApiFailure::Transport(
+            "the API client runs only in the browser".into(),
+        ))
     }
 }

@@ -167,7 +167,6 @@ mod browser {
                 if id > subscription.last_seen.get() {
                     subscription.last_seen.set(id);
                 }
-                subscription.set_state.set(ConnectionState::Live);
             }
             Err(err) => leptos::logging::warn!("could not read a {kind} event: {err}"),
         }

@@ -101,8 +101,12 @@ impl JobsStore {
             // A job we do not list (older than the first page): nothing to update.
             return;
         };
+        // Replays and stale events change nothing, and re-render nothing.
         let mut changed = false;
-        job.update(|job| changed = matches!(job.apply(id, event), Ok(true)));
+        job.maybe_update(|job| {
+            changed = matches!(job.apply(id, event), Ok(true));
+            changed
+        });
         if changed && event.is_terminal() {
             let (title, status) = job.with_untracked(|j| (j.title(), j.status));
             let message = match status {

@@ -60,9 +60,4 @@ impl Bus {
     pub fn subscribe(&self) -> broadcast::Receiver<Arc<Published>> {
         self.sender.subscribe()
     }
-
-    /// How many subscriptions are listening (open streams).
-    pub fn subscribers(&self) -> usize {
-        self.sender.receiver_count()
-    }
 }

@@ -1,15 +1,13 @@
 //! The `text/event-stream` wire format (WHATWG HTML, "Server-sent events").
 
 use app::event::{EventId, EventKind};
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::{BufMut, BytesMut};
 
 /// Sent on an idle stream so that proxies and clients see the connection is alive.
 pub const KEEP_ALIVE: &[u8] = b": keep-alive\n\n";
 
-/// Tells the client how long to wait before reconnecting, in milliseconds.
-pub fn retry(millis: u64) -> Bytes {
-    Bytes::from(format!("retry: {millis}\n\n"))
-}
+/// Sent first on every stream: how long a client waits before reconnecting (2 s).
+pub const RETRY: &[u8] = b"retry: 2000\n\n";
 
 /// Appends one event to `out`: `id:`, `event:`, then one `data:` line per line of
 /// `data` (splitting on `\r\n`, `\r` and `\n` as a parser does), then a blank line.
@@ -53,6 +51,7 @@ fn lines(text: &str) -> impl Iterator<Item = &str> {
 
 #[cfg(test)]
 mod tests {
+    use bytes::Bytes;
     use futures::StreamExt;
 
     use super::*;
@@ -105,7 +104,7 @@ mod tests {
     #[tokio::test]
     async fn comments_and_retry_are_not_events() {
         let mut out = BytesMut::new();
-        out.put_slice(&retry(2000));
+        out.put_slice(RETRY);
         out.put_slice(KEEP_ALIVE);
         encode_event(&mut out, EventId(7), EventKind::Completion, "{}");
         let events = parse(out.freeze()).await;

@@ -7,7 +7,6 @@
 //! it falls so far behind that the bus dropped events for it (`Lagged`), it goes back to
 //! the log from its cursor. Nothing is missed and nothing is sent twice.
 
-use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -61,9 +60,8 @@ pub struct Subscription {
     /// The id of the last event sent.
     cursor: EventId,
     phase: Phase,
-    /// Written first: the reconnection delay.
-    preamble: Option<Bytes>,
-    pending: VecDeque<Bytes>,
+    /// The next chunk to write (the reconnection delay, first of all).
+    pending: Option<Bytes>,
     keep_alive: Duration,
     last_write: Instant,
     shutdown: CancellationToken,
@@ -86,8 +84,7 @@ impl Subscription {
             filter,
             cursor,
             phase: Phase::CatchingUp,
-            preamble: Some(sse::retry(2000)),
-            pending: VecDeque::new(),
+            pending: Some(Bytes::from_static(sse::RETRY)),
             keep_alive,
             last_write: Instant::now(),
             shutdown,
@@ -108,11 +105,8 @@ impl Subscription {
     }
 
     async fn next_chunk(&mut self) -> Option<Bytes> {
-        if let Some(preamble) = self.preamble.take() {
-            return Some(preamble);
-        }
         loop {
-            if let Some(chunk) = self.pending.pop_front() {
+            if let Some(chunk) = self.pending.take() {
                 return Some(chunk);
             }
             match self.phase {
@@ -169,7 +163,7 @@ impl Subscription {
             }
         }
         if !chunk.is_empty() {
-            self.pending.push_back(chunk.freeze());
+            self.pending = Some(chunk.freeze());
         }
         Ok(())
     }
@@ -201,7 +195,7 @@ impl Subscription {
             }
         }
         if !chunk.is_empty() {
-            self.pending.push_back(chunk.freeze());
+            self.pending = Some(chunk.freeze());
         }
     }
 
@@ -239,7 +233,7 @@ mod tests {
             closing.clone(),
         );
         // Following the bus, with the log read.
-        subscription.preamble = None;
+        subscription.pending = None;
         subscription.phase = Phase::Live;
 
         // An event is published, and the server closes before the stream is polled.

@@ -34,26 +34,27 @@ fn resume_point(
         field: field.to_owned(),
         message: format!("{field}: {reason}"),
     };
+    // An empty value means "no cursor".
+    let cursor = |field: &str, raw: &str| match raw.trim() {
+        "" => Ok(None),
+        raw => raw
+            .parse()
+            .map(Some)
+            .map_err(|e: app::event::InvalidEventId| invalid(field, e.to_string())),
+    };
     if let Some(value) = headers.get("last-event-id") {
         let value = value
             .to_str()
-            .map_err(|_| invalid("Last-Event-ID", "must be ASCII digits".to_owned()))?
-            .trim();
-        if !value.is_empty() {
-            return value
-                .parse()
-                .map(Some)
-                .map_err(|e: app::event::InvalidEventId| invalid("Last-Event-ID", e.to_string()));
+            .map_err(|_| invalid("Last-Event-ID", "must be ASCII digits".to_owned()))?;
+        if let Some(id) = cursor("Last-Event-ID", value)? {
+            return Ok(Some(id));
         }
     }
     let Query(query) = query.map_err(|e| invalid("after", e.body_text()))?;
-    match query.after.as_deref().map(str::trim) {
-        None | Some("") => Ok(None),
-        Some(after) => after
-            .parse()
-            .map(Some)
-            .map_err(|e: app::event::InvalidEventId| invalid("after", e.to_string())),
-    }
+    query
+        .after
+        .as_deref()
+        .map_or(Ok(None), |after| cursor("after", after))
 }
 
 /// Answers with the event stream of `filter` from `cursor` on.

@@ -54,23 +54,29 @@ impl JobContext {
     /// Reports that the job is `percent` done and working on `step`. Costs a comparison
     /// when nothing changed; the runner writes at most a few of these per second.
     pub fn progress(&self, percent: u8, step: &str) {
-        let percent = percent.min(100);
-        self.inner.progress.send_if_modified(|current| {
-            if current.percent == percent && current.step.as_deref() == Some(step) {
-                return false;
-            }
-            current.percent = percent;
-            if current.step.as_deref() != Some(step) {
-                current.step = Some(step.to_owned());
-            }
-            true
-        });
+        self.report(Some(percent.min(100)), step);
     }
 
     /// Reports a new step without changing the percentage.
     pub fn step(&self, step: &str) {
-        let percent = self.inner.progress.borrow().percent;
-        self.progress(percent, step);
+        self.report(None, step);
+    }
+
+    fn report(&self, percent: Option<u8>, step: &str) {
+        self.inner.progress.send_if_modified(|current| {
+            let mut changed = false;
+            if let Some(percent) = percent
+                && current.percent != percent
+            {
+                current.percent = percent;
+                changed = true;
+            }
+            if current.step.as_deref() != Some(step) {
+                current.step = Some(step.to_owned());
+                changed = true;
+            }
+            changed
+        });
     }
 
     /// True once the job was cancelled (or must stop); long loops should check it.

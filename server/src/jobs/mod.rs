@@ -20,7 +20,7 @@ pub mod runner;
 
 pub use context::JobContext;
 pub use kind::{JobError, Outcome};
-pub use recovery::{MAX_ATTEMPTS, recover_interrupted};
+pub use recovery::recover_interrupted;
 pub use runner::{Runner, RunnerConfig};
 
 /// The reason given for a job that was running when its process stopped.

@@ -12,7 +12,7 @@ use crate::store::{Store, StoreError};
 
 /// How many times a job may be started in all before an interruption ends it for good
 /// (a job that brings the process down every time must not loop forever).
-pub const MAX_ATTEMPTS: u32 = 3;
+pub(super) const MAX_ATTEMPTS: u32 = 3;
 
 /// What becomes of `job`, interrupted while running with `step` as its last step.
 pub(super) fn interruption(job: &Job, step: Option<String>) -> JobEvent {

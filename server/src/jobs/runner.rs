@@ -149,11 +149,9 @@ impl Runner {
         _permit: OwnedSemaphorePermit,
     ) {
         let spec = claimed.job.spec.clone();
-        let limits = self.config.time_limits.clone();
-        self.execute(claimed, stop, move |ctx| {
-            registry::prepare(spec, ctx, &limits)
-        })
-        .await;
+        let limits = &self.config.time_limits;
+        self.execute(claimed, stop, |ctx| registry::prepare(spec, ctx, limits))
+            .await;
     }
 
     /// Runs one claimed job's code (made by `prepare`) to its single recorded ending.

@@ -37,8 +37,7 @@ pub struct StoredEvent {
 #[derive(Clone, Debug)]
 pub struct ClaimedJob {
     pub job: Job,
-    pub owner: Owner,
-    /// The event that marked it running.
+    /// The event that marked it running (it names the owner).
     pub event: StoredEvent,
 }
 

@@ -7,6 +7,24 @@ use chrono::{DateTime, Utc};
 use super::{StoreError, StoredEvent};
 use crate::owner::Owner;
 
+/// `SELECT`s the columns of a [`JobRow`] from `jobs`, followed by the given clauses.
+macro_rules! select_jobs {
+    ($($clauses:literal)+) => {
+        concat!(
+            "SELECT id, owner, kind, params, status, progress, step, error, result_url, \
+             created_at, started_at, finished_at, attempt, retry_of, last_event_id FROM jobs ",
+            $($clauses),+
+        )
+    };
+}
+pub(super) use select_jobs;
+
+/// A job id read from the database.
+pub(super) fn job_id(raw: &str) -> Result<JobId, StoreError> {
+    raw.parse()
+        .map_err(|e| StoreError::Corrupt(format!("job id {raw}: {e}")))
+}
+
 #[derive(sqlx::FromRow)]
 pub(super) struct JobRow {
     pub(super) id: String,
@@ -31,7 +49,7 @@ impl JobRow {
         let corrupt = |what: &str, err: &dyn std::fmt::Display| {
             StoreError::Corrupt(format!("job {}: {what}: {err}", self.id))
         };
-        let id: JobId = self.id.parse().map_err(|e| corrupt("id", &e))?;
+        let id = job_id(&self.id)?;
         let params: serde_json::Value =
             serde_json::from_str(&self.params).map_err(|e| corrupt("params", &e))?;
         let spec: JobSpec =
@@ -81,7 +99,7 @@ impl EventRow {
         let kind: EventKind = self.kind.parse().map_err(|e| corrupt("kind", &e))?;
         Ok(StoredEvent {
             id: EventId(self.id),
-            job_id: self.job_id.parse().map_err(|e| corrupt("job id", &e))?,
+            job_id: job_id(&self.job_id)?,
             owner: Owner::new(self.owner),
             kind,
             data: self.data,

@@ -9,13 +9,13 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use app::event::{EventId, EventKind, JobCreated, JobEvent, StatusUpdate};
-use app::job::{Job, JobId, JobList, JobSpec, JobStatus};
+use app::job::{InvalidTransition, Job, JobId, JobList, JobSpec, JobStatus};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{SqliteConnection, SqlitePool};
 
-use super::rows::{EventRow, JobRow};
+use super::rows::{EventRow, JobRow, job_id, select_jobs};
 use super::{ClaimedJob, Recorded, Store, StoreError, StoredEvent};
 use crate::owner::Owner;
 
@@ -49,14 +49,11 @@ impl SqliteStore {
         conn: &mut SqliteConnection,
         id: JobId,
     ) -> Result<Option<(Job, Owner)>, StoreError> {
-        let row: Option<JobRow> = sqlx::query_as(
-            "SELECT id, owner, kind, params, status, progress, step, error, result_url, \
-             created_at, started_at, finished_at, attempt, retry_of, last_event_id FROM jobs \
-             WHERE id = ? AND removed_at IS NULL",
-        )
-        .bind(id.to_string())
-        .fetch_optional(&mut *conn)
-        .await?;
+        let row: Option<JobRow> =
+            sqlx::query_as(select_jobs!("WHERE id = ? AND removed_at IS NULL"))
+                .bind(id.to_string())
+                .fetch_optional(&mut *conn)
+                .await?;
         row.map(JobRow::into_job).transpose()
     }
 
@@ -103,17 +100,18 @@ impl SqliteStore {
     }
 
     /// Checks `event` against the job's state, appends it, and applies it: the heart of
-    /// every write. Runs inside the caller's transaction.
+    /// every write. Runs inside the caller's transaction; returns the stored event and
+    /// the job after it, or why the state machine refused it.
     async fn apply(
         conn: &mut SqliteConnection,
         event: &JobEvent,
-    ) -> Result<(Recorded, Option<Job>), StoreError> {
+    ) -> Result<Result<(StoredEvent, Job), InvalidTransition>, StoreError> {
         let job_id = event.job_id();
         let (mut job, owner) = Self::job_row(conn, job_id)
             .await?
             .ok_or(StoreError::UnknownJob(job_id))?;
         if let Err(refused) = job.check(event) {
-            return Ok((Recorded::Refused(refused), None));
+            return Ok(Err(refused));
         }
         let data = event.to_json();
         let id = Self::append(conn, job_id, &owner, event.kind(), &data, Utc::now()).await?;
@@ -139,7 +137,7 @@ impl SqliteStore {
             kind: event.kind(),
             data,
         };
-        Ok((Recorded::Stored(stored), Some(job)))
+        Ok(Ok((stored, job)))
     }
 }
 
@@ -213,9 +211,7 @@ impl Store for SqliteStore {
         let Some(id) = next else {
             return Ok(None);
         };
-        let job_id: JobId = id
-            .parse()
-            .map_err(|e| StoreError::Corrupt(format!("job id {id}: {e}")))?;
+        let job_id = job_id(&id)?;
         let start = JobEvent::StatusUpdate(StatusUpdate {
             job_id,
             status: JobStatus::Running,
@@ -223,28 +219,27 @@ impl Store for SqliteStore {
             step: Some(STARTING_STEP.to_owned()),
             at: now,
         });
-        let (recorded, job) = Self::apply(&mut tx, &start).await?;
-        let (Recorded::Stored(event), Some(job)) = (recorded, job) else {
+        let Ok((event, job)) = Self::apply(&mut tx, &start).await? else {
             return Err(StoreError::Corrupt(format!(
                 "queued job {job_id} could not be started"
             )));
         };
         tx.commit().await?;
-        Ok(Some(ClaimedJob {
-            job,
-            owner: event.owner.clone(),
-            event,
-        }))
+        Ok(Some(ClaimedJob { job, event }))
     }
 
     async fn record(&self, event: &JobEvent) -> Result<Recorded, StoreError> {
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        let (recorded, _) = Self::apply(&mut tx, event).await?;
-        match recorded {
-            Recorded::Stored(_) => tx.commit().await?,
-            Recorded::Refused(_) => tx.rollback().await?,
+        match Self::apply(&mut tx, event).await? {
+            Ok((stored, _)) => {
+                tx.commit().await?;
+                Ok(Recorded::Stored(stored))
+            }
+            Err(refused) => {
+                tx.rollback().await?;
+                Ok(Recorded::Refused(refused))
+            }
         }
-        Ok(recorded)
     }
 
     async fn job(&self, owner: &Owner, id: JobId) -> Result<Option<Job>, StoreError> {
@@ -279,12 +274,7 @@ impl Store for SqliteStore {
         .bind(i64::from(limit))
         .fetch_all(&self.pool)
         .await?;
-        ids.iter()
-            .map(|id| {
-                id.parse()
-                    .map_err(|e| StoreError::Corrupt(format!("job id {id}: {e}")))
-            })
-            .collect()
+        ids.iter().map(|id| job_id(id)).collect()
     }
 
     async fn jobs(&self, owner: &Owner, limit: u32) -> Result<JobList, StoreError> {
@@ -293,11 +283,9 @@ impl Store for SqliteStore {
         let last: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(id), 0) FROM events")
             .fetch_one(&mut *tx)
             .await?;
-        let rows: Vec<JobRow> = sqlx::query_as(
-            "SELECT id, owner, kind, params, status, progress, step, error, result_url, \
-             created_at, started_at, finished_at, attempt, retry_of, last_event_id FROM jobs \
-             WHERE owner = ? AND removed_at IS NULL ORDER BY seq DESC LIMIT ?",
-        )
+        let rows: Vec<JobRow> = sqlx::query_as(select_jobs!(
+            "WHERE owner = ? AND removed_at IS NULL ORDER BY seq DESC LIMIT ?"
+        ))
         .bind(owner.as_str())
         .bind(i64::from(limit))
         .fetch_all(&mut *tx)
@@ -356,13 +344,10 @@ impl Store for SqliteStore {
     }
 
     async fn running_jobs(&self) -> Result<Vec<Job>, StoreError> {
-        let rows: Vec<JobRow> = sqlx::query_as(
-            "SELECT id, owner, kind, params, status, progress, step, error, result_url, \
-             created_at, started_at, finished_at, attempt, retry_of, last_event_id FROM jobs \
-             WHERE status = 'running' ORDER BY seq",
-        )
-        .fetch_all(&self.pool)
-        .await?;
+        let rows: Vec<JobRow> =
+            sqlx::query_as(select_jobs!("WHERE status = 'running' ORDER BY seq"))
+                .fetch_all(&self.pool)
+                .await?;
         rows.into_iter()
             .map(|row| row.into_job().map(|(job, _)| job))
             .collect()
