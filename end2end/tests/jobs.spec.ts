@@ -53,6 +53,7 @@ test("a failing demo job shows its reason and the step it failed at, and can be 
   expect(retry.retryOf).toBe(job.id);
   expect(retry.params).toEqual(job.params);
   const retryCard = page.locator(`[data-job-id="${retry.id}"]`);
+  await expect(retryCard).toContainText("a retry");
   await expect(retryCard).toHaveAttribute("data-status", "failed");
 });
 

@@ -109,6 +109,7 @@ pub(crate) fn JobCard(
                 <span class="step" data-testid="step">{step}</span>
                 <span class="timing">{timing}</span>
                 {move || attempt().map(|text| view! { <span class="attempt">{text}</span> })}
+                {job.with_untracked(|j| j.retry_of).map(|_| view! { <span class="retry-of">"a retry"</span> })}
             </div>
             <Show when=move || status.get() == JobStatus::Failed>
                 <p class="failure" data-testid="failure">

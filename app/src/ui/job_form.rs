@@ -163,6 +163,9 @@ fn NumberField(
                 type="text"
                 inputmode="numeric"
                 name=name
+                // The attribute is the server-rendered default (what a page without
+                // its script yet shows); the binding takes over after hydration.
+                value=value.get_untracked()
                 bind:value=value
                 aria-invalid=move || if message().is_some() { "true" } else { "false" }
                 aria-describedby=described_by
