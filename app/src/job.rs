@@ -1,7 +1,6 @@
 //! Jobs as both sides see them: ids, kinds, parameters, statuses and the record.
 
 use std::fmt;
-use std::ops::RangeInclusive;
 use std::str::FromStr;
 
 use chrono::{DateTime, Utc};
@@ -108,89 +107,26 @@ impl FromStr for JobStatus {
 #[error("unknown name '{0}'")]
 pub struct UnknownName(pub String);
 
-/// The kinds of job Candor runs.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum JobKind {
-    Demo,
-    Export,
-}
-
-impl JobKind {
-    pub const ALL: [JobKind; 2] = [JobKind::Demo, JobKind::Export];
-
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            JobKind::Demo => "demo",
-            JobKind::Export => "export",
-        }
-    }
-
-    pub const fn label(self) -> &'static str {
-        match self {
-            JobKind::Demo => "Demo",
-            JobKind::Export => "Export",
-        }
-    }
-}
-
-impl fmt::Display for JobKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for JobKind {
-    type Err = UnknownName;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        JobKind::ALL
-            .into_iter()
-            .find(|kind| kind.as_str() == s)
-            .ok_or_else(|| UnknownName(s.to_owned()))
-    }
-}
-
-/// What to run: a kind with its typed parameters. On the wire (request body and job
-/// record) it is `{"kind": "demo", "params": {...}}`.
+/// What to run: a kind (one the server declares, see [`crate::kind`]) with its
+/// parameters. On the wire (request body and job record) it is
+/// `{"kind": "export", "params": {...}}`; the server checks the params against the kind's
+/// declaration and its typed parameters before it accepts the job.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "kind", content = "params", rename_all = "lowercase")]
-pub enum JobSpec {
-    Demo(DemoParams),
-    Export(ExportParams),
+pub struct JobSpec {
+    pub kind: String,
+    #[serde(default = "empty_params")]
+    pub params: serde_json::Value,
+}
+
+fn empty_params() -> serde_json::Value {
+    serde_json::Value::Object(serde_json::Map::new())
 }
 
 impl JobSpec {
-    pub fn kind(&self) -> JobKind {
-        match self {
-            JobSpec::Demo(_) => JobKind::Demo,
-            JobSpec::Export(_) => JobKind::Export,
-        }
-    }
-
-    /// Checks every parameter's range; the error names the field as a path in the request
-    /// body (`params.steps`).
-    pub fn validate(&self) -> Result<(), FieldError> {
-        match self {
-            JobSpec::Demo(params) => params.validate(),
-            JobSpec::Export(params) => params.validate(),
-        }
-        .map_err(|err| FieldError {
-            field: format!("params.{}", err.field),
-            ..err
-        })
-    }
-
-    /// A short human title, e.g. "Export 1,000 rows".
-    pub fn title(&self) -> String {
-        match self {
-            JobSpec::Demo(p) => match p.fail_at {
-                Some(step) => format!(
-                    "Demo: {} steps, fails at step {step}",
-                    group_digits(p.steps.into())
-                ),
-                None => format!("Demo: {} steps", group_digits(p.steps.into())),
-            },
-            JobSpec::Export(p) => format!("Export {} rows", group_digits(p.rows)),
+    pub fn new(kind: impl Into<String>, params: serde_json::Value) -> Self {
+        Self {
+            kind: kind.into(),
+            params,
         }
     }
 }
@@ -210,72 +146,6 @@ impl FieldError {
             field: field.into(),
             message: message.into(),
         }
-    }
-}
-
-fn check_range<T>(field: &str, value: T, range: RangeInclusive<T>) -> Result<(), FieldError>
-where
-    T: PartialOrd + fmt::Display + Copy,
-{
-    if range.contains(&value) {
-        Ok(())
-    } else {
-        Err(FieldError::new(
-            field,
-            format!(
-                "must be between {} and {}, got {value}",
-                range.start(),
-                range.end()
-            ),
-        ))
-    }
-}
-
-/// Parameters of the `demo` kind: `steps` steps of `stepMs` each, optionally failing.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct DemoParams {
-    pub steps: u32,
-    pub step_ms: u64,
-    /// Fail at this step (1-based) with a clear reason, to show how failures look.
-    #[serde(default)]
-    pub fail_at: Option<u32>,
-    /// Report progress this many times in each step (default once), to show that a
-    /// flood of progress reports is coalesced.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub reports_per_step: Option<u32>,
-}
-
-impl DemoParams {
-    pub const STEPS: RangeInclusive<u32> = 1..=100;
-    pub const STEP_MS: RangeInclusive<u64> = 0..=60_000;
-    pub const REPORTS_PER_STEP: RangeInclusive<u32> = 1..=100_000;
-
-    pub fn validate(&self) -> Result<(), FieldError> {
-        check_range("steps", self.steps, Self::STEPS)?;
-        check_range("stepMs", self.step_ms, Self::STEP_MS)?;
-        if let Some(step) = self.fail_at {
-            check_range("failAt", step, 1..=self.steps)?;
-        }
-        if let Some(reports) = self.reports_per_step {
-            check_range("reportsPerStep", reports, Self::REPORTS_PER_STEP)?;
-        }
-        Ok(())
-    }
-}
-
-/// Parameters of the `export` kind: how many rows of order data to write as CSV.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct ExportParams {
-    pub rows: u64,
-}
-
-impl ExportParams {
-    pub const ROWS: RangeInclusive<u64> = 1..=10_000_000;
-
-    pub fn validate(&self) -> Result<(), FieldError> {
-        check_range("rows", self.rows, Self::ROWS)
     }
 }
 
@@ -303,6 +173,8 @@ pub struct Job {
     pub id: JobId,
     #[serde(flatten)]
     pub spec: JobSpec,
+    /// A short human title the server gave the job, e.g. "Export 1,000 rows".
+    pub title: String,
     pub status: JobStatus,
     /// 0 to 100.
     pub progress: u8,
@@ -336,10 +208,11 @@ pub struct InvalidTransition {
 
 impl Job {
     /// A freshly accepted job.
-    pub fn new(id: JobId, spec: JobSpec, created_at: DateTime<Utc>) -> Self {
+    pub fn new(id: JobId, spec: JobSpec, title: String, created_at: DateTime<Utc>) -> Self {
         Self {
             id,
             spec,
+            title,
             status: JobStatus::Queued,
             progress: 0,
             step: None,
@@ -353,10 +226,6 @@ impl Job {
             last_event_id: EventId(0),
             links: JobLinks::for_job(id),
         }
-    }
-
-    pub fn title(&self) -> String {
-        self.spec.title()
     }
 
     /// The status this event would move the job to, if the state machine allows it.

@@ -2,8 +2,10 @@
 //! and the Leptos user interface.
 //!
 //! Layout:
-//! - [`job`]: job ids, kinds and their parameters (with the validation both sides run),
-//!   statuses and the state machine, the job record the API returns.
+//! - [`job`]: job ids, specs, statuses and the state machine, the job record the API
+//!   returns.
+//! - [`kind`]: the kinds the server declares, their parameters and the checks both sides
+//!   run on them (the form in the browser is built from these).
 //! - [`event`]: the event-stream contract: event ids, names and typed payloads.
 //! - [`error`]: the JSON error body every failed API request answers with.
 //! - `ui`: the page and its components (rendered on the server, hydrated in the browser).
@@ -16,6 +18,7 @@
 pub mod error;
 pub mod event;
 pub mod job;
+pub mod kind;
 mod ui;
 
 // Without `hydrate`, the browser-side half is stubs that nothing constructs.
@@ -25,4 +28,4 @@ mod client;
 pub use ui::{App, shell};
 
 #[cfg(feature = "ssr")]
-pub use ui::ServerJobs;
+pub use ui::{ServerJobs, ServerKinds};

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
 
-use app::job::JobKind;
+use crate::jobs::Kinds;
 
 /// A setting that is present but unreadable.
 #[derive(Debug, thiserror::Error)]
@@ -37,7 +37,10 @@ pub struct Config {
     pub bus_capacity: usize,
     /// `CANDOR_TIME_LIMIT_<KIND>_SECS` (e.g. `CANDOR_TIME_LIMIT_EXPORT_SECS`): replaces a
     /// kind's own time limit. Default: each kind's own.
-    pub time_limits: HashMap<JobKind, Duration>,
+    pub time_limits: HashMap<String, Duration>,
+    /// `CANDOR_UPLOAD_MAX_BYTES`: the largest file a job request may carry (an
+    /// `import`'s CSV). Default 1073741824 (1 GiB).
+    pub upload_max_bytes: u64,
     /// `CANDOR_RETENTION_SECS`: how long ended jobs, their events and their files are
     /// kept. Default 604800 (7 days).
     pub retention: Duration,
@@ -55,6 +58,7 @@ impl Default for Config {
             shutdown_grace: Duration::from_secs(10),
             bus_capacity: 1024,
             time_limits: HashMap::new(),
+            upload_max_bytes: 1 << 30,
             retention: Duration::from_secs(7 * 24 * 60 * 60),
             sweep_interval: Duration::from_secs(60),
         }
@@ -72,10 +76,10 @@ impl Config {
         let defaults = Self::default();
         let read = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
         let mut time_limits = HashMap::new();
-        for kind in JobKind::ALL {
-            let name = format!("CANDOR_TIME_LIMIT_{}_SECS", kind.as_str().to_uppercase());
+        for kind in Kinds::builtin().names() {
+            let name = format!("CANDOR_TIME_LIMIT_{}_SECS", kind.to_uppercase());
             if let Some(secs) = parse(read(&name), &name, 1..=7 * 24 * 3600)? {
-                time_limits.insert(kind, Duration::from_secs(secs));
+                time_limits.insert(kind.to_owned(), Duration::from_secs(secs));
             }
         }
         let number = |name: &str, range| parse::<u64>(read(name), name, range);
@@ -96,6 +100,8 @@ impl Config {
             bus_capacity: number("CANDOR_BUS_CAPACITY", 16..=1_048_576)?
                 .map_or(defaults.bus_capacity, |n| n as usize),
             time_limits,
+            upload_max_bytes: number("CANDOR_UPLOAD_MAX_BYTES", 1..=1 << 40)?
+                .unwrap_or(defaults.upload_max_bytes),
             retention: seconds(
                 "CANDOR_RETENTION_SECS",
                 1..=10 * 365 * 24 * 3600,
@@ -115,6 +121,10 @@ impl Config {
 
     pub fn artifacts_dir(&self) -> PathBuf {
         self.data_dir.join("artifacts")
+    }
+
+    pub fn uploads_dir(&self) -> PathBuf {
+        self.data_dir.join("uploads")
     }
 }
 
@@ -175,10 +185,10 @@ mod tests {
         })
         .unwrap();
         assert_eq!(
-            config.time_limits.get(&JobKind::Export),
+            config.time_limits.get("export"),
             Some(&Duration::from_secs(90))
         );
-        assert_eq!(config.time_limits.get(&JobKind::Demo), None);
+        assert_eq!(config.time_limits.get("demo"), None);
 
         let err =
             Config::from_lookup(|name| (name == "CANDOR_WORKERS").then(|| "0".into())).unwrap_err();

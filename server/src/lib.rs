@@ -9,8 +9,11 @@
 //! - [`events`]: where an event is written ([`events::Recorder`]), announced
 //!   ([`events::Bus`]), encoded (`sse`) and streamed to one subscriber
 //!   ([`events::Subscription`]).
-//! - [`jobs`]: the job kinds and the runner (worker pool, progress coalescing,
-//!   cancellation, panics and time limits).
+//! - [`jobs`]: the job kinds (one file each, listed in `jobs/registry.rs`) and the
+//!   runner (worker pool, progress coalescing, cancellation, panics and time limits).
+//! - [`orders`]: the orders CSV format and the `orders` table (what `import` loads and
+//!   `export` writes).
+//! - [`uploads`]: files that come with job requests.
 //! - [`http`]: the REST API, the SSE endpoints, downloads and the Leptos pages.
 //! - [`retention`]: the background sweep that removes jobs past their retention.
 //! - [`owner`]: who a request acts for.
@@ -20,8 +23,10 @@ pub mod config;
 pub mod events;
 pub mod http;
 pub mod jobs;
+pub mod orders;
 pub mod owner;
 pub mod retention;
 pub mod shutdown;
 pub mod startup;
 pub mod store;
+pub mod uploads;

@@ -12,7 +12,9 @@ use chrono::Utc;
 use tokio_util::sync::CancellationToken;
 
 use crate::events::Recorder;
+use crate::jobs::Kinds;
 use crate::store::{Recorded, Store, StoreError};
+use crate::uploads::Uploads;
 
 /// How many jobs one pass removes before it looks at the clock again.
 const BATCH: u32 = 200;
@@ -21,6 +23,8 @@ pub struct Sweeper {
     pub store: Arc<dyn Store>,
     pub recorder: Recorder,
     pub artifacts_dir: PathBuf,
+    pub uploads: Uploads,
+    pub kinds: Kinds,
     pub retention: Duration,
     pub interval: Duration,
 }
@@ -50,7 +54,8 @@ impl Sweeper {
                 return Ok(removed);
             };
             let expired = self.store.expired_jobs(cutoff, BATCH).await?;
-            for &job_id in &expired {
+            for job in &expired {
+                let job_id = job.id;
                 // Files first: once `removed` is announced, nothing of the job is left.
                 // (A crash in between leaves a job whose file is gone; the next sweep
                 // removes it.)
@@ -60,6 +65,9 @@ impl Sweeper {
                 {
                     tracing::warn!(%job_id, error = %err, "could not delete an expired job's files; will try again");
                     continue;
+                }
+                for upload in self.kinds.uploads(&job.spec) {
+                    self.uploads.remove(&upload).await;
                 }
                 let event = JobEvent::Removed(JobRemoved {
                     job_id,

@@ -12,9 +12,11 @@ use tokio_util::sync::CancellationToken;
 use crate::config::Config;
 use crate::events::{Bus, Recorder};
 use crate::http::{AppState, router};
-use crate::jobs::{Runner, RunnerConfig, recover_interrupted};
+use crate::jobs::{Kinds, Runner, RunnerConfig, Services, recover_interrupted};
+use crate::orders::OrdersTable;
 use crate::retention::Sweeper;
 use crate::store::{SqliteStore, Store};
+use crate::uploads::Uploads;
 
 pub struct Application {
     listener: TcpListener,
@@ -38,19 +40,32 @@ impl Application {
                     config.data_dir.display()
                 )
             })?;
-        let store: Arc<dyn Store> = Arc::new(
-            SqliteStore::open(&config.database_path())
-                .await
-                .with_context(|| {
-                    format!(
-                        "cannot open the database {}",
-                        config.database_path().display()
-                    )
-                })?,
-        );
+        let sqlite = SqliteStore::open(&config.database_path())
+            .await
+            .with_context(|| {
+                format!(
+                    "cannot open the database {}",
+                    config.database_path().display()
+                )
+            })?;
+        let kinds = Kinds::builtin().configured(&config.time_limits, config.upload_max_bytes);
+        let services = Services {
+            orders: OrdersTable::new(sqlite.pool()),
+            uploads: Uploads::new(config.uploads_dir()),
+        };
+        let store: Arc<dyn Store> = Arc::new(sqlite);
         let bus = Bus::new(config.bus_capacity);
         let recorder = Recorder::new(store.clone(), bus.clone());
-        let interrupted = recover_interrupted(store.as_ref(), &recorder).await?;
+        // Nothing runs yet: what an import or an upload left half-done is a leftover.
+        let abandoned = services.orders.abandon_unfinished().await?;
+        if abandoned > 0 {
+            tracing::warn!(
+                abandoned,
+                "removed imports that a stopped process left unfinished"
+            );
+        }
+        services.uploads.remove_partials().await?;
+        let interrupted = recover_interrupted(store.as_ref(), &recorder, &kinds).await?;
         if interrupted > 0 {
             tracing::warn!(
                 interrupted,
@@ -59,9 +74,10 @@ impl Application {
         }
         let runner = Runner::new(
             recorder.clone(),
+            kinds.clone(),
+            services.clone(),
             RunnerConfig {
                 workers: config.workers,
-                time_limits: config.time_limits.clone(),
                 progress_interval: config.progress_interval,
                 artifacts_dir: config.artifacts_dir(),
                 shutdown_grace: config.shutdown_grace,
@@ -71,6 +87,8 @@ impl Application {
             store: store.clone(),
             recorder: recorder.clone(),
             artifacts_dir: config.artifacts_dir(),
+            uploads: services.uploads.clone(),
+            kinds: kinds.clone(),
             retention: config.retention,
             interval: config.sweep_interval,
         };
@@ -80,6 +98,9 @@ impl Application {
             bus,
             runner,
             artifacts_dir: config.artifacts_dir().into(),
+            kinds,
+            uploads: services.uploads,
+            upload_max_bytes: config.upload_max_bytes,
             keep_alive: config.keep_alive,
             draining: CancellationToken::new(),
             closing: CancellationToken::new(),

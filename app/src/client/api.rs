@@ -1,7 +1,11 @@
 //! Calls to the REST API from the browser (gloo-net over `fetch`).
 
+use leptos::html::Input;
+use leptos::prelude::NodeRef;
+
 use crate::error::ErrorBody;
 use crate::job::{Job, JobId, JobList, JobSpec};
+use crate::kind::KindInfo;
 
 /// Why an API call did not succeed.
 #[derive(Clone, Debug, PartialEq)]
@@ -34,6 +38,30 @@ pub(crate) async fn create_job(spec: &JobSpec) -> Result<Job, ApiFailure> {
     imp::call(Method::Post, "/api/jobs", Some(spec)).await
 }
 
+/// `POST /api/jobs` as `multipart/form-data`: starts a job with the file chosen in
+/// `input` as its parameter `file_param`.
+pub(crate) async fn create_job_with_file(
+    spec: &JobSpec,
+    file_param: &str,
+    input: NodeRef<Input>,
+) -> Result<Job, ApiFailure> {
+    imp::post_form(spec, file_param, input).await
+}
+
+/// The name of the file chosen in `input`, if any.
+pub(crate) fn chosen_file(input: NodeRef<Input>) -> Option<String> {
+    imp::chosen_file(input)
+}
+
+/// `GET /api/kinds`. `Send`, like [`list_jobs`].
+pub(crate) fn list_kinds() -> impl Future<Output = Result<Vec<KindInfo>, ApiFailure>> + Send {
+    let call = imp::call(Method::Get, "/api/kinds", None);
+    #[cfg(feature = "hydrate")]
+    return send_wrapper::SendWrapper::new(call);
+    #[cfg(not(feature = "hydrate"))]
+    call
+}
+
 /// `POST /api/jobs/{id}/cancel`.
 pub(crate) async fn cancel_job(id: JobId) -> Result<Job, ApiFailure> {
     imp::call(Method::Post, &format!("/api/jobs/{id}/cancel"), None).await
@@ -63,6 +91,8 @@ enum Method {
 #[cfg(feature = "hydrate")]
 mod imp {
     use gloo_net::http::{Request, Response};
+    use leptos::html::Input;
+    use leptos::prelude::{GetUntracked, NodeRef};
     use serde::de::DeserializeOwned;
 
     use super::{ApiFailure, Method};
@@ -104,16 +134,65 @@ mod imp {
         };
         read(sent.map_err(transport)?).await
     }
+
+    fn file_of(input: NodeRef<Input>) -> Option<web_sys::File> {
+        input.get_untracked()?.files()?.get(0)
+    }
+
+    pub(super) fn chosen_file(input: NodeRef<Input>) -> Option<String> {
+        file_of(input).map(|file| file.name())
+    }
+
+    pub(super) async fn post_form<T: DeserializeOwned>(
+        spec: &JobSpec,
+        file_param: &str,
+        input: NodeRef<Input>,
+    ) -> Result<T, ApiFailure> {
+        let js = |err: wasm_bindgen::JsValue| ApiFailure::Transport(format!("{err:?}"));
+        let file =
+            file_of(input).ok_or_else(|| ApiFailure::Transport("no file was chosen".to_owned()))?;
+        let form = web_sys::FormData::new().map_err(js)?;
+        form.append_with_str("kind", &spec.kind).map_err(js)?;
+        form.append_with_str("params", &spec.params.to_string())
+            .map_err(js)?;
+        form.append_with_blob_and_filename(file_param, &file, &file.name())
+            .map_err(js)?;
+        let sent = Request::post("/api/jobs")
+            .body(form)
+            .map_err(transport)?
+            .send()
+            .await;
+        read(sent.map_err(transport)?).await
+    }
 }
 
 #[cfg(not(feature = "hydrate"))]
 mod imp {
+    use leptos::html::Input;
+    use leptos::prelude::NodeRef;
+
     use super::{ApiFailure, Method};
     use crate::job::JobSpec;
 
-    pub(super) async fn call<T>(_: Method, _: &str, _: Option<&JobSpec>) -> Result<T, ApiFailure> {
+    fn browser_only<T>() -> Result<T, ApiFailure> {
         Err(ApiFailure::Transport(
             "the API client runs only in the browser".into(),
         ))
+    }
+
+    pub(super) async fn call<T>(_: Method, _: &str, _: Option<&JobSpec>) -> Result<T, ApiFailure> {
+        browser_only()
+    }
+
+    pub(super) async fn post_form<T>(
+        _: &JobSpec,
+        _: &str,
+        _: NodeRef<Input>,
+    ) -> Result<T, ApiFailure> {
+        browser_only()
+    }
+
+    pub(super) fn chosen_file(_: NodeRef<Input>) -> Option<String> {
+        None
     }
 }

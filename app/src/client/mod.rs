@@ -6,5 +6,7 @@
 mod api;
 mod event_stream;
 
-pub(crate) use api::{cancel_job, create_job, list_jobs, retry_job};
+pub(crate) use api::{
+    cancel_job, chosen_file, create_job, create_job_with_file, list_jobs, list_kinds, retry_job,
+};
 pub(crate) use event_stream::use_job_stream;

@@ -9,6 +9,7 @@ use super::job_form::NewJobForm;
 use super::store::JobsStore;
 use crate::client::use_job_stream;
 use crate::job::JobList;
+use crate::kind::KindInfo;
 
 /// Provided by the server for each page render: loads the caller's job list straight
 /// from the store (no HTTP round trip to itself).
@@ -24,34 +25,49 @@ pub struct ServerJobs(
     >,
 );
 
-/// Loads the job list: from the store during the server render, over the REST API in
-/// the browser (only needed when the page was not server-rendered with it).
-fn load_jobs() -> impl std::future::Future<Output = Result<JobList, String>> + Send {
+/// Provided by the server for each page render: the kinds it runs (the form is built
+/// from them).
+#[cfg(feature = "ssr")]
+#[derive(Clone)]
+pub struct ServerKinds(pub Vec<KindInfo>);
+
+/// What the page shows: the caller's jobs and the kinds of job they can start.
+type PageData = (JobList, Vec<KindInfo>);
+
+/// Loads the page's data: from the store during the server render, over the REST API
+/// in the browser (only needed when the page was not server-rendered with it).
+fn load_page() -> impl std::future::Future<Output = Result<PageData, String>> + Send {
     #[cfg(feature = "ssr")]
     {
         let source = use_context::<ServerJobs>();
+        let kinds = use_context::<ServerKinds>();
         async move {
-            match source {
-                Some(ServerJobs(load)) => load().await,
-                None => Err("the server provided no job source".to_owned()),
-            }
+            let (Some(ServerJobs(load)), Some(ServerKinds(kinds))) = (source, kinds) else {
+                return Err("the server provided no job source".to_owned());
+            };
+            Ok((load().await?, kinds))
         }
     }
     #[cfg(not(feature = "ssr"))]
     {
         let list = crate::client::list_jobs();
-        async move { list.await.map_err(|failure| failure.message()) }
+        let kinds = crate::client::list_kinds();
+        async move {
+            let list = list.await.map_err(|failure| failure.message())?;
+            let kinds = kinds.await.map_err(|failure| failure.message())?;
+            Ok((list, kinds))
+        }
     }
 }
 
 #[component]
 pub(crate) fn HomePage() -> AnyView {
-    let jobs = Resource::new(|| (), |_| load_jobs());
+    let page = Resource::new(|| (), |_| load_page());
     view! {
         <Suspense fallback=|| view! { <p class="loading">"Loading jobs…"</p> }>
             {move || Suspend::new(async move {
-                match jobs.await {
-                    Ok(list) => view! { <Dashboard list /> }.into_any(),
+                match page.await {
+                    Ok((list, kinds)) => view! { <Dashboard list kinds /> }.into_any(),
                     Err(reason) => view! {
                         <p class="load-error" role="alert">"Could not load your jobs: " {reason}</p>
                     }.into_any(),
@@ -63,7 +79,7 @@ pub(crate) fn HomePage() -> AnyView {
 }
 
 #[component]
-fn Dashboard(list: JobList) -> AnyView {
+fn Dashboard(list: JobList, kinds: Vec<KindInfo>) -> AnyView {
     let after = list.last_event_id;
     let store = JobsStore::new(list);
     let connection = use_job_stream(store, after);
@@ -77,7 +93,7 @@ fn Dashboard(list: JobList) -> AnyView {
             <ConnectionBadge state=connection />
         </header>
         <main class="layout">
-            <NewJobForm store />
+            <NewJobForm store kinds />
             <section class="jobs" aria-labelledby="jobs-heading">
                 <h2 id="jobs-heading">"Jobs"</h2>
                 <Show

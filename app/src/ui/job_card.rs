@@ -56,7 +56,7 @@ pub(crate) fn JobCard(
     now: ReadSignal<DateTime<Utc>>,
     store: JobsStore,
 ) -> AnyView {
-    let (id, title) = job.with_untracked(|j| (j.id, j.title()));
+    let (id, title) = job.with_untracked(|j| (j.id, j.title.clone()));
     let status = Memo::new(move |_| job.with(|j| j.status));
     let progress = Memo::new(move |_| job.with(|j| j.progress));
     let step = move || job.with(|j| j.step.clone().unwrap_or_default());

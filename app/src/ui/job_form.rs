@@ -1,65 +1,99 @@
-//! The form that starts a job: pick a kind, fill in its parameters, submit. Parameters
-//! are checked in the browser with the same rules the server applies, and any error the
-//! server still finds is shown next to the field it names.
+//! The form that starts a job, built from the kinds the server declares: pick a kind,
+//! fill in its parameters, submit. Values are checked in the browser with the same
+//! rules the server applies ([`crate::kind`]); whatever the server still refuses is shown
+//! next to the field it names. A kind with a file parameter is sent as
+//! `multipart/form-data`.
 
-use std::str::FromStr;
-
+use leptos::html::Input as InputElement;
 use leptos::prelude::*;
+use serde_json::{Map, Value};
 
 use super::store::JobsStore;
-use crate::client::create_job;
-use crate::job::{DemoParams, ExportParams, FieldError, JobKind, JobSpec};
+use crate::client::{chosen_file, create_job, create_job_with_file};
+use crate::job::{FieldError, JobSpec};
+use crate::kind::{Input, KindInfo, ParamField};
 
-/// The form's raw inputs, as typed.
-#[derive(Clone, Copy)]
-struct Inputs {
-    kind: RwSignal<JobKind>,
-    steps: RwSignal<String>,
-    step_ms: RwSignal<String>,
-    fail_at: RwSignal<String>,
-    rows: RwSignal<String>,
+/// One parameter's input: what was typed, or the file input.
+#[derive(Clone)]
+struct ParamInput {
+    field: ParamField,
+    value: RwSignal<String>,
+    file: NodeRef<InputElement>,
 }
 
-fn parse_number<T: FromStr>(field: &str, raw: &str) -> Result<T, FieldError> {
-    raw.trim()
-        .parse()
-        .map_err(|_| FieldError::new(field, "must be a whole number"))
+impl ParamInput {
+    fn new(field: ParamField) -> Self {
+        Self {
+            value: RwSignal::new(field.default_text()),
+            file: NodeRef::new(),
+            field,
+        }
+    }
+
+    fn is_file(&self) -> bool {
+        matches!(self.field.input, Input::File { .. })
+    }
+
+    fn path(&self) -> String {
+        format!("params.{}", self.field.name)
+    }
 }
 
-impl Inputs {
-    fn spec(&self) -> Result<JobSpec, FieldError> {
-        let spec = match self.kind.get_untracked() {
-            JobKind::Demo => {
-                let fail_at = self.fail_at.get_untracked();
-                JobSpec::Demo(DemoParams {
-                    steps: parse_number("params.steps", &self.steps.get_untracked())?,
-                    step_ms: parse_number("params.stepMs", &self.step_ms.get_untracked())?,
-                    fail_at: if fail_at.trim().is_empty() {
-                        None
-                    } else {
-                        Some(parse_number("params.failAt", &fail_at)?)
-                    },
-                    reports_per_step: None,
-                })
+/// A kind and the inputs of its parameters.
+#[derive(Clone)]
+struct KindForm {
+    info: KindInfo,
+    inputs: Vec<ParamInput>,
+}
+
+impl KindForm {
+    /// Reads the inputs into a spec (with the file input, if the kind takes a file).
+    fn spec(&self) -> Result<(JobSpec, Option<ParamInput>), FieldError> {
+        let mut params = Map::new();
+        let mut file = None;
+        for input in &self.inputs {
+            if input.is_file() {
+                if chosen_file(input.file).is_none() && input.field.required {
+                    return Err(FieldError::new(input.path(), "choose a file"));
+                }
+                file = Some(input.clone());
+                continue;
             }
-            JobKind::Export => JobSpec::Export(ExportParams {
-                rows: parse_number("params.rows", &self.rows.get_untracked())?,
-            }),
-        };
-        spec.validate()?;
-        Ok(spec)
+            let value = input
+                .field
+                .parse_text(&input.value.get_untracked())
+                .map_err(|message| FieldError::new(input.path(), message))?;
+            match value {
+                Some(value) => {
+                    params.insert(input.field.name.clone(), value);
+                }
+                None => input
+                    .field
+                    .check(None)
+                    .map_err(|message| FieldError::new(input.path(), message))?,
+            }
+        }
+        let spec = JobSpec::new(self.info.name.clone(), Value::Object(params));
+        Ok((spec, file))
     }
 }
 
 #[component]
-pub(crate) fn NewJobForm(store: JobsStore) -> AnyView {
-    let inputs = Inputs {
-        kind: RwSignal::new(JobKind::Demo),
-        steps: RwSignal::new("10".into()),
-        step_ms: RwSignal::new("500".into()),
-        fail_at: RwSignal::new(String::new()),
-        rows: RwSignal::new("10000".into()),
-    };
+pub(crate) fn NewJobForm(store: JobsStore, kinds: Vec<KindInfo>) -> AnyView {
+    let forms: Vec<KindForm> = kinds
+        .into_iter()
+        .map(|info| KindForm {
+            inputs: info.params.iter().cloned().map(ParamInput::new).collect(),
+            info,
+        })
+        .collect();
+    let selected = RwSignal::new(
+        forms
+            .first()
+            .map(|f| f.info.name.clone())
+            .unwrap_or_default(),
+    );
+    let forms = StoredValue::new(forms);
     let field_error = RwSignal::new(None::<FieldError>);
     let form_error = RwSignal::new(None::<String>);
     let pending = RwSignal::new(false);
@@ -67,8 +101,16 @@ pub(crate) fn NewJobForm(store: JobsStore) -> AnyView {
     let on_submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
         form_error.set(None);
-        let spec = match inputs.spec() {
-            Ok(spec) => spec,
+        let Some(form) = forms.with_value(|forms| {
+            forms
+                .iter()
+                .find(|f| f.info.name == selected.get_untracked())
+                .cloned()
+        }) else {
+            return;
+        };
+        let (spec, file) = match form.spec() {
+            Ok(read) => read,
             Err(err) => {
                 field_error.set(Some(err));
                 return;
@@ -77,18 +119,58 @@ pub(crate) fn NewJobForm(store: JobsStore) -> AnyView {
         field_error.set(None);
         pending.set(true);
         leptos::task::spawn_local(async move {
-            match create_job(&spec).await {
-                Ok(job) => store.upsert(job),
+            let created = match &file {
+                Some(input) => create_job_with_file(&spec, &input.field.name, input.file).await,
+                None => create_job(&spec).await,
+            };
+            match created {
+                Ok(job) => {
+                    store.upsert(job);
+                    if let Some(element) = file.and_then(|input| input.file.get_untracked()) {
+                        element.set_value("");
+                    }
+                }
                 Err(failure) => match failure.field() {
-                    Some(field) => field_error.set(Some(FieldError::new(field, failure.message()))),
-                    None => form_error.set(Some(failure.message())),
+                    Some(field) if field.starts_with("params.") => {
+                        field_error.set(Some(FieldError::new(field, failure.message())))
+                    }
+                    _ => form_error.set(Some(failure.message())),
                 },
             }
             pending.set(false);
         });
     };
 
-    let is_demo = move || inputs.kind.get() == JobKind::Demo;
+    let options = forms.with_value(|forms| {
+        forms
+            .iter()
+            .map(|f| view! { <option value=f.info.name.clone()>{f.info.label.clone()}</option> })
+            .collect_view()
+    });
+    let fieldsets = forms.with_value(|forms| {
+        forms
+            .iter()
+            .map(|form| {
+                let name = form.info.name.clone();
+                let hidden = move || selected.with(|s| *s != name);
+                let kind = form.info.name.clone();
+                view! {
+                    <fieldset class="params" hidden=hidden data-kind=form.info.name.clone()>
+                        <legend class="sr-only">{format!("{} parameters", form.info.label)}</legend>
+                        <p class="kind-description">{form.info.description.clone()}</p>
+                        {form
+                            .inputs
+                            .iter()
+                            .map(|input| view! {
+                                <ParamControl kind=kind.clone() input=input.clone() error=field_error />
+                            })
+                            .collect_view()}
+                    </fieldset>
+                }
+            })
+            .collect_view()
+    });
+
     view! {
         <section class="new-job" aria-labelledby="new-job-heading">
             <h2 id="new-job-heading">"Start a job"</h2>
@@ -98,32 +180,17 @@ pub(crate) fn NewJobForm(store: JobsStore) -> AnyView {
                     <select
                         id="field-kind"
                         name="kind"
-                        prop:value=move || inputs.kind.get().as_str()
+                        prop:value=move || selected.get()
                         on:change=move |ev| {
-                            if let Ok(kind) = event_target_value(&ev).parse() {
-                                inputs.kind.set(kind);
-                                field_error.set(None);
-                            }
+                            selected.set(event_target_value(&ev));
+                            field_error.set(None);
+                            form_error.set(None);
                         }
                     >
-                        {JobKind::ALL
-                            .into_iter()
-                            .map(|kind| view! { <option value=kind.as_str()>{kind.label()}</option> })
-                            .collect_view()}
+                        {options}
                     </select>
                 </div>
-                <Show when=is_demo>
-                    <NumberField label="Steps" name="steps" field="params.steps" value=inputs.steps error=field_error
-                        hint=format!("{} to {}", DemoParams::STEPS.start(), DemoParams::STEPS.end()) />
-                    <NumberField label="Milliseconds per step" name="stepMs" field="params.stepMs" value=inputs.step_ms
-                        error=field_error hint=format!("{} to {}", DemoParams::STEP_MS.start(), DemoParams::STEP_MS.end()) />
-                    <NumberField label="Fail at step" name="failAt" field="params.failAt" value=inputs.fail_at
-                        error=field_error hint="optional: the step at which to fail".to_owned() />
-                </Show>
-                <Show when=move || !is_demo()>
-                    <NumberField label="Rows" name="rows" field="params.rows" value=inputs.rows error=field_error
-                        hint=format!("{} to {}", ExportParams::ROWS.start(), crate::job::group_digits(*ExportParams::ROWS.end())) />
-                </Show>
+                {fieldsets}
                 <button type="submit" class="button primary" disabled=move || pending.get()>
                     {move || if pending.get() { "Starting…" } else { "Start job" }}
                 </button>
@@ -134,44 +201,79 @@ pub(crate) fn NewJobForm(store: JobsStore) -> AnyView {
     .into_any()
 }
 
-/// A labelled number input that shows the error the form or the server found for it.
+/// One parameter's labelled control, with its hint and the error the form or the server
+/// found for it.
 #[component]
-fn NumberField(
-    label: &'static str,
-    name: &'static str,
-    field: &'static str,
-    value: RwSignal<String>,
-    error: RwSignal<Option<FieldError>>,
-    hint: String,
-) -> AnyView {
+fn ParamControl(kind: String, input: ParamInput, error: RwSignal<Option<FieldError>>) -> AnyView {
+    let path = StoredValue::new(input.path());
+    let name = input.field.name.clone();
     let message = move || {
         error.with(|e| {
             e.as_ref()
-                .filter(|e| e.field == field)
+                .filter(|e| path.with_value(|path| e.field == *path))
                 .map(|e| e.message.clone())
         })
     };
-    let input_id = format!("field-{name}");
-    let error_id = format!("{name}-error");
-    let hint_id = format!("{name}-hint");
+    let input_id = format!("field-{kind}-{name}");
+    let error_id = format!("error-{kind}-{name}");
+    let hint_id = format!("hint-{kind}-{name}");
     let described_by = format!("{hint_id} {error_id}");
+    let invalid = move || if message().is_some() { "true" } else { "false" };
+    let value = input.value;
+    let label = if input.field.required {
+        input.field.label.clone()
+    } else {
+        format!("{} (optional)", input.field.label)
+    };
+    let control = match &input.field.input {
+        Input::Choice { options, .. } => view! {
+            <select id=input_id.clone() name=name.clone() prop:value=move || value.get()
+                on:change=move |ev| value.set(event_target_value(&ev))
+                aria-invalid=invalid aria-describedby=described_by.clone()>
+                {(!input.field.required).then(|| view! { <option value="">"—"</option> })}
+                {options
+                    .iter()
+                    .map(|o| view! {
+                        <option value=o.value.clone() selected=value.get_untracked() == o.value>{o.label.clone()}</option>
+                    })
+                    .collect_view()}
+            </select>
+        }
+        .into_any(),
+        Input::File { extensions, .. } => view! {
+            <input id=input_id.clone() type="file" name=name.clone() accept=extensions.join(",")
+                node_ref=input.file aria-invalid=invalid aria-describedby=described_by.clone() />
+        }
+        .into_any(),
+        other => {
+            let (kind_attr, mode) = match other {
+                Input::Integer { .. } => ("text", "numeric"),
+                Input::Date => ("date", "text"),
+                _ => ("text", "text"),
+            };
+            view! {
+                <input
+                    id=input_id.clone()
+                    type=kind_attr
+                    inputmode=mode
+                    name=name.clone()
+                    // The attribute is the server-rendered default (what a page without
+                    // its script yet shows); the binding takes over after hydration.
+                    value=value.get_untracked()
+                    bind:value=value
+                    aria-invalid=invalid
+                    aria-describedby=described_by.clone()
+                />
+            }
+            .into_any()
+        }
+    };
     view! {
         <div class="field">
-            <label for=input_id.clone()>{label}</label>
-            <input
-                id=input_id
-                type="text"
-                inputmode="numeric"
-                name=name
-                // The attribute is the server-rendered default (what a page without
-                // its script yet shows); the binding takes over after hydration.
-                value=value.get_untracked()
-                bind:value=value
-                aria-invalid=move || if message().is_some() { "true" } else { "false" }
-                aria-describedby=described_by
-            />
-            <small class="hint" id=hint_id>{hint}</small>
-            <small class="field-error" id=error_id data-testid=format!("error-{name}")>
+            <label for=input_id>{label}</label>
+            {control}
+            <small class="hint" id=hint_id>{input.field.hint.clone().unwrap_or_default()}</small>
+            <small class="field-error" id=error_id.clone() data-testid=error_id>
                 {message}
             </small>
         </div>

@@ -21,7 +21,7 @@ use leptos_router::{SsrMode, StaticSegment};
 
 pub(crate) use connection::ConnectionState;
 #[cfg(feature = "ssr")]
-pub use home::ServerJobs;
+pub use home::{ServerJobs, ServerKinds};
 pub(crate) use store::JobsStore;
 
 /// The HTML document around the app, rendered on the server.

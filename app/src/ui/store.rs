@@ -108,7 +108,7 @@ impl JobsStore {
             changed
         });
         if changed && event.is_terminal() {
-            let (title, status) = job.with_untracked(|j| (j.title(), j.status));
+            let (title, status) = job.with_untracked(|j| (j.title.clone(), j.status));
             let message = match status {
                 JobStatus::Completed => format!("{title} completed."),
                 JobStatus::Failed => format!(

@@ -38,12 +38,13 @@ impl Recorder {
         &self,
         owner: &Owner,
         spec: &JobSpec,
+        title: &str,
         retry_of: Option<JobId>,
     ) -> Result<Job, StoreError> {
         let _order = self.order.lock().await;
         let (job, event) = self
             .store
-            .create_job(owner, spec, retry_of, Utc::now())
+            .create_job(owner, spec, title, retry_of, Utc::now())
             .await?;
         self.bus.publish(&event);
         Ok(job)

@@ -206,7 +206,7 @@ impl Subscription {
 
 #[cfg(test)]
 mod tests {
-    use app::job::{ExportParams, JobSpec};
+    use app::job::JobSpec;
     use futures::StreamExt;
 
     use super::*;
@@ -237,9 +237,9 @@ mod tests {
         subscription.phase = Phase::Live;
 
         // An event is published, and the server closes before the stream is polled.
-        let spec = JobSpec::Export(ExportParams { rows: 1 });
+        let spec = JobSpec::new("export", serde_json::json!({ "rows": 1 }));
         let job = recorder
-            .create_job(&Owner::local(), &spec, None)
+            .create_job(&Owner::local(), &spec, "Export 1 rows", None)
             .await
             .unwrap();
         closing.cancel();

@@ -12,10 +12,23 @@ use crate::store::StoreError;
 pub enum ApiError {
     #[error("{0}")]
     MalformedJson(String),
-    #[error("the body must be JSON (Content-Type: application/json)")]
+    #[error(
+        "the body must be JSON (Content-Type: application/json), or a form with a file \
+         (multipart/form-data)"
+    )]
     UnsupportedMediaType,
     #[error("the body is larger than the {limit} bytes this endpoint accepts")]
     PayloadTooLarge { limit: usize },
+    #[error("{field}: the file is larger than the {max} bytes allowed")]
+    FileTooLarge { field: String, max: u64 },
+    #[error("{field}: files of type '{content_type}' are not accepted here (accepted: {accepted})")]
+    UnsupportedFileType {
+        field: String,
+        content_type: String,
+        accepted: String,
+    },
+    #[error("the form could not be read: {0}")]
+    MalformedForm(String),
     #[error("this endpoint does not answer to that method")]
     MethodNotAllowed,
     #[error("unknown job kind '{kind}'; the kinds are: {known}")]
@@ -34,6 +47,8 @@ pub enum ApiError {
     ShuttingDown,
     #[error("internal error: {0}")]
     Store(#[from] StoreError),
+    #[error("internal error: {0}")]
+    Internal(String),
 }
 
 impl ApiError {
@@ -55,6 +70,18 @@ impl ApiError {
             ApiError::PayloadTooLarge { .. } => (
                 StatusCode::PAYLOAD_TOO_LARGE,
                 ErrorBody::new(ErrorCode::PayloadTooLarge, message),
+            ),
+            ApiError::FileTooLarge { field, .. } => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                ErrorBody::new(ErrorCode::PayloadTooLarge, message).with_field(field.clone()),
+            ),
+            ApiError::UnsupportedFileType { field, .. } => (
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                ErrorBody::new(ErrorCode::UnsupportedMediaType, message).with_field(field.clone()),
+            ),
+            ApiError::MalformedForm(_) => (
+                StatusCode::BAD_REQUEST,
+                ErrorBody::new(ErrorCode::InvalidRequest, message).with_field("body"),
             ),
             ApiError::MethodNotAllowed => (
                 StatusCode::METHOD_NOT_ALLOWED,
@@ -89,7 +116,7 @@ impl ApiError {
                 StatusCode::SERVICE_UNAVAILABLE,
                 ErrorBody::new(ErrorCode::Unavailable, message),
             ),
-            ApiError::Store(_) => (
+            ApiError::Store(_) | ApiError::Internal(_) => (
                 StatusCode::INTERNAL_SERVER_ERROR,
                 ErrorBody::new(
                     ErrorCode::Internal,
@@ -103,8 +130,8 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, body) = self.status_and_body();
-        if let ApiError::Store(err) = &self {
-            tracing::error!(error = %err, "request failed");
+        if matches!(self, ApiError::Store(_) | ApiError::Internal(_)) {
+            tracing::error!(error = %self, "request failed");
         }
         let mut response = (status, Json(body)).into_response();
         if matches!(self, ApiError::ShuttingDown) {

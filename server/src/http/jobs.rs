@@ -3,17 +3,17 @@
 use app::event::{Cancelled, JobEvent};
 use app::job::{Job, JobId, JobList, JobStatus};
 use axum::Json;
-use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
-use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::extract::{FromRequest, Multipart, Path, Query, Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::Utc;
+use http_body_util::{BodyExt, LengthLimitError, Limited};
 use serde::Deserialize;
 
 use super::AppState;
 use super::error::ApiError;
-use super::request::{parse_job_request, require_json};
+use super::multipart::read_job_form;
+use super::request::{BodyType, body_type, parse_job_request};
 use crate::owner::Owner;
 use crate::store::Recorded;
 
@@ -54,27 +54,65 @@ fn accepted(job: Job) -> Result<Response, ApiError> {
         .into_response())
 }
 
-/// `POST /api/jobs`: validates, stores the job as queued, answers `202 Accepted` at once.
+/// `POST /api/jobs`: checks the request (JSON, or a form with a file), stores the job as
+/// queued, answers `202 Accepted` at once.
 pub(super) async fn create(
     State(state): State<AppState>,
     owner: Owner,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    request: Request,
 ) -> Result<Response, ApiError> {
     if state.draining.is_cancelled() {
         return Err(ApiError::ShuttingDown);
     }
-    require_json(&headers)?;
-    let body = body.map_err(|rejection| match rejection.status() {
-        StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge {
-            limit: MAX_REQUEST_BYTES,
-        },
-        _ => ApiError::MalformedJson(rejection.body_text()),
-    })?;
-    let spec = parse_job_request(&body)?;
-    let job = state.recorder.create_job(&owner, &spec, None).await?;
+    let (spec, title, uploads) = match body_type(request.headers())? {
+        BodyType::Json => {
+            let body = Limited::new(request.into_body(), MAX_REQUEST_BYTES)
+                .collect()
+                .await
+                .map_err(|err| {
+                    if err.is::<LengthLimitError>() {
+                        ApiError::PayloadTooLarge {
+                            limit: MAX_REQUEST_BYTES,
+                        }
+                    } else {
+                        ApiError::MalformedJson(format!("the body could not be read: {err}"))
+                    }
+                })?
+                .to_bytes();
+            let (spec, title) = parse_job_request(&body, &state.kinds)?;
+            (spec, title, Vec::new())
+        }
+        BodyType::Form => {
+            // Refuse an oversized upload before reading any of it, when its size is known.
+            let declared = request
+                .headers()
+                .get(header::CONTENT_LENGTH)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse::<u64>().ok());
+            if declared.is_some_and(|n| n > state.upload_max_bytes + MAX_REQUEST_BYTES as u64) {
+                return Err(ApiError::FileTooLarge {
+                    field: "params".to_owned(),
+                    max: state.upload_max_bytes,
+                });
+            }
+            let form = Multipart::from_request(request, &state)
+                .await
+                .map_err(|e| ApiError::MalformedForm(e.body_text()))?;
+            let form = read_job_form(&state, form).await?;
+            (form.spec, form.title, form.uploads)
+        }
+    };
+    let job = match state.recorder.create_job(&owner, &spec, &title, None).await {
+        Ok(job) => job,
+        Err(err) => {
+            for upload in &uploads {
+                state.uploads.remove(upload).await;
+            }
+            return Err(err.into());
+        }
+    };
     state.runner.wake();
-    tracing::info!(job_id = %job.id, kind = %spec.kind(), "accepted");
+    tracing::info!(job_id = %job.id, kind = %spec.kind, "accepted");
     accepted(job)
 }
 
@@ -95,10 +133,42 @@ pub(super) async fn retry(
             old.status
         )));
     }
-    let job = state
+    // The retry gets its own name for each file of the original (removed with it).
+    let mut spec = old.spec.clone();
+    let mut copies = Vec::new();
+    for upload in state.kinds.uploads(&old.spec) {
+        let copy = state.uploads.duplicate(&upload).await.map_err(|err| {
+            ApiError::Conflict(format!(
+                "the file {} of that job is no longer stored ({err}); start a new job",
+                upload.name
+            ))
+        })?;
+        if let Some(params) = spec.params.as_object_mut() {
+            for value in params.values_mut() {
+                if serde_json::from_value::<app::kind::Upload>(value.clone())
+                    .ok()
+                    .as_ref()
+                    == Some(&upload)
+                {
+                    *value = serde_json::to_value(&copy).unwrap_or_default();
+                }
+            }
+        }
+        copies.push(copy);
+    }
+    let job = match state
         .recorder
-        .create_job(&owner, &old.spec, Some(old.id))
-        .await?;
+        .create_job(&owner, &spec, &old.title, Some(old.id))
+        .await
+    {
+        Ok(job) => job,
+        Err(err) => {
+            for copy in &copies {
+                state.uploads.remove(copy).await;
+            }
+            return Err(err.into());
+        }
+    };
     state.runner.wake();
     tracing::info!(job_id = %job.id, retry_of = %old.id, "accepted a retry");
     accepted(job)

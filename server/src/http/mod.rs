@@ -2,6 +2,8 @@
 //!
 //! - `jobs`: `POST/GET /api/jobs`, `GET /api/jobs/{id}`, `POST /api/jobs/{id}/cancel`,
 //!   `POST /api/jobs/{id}/retry`.
+//! - `kinds`: `GET /api/kinds`, the kinds this server runs and their parameters.
+//! - `multipart`: reading a `multipart/form-data` job request (with a file).
 //! - `stream`: `GET /api/events` and `GET /api/jobs/{id}/events` (Server-Sent Events).
 //! - `downloads`: `GET /downloads/{id}/{file}`.
 //! - `pages`: the Leptos app (server-rendered, then hydrated) and its static files.
@@ -11,6 +13,8 @@
 mod downloads;
 pub mod error;
 mod jobs;
+mod kinds;
+mod multipart;
 mod pages;
 mod request;
 mod stream;
@@ -28,8 +32,9 @@ use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::events::{Bus, Recorder};
-use crate::jobs::Runner;
+use crate::jobs::{Kinds, Runner};
 use crate::store::Store;
+use crate::uploads::Uploads;
 
 /// What every handler can reach.
 #[derive(Clone)]
@@ -39,6 +44,9 @@ pub struct AppState {
     pub bus: Bus,
     pub runner: Arc<Runner>,
     pub artifacts_dir: Arc<std::path::Path>,
+    pub kinds: Kinds,
+    pub uploads: Uploads,
+    pub upload_max_bytes: u64,
     pub keep_alive: Duration,
     /// Cancelled when the server starts shutting down: no new jobs are accepted.
     pub draining: CancellationToken,
@@ -58,10 +66,12 @@ pub fn router(state: AppState) -> Router {
     let api = Router::new()
         .route(
             "/api/jobs",
+            // `create` limits JSON bodies and uploads itself (they differ by far).
             get(jobs::list)
                 .post(jobs::create)
-                .layer(DefaultBodyLimit::max(jobs::MAX_REQUEST_BYTES)),
+                .layer(DefaultBodyLimit::disable()),
         )
+        .route("/api/kinds", get(kinds::list))
         .route("/api/jobs/{id}", get(jobs::get))
         .route("/api/jobs/{id}/cancel", post(jobs::cancel))
         .route("/api/jobs/{id}/retry", post(jobs::retry))

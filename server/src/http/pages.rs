@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use app::{App, ServerJobs, shell};
+use app::{App, ServerJobs, ServerKinds, shell};
 use axum::Router;
 use leptos::prelude::provide_context;
 use leptos_axum::{LeptosRoutes, generate_route_list};
@@ -21,8 +21,10 @@ pub(super) fn mount(api: Router<AppState>, state: &AppState) -> Router<AppState>
     let routes = generate_route_list(App);
     let context = {
         let store = state.store.clone();
+        let kinds = state.kinds.infos();
         move || {
             let store = store.clone();
+            provide_context(ServerKinds(kinds.clone()));
             provide_context(ServerJobs(Arc::new(move || {
                 let store = store.clone();
                 Box::pin(async move {

@@ -1,30 +1,50 @@
-//! Reading `POST /api/jobs` bodies: JSON into a typed, validated [`JobSpec`], with errors
-//! that name the offending field.
+//! Reading `POST /api/jobs` JSON bodies into a spec checked against its kind, with
+//! errors that name the offending field.
 
-use app::job::{FieldError, JobKind, JobSpec};
+use app::job::{FieldError, JobSpec};
 use axum::http::{HeaderMap, header};
-use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use super::error::ApiError;
+use crate::jobs::{Kinds, SpecError};
 
-/// Accepts `application/json` and `application/json; charset=utf-8`; anything else,
-/// or no content type, is refused.
-pub(super) fn require_json(headers: &HeaderMap) -> Result<(), ApiError> {
+/// What a job request's body is.
+#[derive(Debug, PartialEq, Eq)]
+pub(super) enum BodyType {
+    Json,
+    /// `multipart/form-data`: parameters with a file.
+    Form,
+}
+
+/// `application/json` (any charset) or `multipart/form-data`; anything else, or no
+/// content type, is refused.
+pub(super) fn body_type(headers: &HeaderMap) -> Result<BodyType, ApiError> {
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default();
     let essence = content_type.split(';').next().unwrap_or_default().trim();
     if essence.eq_ignore_ascii_case("application/json") {
-        Ok(())
+        Ok(BodyType::Json)
+    } else if essence.eq_ignore_ascii_case("multipart/form-data") {
+        Ok(BodyType::Form)
     } else {
         Err(ApiError::UnsupportedMediaType)
     }
 }
 
-/// Parses and validates a job request: `{"kind": "...", "params": {...}}`.
-pub(super) fn parse_job_request(body: &[u8]) -> Result<JobSpec, ApiError> {
+impl From<SpecError> for ApiError {
+    fn from(err: SpecError) -> Self {
+        match err {
+            SpecError::UnknownKind { kind, known } => ApiError::UnknownKind { kind, known },
+            SpecError::Field(err) => ApiError::InvalidField(err),
+        }
+    }
+}
+
+/// Parses and checks a JSON job request: `{"kind": "...", "params": {...}}`. Returns
+/// the spec and the job's title.
+pub(super) fn parse_job_request(body: &[u8], kinds: &Kinds) -> Result<(JobSpec, String), ApiError> {
     let value: Value = serde_json::from_slice(body)
         .map_err(|e| ApiError::MalformedJson(format!("the body is not valid JSON: {e}")))?;
     let Value::Object(mut fields) = value else {
@@ -38,7 +58,7 @@ pub(super) fn parse_job_request(body: &[u8]) -> Result<JobSpec, ApiError> {
             "unknown field; a job request has only \"kind\" and \"params\"",
         )));
     }
-    let known = JobKind::ALL.map(JobKind::as_str).join(", ");
+    let known = kinds.names().collect::<Vec<_>>().join(", ");
     let kind = match fields.remove("kind") {
         Some(Value::String(kind)) => kind,
         Some(_) => {
@@ -54,10 +74,7 @@ pub(super) fn parse_job_request(body: &[u8]) -> Result<JobSpec, ApiError> {
             )));
         }
     };
-    let kind: JobKind = kind.parse().map_err(|_| ApiError::UnknownKind {
-        kind: kind.chars().take(64).collect(),
-        known,
-    })?;
+    let info = kinds.info(&kind)?;
     let params = fields.remove("params").ok_or_else(|| {
         ApiError::InvalidField(FieldError::new("params", "is required (a JSON object)"))
     })?;
@@ -67,42 +84,28 @@ pub(super) fn parse_job_request(body: &[u8]) -> Result<JobSpec, ApiError> {
             "must be a JSON object",
         )));
     }
-    let spec = match kind {
-        JobKind::Demo => JobSpec::Demo(typed(params)?),
-        JobKind::Export => JobSpec::Export(typed(params)?),
-    };
-    spec.validate().map_err(ApiError::InvalidField)?;
-    Ok(spec)
-}
-
-/// Deserialises `params` into its kind's type, naming the failing field as a path
-/// (`params.steps`).
-fn typed<T: DeserializeOwned>(params: Value) -> Result<T, ApiError> {
-    serde_path_to_error::deserialize(params).map_err(|err| {
-        let path = err.path().to_string();
-        let message = err.inner().to_string();
-        let field = if path == "." {
-            // Missing and unknown fields are reported at the object; the name is in the
-            // message, between backticks.
-            match message.split('`').nth(1) {
-                Some(name) => format!("params.{name}"),
-                None => "params".to_owned(),
-            }
-        } else {
-            format!("params.{path}")
-        };
-        ApiError::InvalidField(FieldError::new(field, message))
-    })
+    // A file comes only as a file, never as JSON that claims to be one.
+    if let Some(file) = info.file_param() {
+        return Err(ApiError::InvalidField(FieldError::new(
+            format!("params.{}", file.name),
+            format!(
+                "a {kind} job takes a file: send the request as multipart/form-data, \
+                 e.g. curl -F kind={kind} -F {}=@orders.csv",
+                file.name
+            ),
+        )));
+    }
+    let spec = JobSpec::new(kind, params);
+    let title = kinds.check(&spec)?;
+    Ok((spec, title))
 }
 
 #[cfg(test)]
 mod tests {
-    use app::job::DemoParams;
-
     use super::*;
 
     fn field_of(body: &str) -> String {
-        match parse_job_request(body.as_bytes()) {
+        match parse_job_request(body.as_bytes(), &Kinds::builtin()) {
             Err(ApiError::InvalidField(err)) => err.field,
             Err(ApiError::UnknownKind { .. }) => "kind (unknown)".to_owned(),
             Err(other) => format!("other: {other}"),
@@ -112,17 +115,16 @@ mod tests {
 
     #[test]
     fn a_valid_request_is_typed() {
-        let spec =
-            parse_job_request(br#"{"kind":"demo","params":{"steps":3,"stepMs":10}}"#).unwrap();
+        let (spec, title) = parse_job_request(
+            br#"{"kind":"demo","params":{"steps":3,"stepMs":10}}"#,
+            &Kinds::builtin(),
+        )
+        .unwrap();
         assert_eq!(
             spec,
-            JobSpec::Demo(DemoParams {
-                steps: 3,
-                step_ms: 10,
-                fail_at: None,
-                reports_per_step: None,
-            })
+            JobSpec::new("demo", serde_json::json!({ "steps": 3, "stepMs": 10 }))
         );
+        assert_eq!(title, "Demo: 3 steps");
     }
 
     #[test]
@@ -159,6 +161,17 @@ mod tests {
             field_of(r#"{"kind":"export","params":{"rows":1e30}}"#),
             "params.rows"
         );
+        assert_eq!(
+            field_of(r#"{"kind":"export","params":{"from":"2024-05-01","to":"2024-04-30"}}"#),
+            "params.to"
+        );
+        assert_eq!(
+            field_of(
+                r#"{"kind":"import","params":{"file":{"id":"00000000-0000-0000-0000-000000000001","name":"x","bytes":1}}}"#
+            ),
+            "params.file"
+        );
+        assert_eq!(field_of(r#"{"kind":"import","params":{}}"#), "params.file");
         assert_eq!(field_of(r#"{"kind":"export"}"#), "params");
         assert_eq!(field_of(r#"{"kind":"export","params":[1]}"#), "params");
         assert_eq!(field_of(r#"{"params":{}}"#), "kind");
@@ -175,7 +188,7 @@ mod tests {
         for body in ["", "{", "[1,2]", "\"demo\"", "null"] {
             assert!(
                 matches!(
-                    parse_job_request(body.as_bytes()),
+                    parse_job_request(body.as_bytes(), &Kinds::builtin()),
                     Err(ApiError::MalformedJson(_))
                 ),
                 "{body:?}"

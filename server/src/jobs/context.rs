@@ -4,10 +4,20 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use app::job::JobId;
+use app::kind::Upload;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use super::{JobError, Outcome};
+use crate::orders::OrdersTable;
+use crate::uploads::Uploads;
+
+/// What jobs share besides their own progress: the data they work on.
+#[derive(Clone, Debug)]
+pub struct Services {
+    pub orders: OrdersTable,
+    pub uploads: Uploads,
+}
 
 /// Where a job is: the latest progress it reported.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -28,6 +38,7 @@ struct Inner {
     progress: watch::Sender<Progress>,
     cancel: CancellationToken,
     artifacts_dir: PathBuf,
+    services: Services,
 }
 
 impl JobContext {
@@ -36,6 +47,7 @@ impl JobContext {
         progress: watch::Sender<Progress>,
         cancel: CancellationToken,
         artifacts_dir: PathBuf,
+        services: Services,
     ) -> Self {
         Self {
             inner: Arc::new(Inner {
@@ -43,12 +55,23 @@ impl JobContext {
                 progress,
                 cancel,
                 artifacts_dir,
+                services,
             }),
         }
     }
 
     pub fn job_id(&self) -> JobId {
         self.inner.id
+    }
+
+    /// The orders table (what `import` loads and `export` reads).
+    pub fn orders(&self) -> &OrdersTable {
+        &self.inner.services.orders
+    }
+
+    /// Where a file that came with the job's request is stored.
+    pub fn upload_path(&self, upload: &Upload) -> PathBuf {
+        self.inner.services.uploads.path(upload)
     }
 
     /// Reports that the job is `percent` done and working on `step`. Costs a comparison

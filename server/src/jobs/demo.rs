@@ -3,20 +3,110 @@
 
 use std::time::Duration;
 
+use app::job::{FieldError, group_digits};
+use app::kind::{Input, ParamField};
+use serde::Deserialize;
 use tokio::time::Instant;
-
-use app::job::DemoParams;
 
 use super::kind::JobKind;
 use super::{JobContext, JobError, Outcome};
 
 pub(super) struct Demo;
 
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(super) struct DemoParams {
+    steps: u32,
+    step_ms: u64,
+    /// Fail at this step (1-based) with a clear reason, to show how failures look.
+    #[serde(default)]
+    fail_at: Option<u32>,
+    /// Report progress this many times in each step (default once), to show that a
+    /// flood of progress reports is coalesced. Not in the form.
+    #[serde(default)]
+    reports_per_step: Option<u32>,
+}
+
 impl JobKind for Demo {
+    const NAME: &'static str = "demo";
+    const LABEL: &'static str = "Demo";
+    const DESCRIPTION: &'static str =
+        "Counts through its steps, to show what progress, failure and cancellation look like.";
+
     type Params = DemoParams;
 
     /// The longest a demo can be is 100 steps of a minute each.
     const TIME_LIMIT: Option<Duration> = Some(Duration::from_secs(2 * 60 * 60));
+
+    fn params() -> Vec<ParamField> {
+        vec![
+            ParamField {
+                name: "steps".into(),
+                label: "Steps".into(),
+                hint: Some("1 to 100".into()),
+                required: true,
+                input: Input::Integer {
+                    min: 1,
+                    max: 100,
+                    default: Some(10),
+                },
+            },
+            ParamField {
+                name: "stepMs".into(),
+                label: "Milliseconds per step".into(),
+                hint: Some("0 to 60,000".into()),
+                required: true,
+                input: Input::Integer {
+                    min: 0,
+                    max: 60_000,
+                    default: Some(500),
+                },
+            },
+            ParamField {
+                name: "failAt".into(),
+                label: "Fail at step".into(),
+                hint: Some("optional: the step at which to fail".into()),
+                required: false,
+                input: Input::Integer {
+                    min: 1,
+                    max: 100,
+                    default: None,
+                },
+            },
+            ParamField {
+                name: "reportsPerStep".into(),
+                label: "Reports per step".into(),
+                hint: Some("optional: progress reports per step, to test coalescing".into()),
+                required: false,
+                input: Input::Integer {
+                    min: 1,
+                    max: 100_000,
+                    default: None,
+                },
+            },
+        ]
+    }
+
+    fn validate(params: &DemoParams) -> Result<(), FieldError> {
+        match params.fail_at {
+            Some(step) if step > params.steps => Err(FieldError::new(
+                "failAt",
+                format!(
+                    "must be between 1 and the number of steps ({}), got {step}",
+                    params.steps
+                ),
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    fn title(params: &DemoParams) -> String {
+        let steps = group_digits(params.steps.into());
+        match params.fail_at {
+            Some(step) => format!("Demo: {steps} steps, fails at step {step}"),
+            None => format!("Demo: {steps} steps"),
+        }
+    }
 
     async fn run(ctx: JobContext, params: DemoParams) -> Result<Outcome, JobError> {
         let steps = u64::from(params.steps.max(1));

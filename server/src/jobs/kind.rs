@@ -3,12 +3,39 @@
 use std::future::Future;
 use std::time::Duration;
 
+use app::job::FieldError;
+use app::kind::ParamField;
+use serde::de::DeserializeOwned;
+
 use super::JobContext;
 
-/// A kind of job: its parameters (a type in `app`, validated before the job is accepted),
-/// its limits, and its code.
+/// A kind of job: its name, its parameters (declared for the form and checked before a
+/// job is accepted, then handed to `run` typed), its limits, and its code. A new kind is
+/// one file implementing this and one line in [`super::registry::Kinds::builtin`].
 pub trait JobKind: Send + Sync + 'static {
-    type Params: Send + 'static;
+    /// The wire name, `{"kind": NAME, ...}`; also the `CANDOR_TIME_LIMIT_<NAME>_SECS`
+    /// variable.
+    const NAME: &'static str;
+    /// What people call it: "Export orders".
+    const LABEL: &'static str;
+    /// One sentence on what it does, shown under the form.
+    const DESCRIPTION: &'static str;
+
+    /// The typed parameters `run` gets, read from the request's `params` object.
+    type Params: DeserializeOwned + Send + 'static;
+
+    /// The parameters as the form shows them and the server checks them (names, types,
+    /// ranges). Every key of `Params` must be declared here.
+    fn params() -> Vec<ParamField>;
+
+    /// Checks what the declaration cannot say (one field against another). The field
+    /// is named without the `params.` prefix.
+    fn validate(_params: &Self::Params) -> Result<(), FieldError> {
+        Ok(())
+    }
+
+    /// A short title for the job, e.g. "Export 1,000 rows".
+    fn title(params: &Self::Params) -> String;
 
     /// How long one run may take before it is ended as `failed: timed out`
     /// (`CANDOR_TIME_LIMIT_<KIND>_SECS` overrides it).
@@ -19,6 +46,8 @@ pub trait JobKind: Send + Sync + 'static {
     const SAFE_TO_RERUN: bool = false;
 
     /// Runs the job. Report progress through `ctx`; return the outcome or why it failed.
+    /// A kind that is `SAFE_TO_RERUN` must cope with finding the remains of an earlier,
+    /// interrupted run of the same job.
     fn run(
         ctx: JobContext,
         params: Self::Params,

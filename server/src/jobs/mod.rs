@@ -2,25 +2,30 @@
 //!
 //! - [`kind`]: the [`JobKind`](kind::JobKind) trait that each kind implements, with
 //!   [`Outcome`](kind::Outcome) and [`JobError`](kind::JobError).
-//! - [`context`]: what job code gets: progress reporting, cancellation, artifacts.
-//! - `registry`: maps a [`JobSpec`](app::job::JobSpec) to its kind's code.
-//! - `demo`, `export`: the kinds.
+//! - [`context`]: what job code gets: progress reporting, cancellation, artifacts,
+//!   uploads and the orders table.
+//! - [`registry`]: the list of kinds ([`Kinds::builtin`]); checks a
+//!   [`JobSpec`](app::job::JobSpec) against its kind and hands it to the kind's code.
+//! - `demo`, `export`, `import`, `compress`: the kinds, one file each.
 //! - [`runner`]: the worker pool: claims queued jobs, runs them, records how they end.
 //! - `progress`: coalesces a job's progress reports into a few events per second.
 //! - `recovery`: at start-up, ends the jobs a dead process left running.
 
+mod compress;
 pub mod context;
 mod demo;
 mod export;
+mod import;
 pub mod kind;
 mod progress;
 mod recovery;
-mod registry;
+pub mod registry;
 pub mod runner;
 
-pub use context::JobContext;
+pub use context::{JobContext, Services};
 pub use kind::{JobError, Outcome};
 pub use recovery::recover_interrupted;
+pub use registry::{Kinds, SpecError};
 pub use runner::{Runner, RunnerConfig};
 
 /// The reason given for a job that was running when its process stopped.

@@ -6,7 +6,8 @@ use app::event::{Failure, JobEvent, StatusUpdate};
 use app::job::{Job, JobStatus};
 use chrono::Utc;
 
-use super::{INTERRUPTED, registry};
+use super::INTERRUPTED;
+use super::registry::Kinds;
 use crate::events::Recorder;
 use crate::store::{Store, StoreError};
 
@@ -15,9 +16,10 @@ use crate::store::{Store, StoreError};
 pub(super) const MAX_ATTEMPTS: u32 = 3;
 
 /// What becomes of `job`, interrupted while running with `step` as its last step.
-pub(super) fn interruption(job: &Job, step: Option<String>) -> JobEvent {
+pub(super) fn interruption(job: &Job, step: Option<String>, kinds: &Kinds) -> JobEvent {
     let at = Utc::now();
-    if registry::safe_to_rerun(job.spec.kind()) && job.attempt < MAX_ATTEMPTS {
+    let safe_to_rerun = kinds.safe_to_rerun(&job.spec.kind);
+    if safe_to_rerun && job.attempt < MAX_ATTEMPTS {
         JobEvent::StatusUpdate(StatusUpdate {
             job_id: job.id,
             status: JobStatus::Queued,
@@ -29,7 +31,7 @@ pub(super) fn interruption(job: &Job, step: Option<String>) -> JobEvent {
             at,
         })
     } else {
-        let error = if registry::safe_to_rerun(job.spec.kind()) {
+        let error = if safe_to_rerun {
             format!("{INTERRUPTED} (after {} attempts)", job.attempt)
         } else {
             INTERRUPTED.to_owned()
@@ -48,13 +50,14 @@ pub(super) fn interruption(job: &Job, step: Option<String>) -> JobEvent {
 pub async fn recover_interrupted(
     store: &dyn Store,
     recorder: &Recorder,
+    kinds: &Kinds,
 ) -> Result<usize, StoreError> {
     let stranded = store.running_jobs().await?;
     for job in &stranded {
-        let event = interruption(job, job.step.clone());
+        let event = interruption(job, job.step.clone(), kinds);
         tracing::warn!(
             job_id = %job.id,
-            kind = %job.spec.kind(),
+            kind = %job.spec.kind,
             outcome = %event.kind(),
             "a job was interrupted by a restart"
         );

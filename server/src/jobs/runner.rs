@@ -19,9 +19,10 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
-use super::context::Progress;
+use super::context::{Progress, Services};
 use super::progress::report_progress;
-use super::{JobContext, JobError, Outcome, recovery, registry};
+use super::registry::{self, Kinds};
+use super::{JobContext, JobError, Outcome, recovery};
 use crate::events::Recorder;
 use crate::store::{ClaimedJob, Recorded};
 
@@ -32,8 +33,6 @@ const POLL_INTERVAL: Duration = Duration::from_secs(2);
 #[derive(Clone, Debug)]
 pub struct RunnerConfig {
     pub workers: usize,
-    /// Per-kind time limits that replace the kinds' own.
-    pub time_limits: HashMap<app::job::JobKind, Duration>,
     pub progress_interval: Duration,
     pub artifacts_dir: PathBuf,
     pub shutdown_grace: Duration,
@@ -41,6 +40,8 @@ pub struct RunnerConfig {
 
 pub struct Runner {
     recorder: Recorder,
+    kinds: Kinds,
+    services: Services,
     config: RunnerConfig,
     /// Cancellation tokens of the running jobs. A std mutex: held only for map
     /// operations, never across an `await`.
@@ -57,9 +58,16 @@ enum Ending {
 }
 
 impl Runner {
-    pub fn new(recorder: Recorder, config: RunnerConfig) -> Arc<Self> {
+    pub fn new(
+        recorder: Recorder,
+        kinds: Kinds,
+        services: Services,
+        config: RunnerConfig,
+    ) -> Arc<Self> {
         Arc::new(Self {
             recorder,
+            kinds,
+            services,
             config,
             running: Mutex::new(HashMap::new()),
             wake: Notify::new(),
@@ -149,8 +157,8 @@ impl Runner {
         _permit: OwnedSemaphorePermit,
     ) {
         let spec = claimed.job.spec.clone();
-        let limits = &self.config.time_limits;
-        self.execute(claimed, stop, |ctx| registry::prepare(spec, ctx, limits))
+        let kinds = self.kinds.clone();
+        self.execute(claimed, stop, |ctx| kinds.prepare(spec, ctx))
             .await;
     }
 
@@ -163,7 +171,7 @@ impl Runner {
     ) {
         let job = claimed.job;
         let id = job.id;
-        let span = tracing::info_span!("job", %id, kind = %job.spec.kind());
+        let span = tracing::info_span!("job", %id, kind = %job.spec.kind);
         async move {
             tracing::info!("started");
             let cancel = CancellationToken::new();
@@ -187,7 +195,13 @@ impl Runner {
                 )
                 .in_current_span(),
             );
-            let ctx = JobContext::new(id, reports, cancel.clone(), artifacts_dir.clone());
+            let ctx = JobContext::new(
+                id,
+                reports,
+                cancel.clone(),
+                artifacts_dir.clone(),
+                self.services.clone(),
+            );
             let prepared = prepare(ctx);
             let time_limit = prepared.time_limit;
             let mut work = tokio::spawn(prepared.work.in_current_span());
@@ -232,7 +246,7 @@ impl Runner {
                     step,
                     at,
                 }),
-                Ending::Interrupted => recovery::interruption(&job, step),
+                Ending::Interrupted => recovery::interruption(&job, step, &self.kinds),
                 Ending::Cancelled => JobEvent::Cancelled(Cancelled {
                     job_id: id,
                     step,
@@ -293,33 +307,35 @@ fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
 mod tests {
     use super::*;
     use crate::events::Bus;
+    use crate::orders::OrdersTable;
     use crate::owner::Owner;
     use crate::store::{SqliteStore, Store};
-    use app::job::{DemoParams, JobSpec, JobStatus};
+    use crate::uploads::Uploads;
+    use app::job::{JobSpec, JobStatus};
 
     async fn setup() -> (tempfile::TempDir, Arc<dyn Store>, Arc<Runner>, ClaimedJob) {
         let dir = tempfile::tempdir().unwrap();
-        let store: Arc<dyn Store> =
-            Arc::new(SqliteStore::open(&dir.path().join("t.db")).await.unwrap());
+        let sqlite = SqliteStore::open(&dir.path().join("t.db")).await.unwrap();
+        let services = Services {
+            orders: OrdersTable::new(sqlite.pool()),
+            uploads: Uploads::new(dir.path().join("uploads")),
+        };
+        let store: Arc<dyn Store> = Arc::new(sqlite);
         let recorder = Recorder::new(store.clone(), Bus::new(16));
         let runner = Runner::new(
             recorder.clone(),
+            Kinds::builtin(),
+            services,
             RunnerConfig {
                 workers: 1,
-                time_limits: HashMap::new(),
                 progress_interval: Duration::from_millis(10),
                 artifacts_dir: dir.path().join("artifacts"),
                 shutdown_grace: Duration::from_secs(1),
             },
         );
-        let spec = JobSpec::Demo(DemoParams {
-            steps: 1,
-            step_ms: 0,
-            fail_at: None,
-            reports_per_step: None,
-        });
+        let spec = JobSpec::new("demo", serde_json::json!({ "steps": 1, "stepMs": 0 }));
         recorder
-            .create_job(&Owner::local(), &spec, None)
+            .create_job(&Owner::local(), &spec, "Demo: 1 steps", None)
             .await
             .unwrap();
         let claimed = recorder.claim_next().await.unwrap().unwrap();

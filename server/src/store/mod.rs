@@ -70,6 +70,7 @@ pub trait Store: Send + Sync + 'static {
         &self,
         owner: &Owner,
         spec: &JobSpec,
+        title: &str,
         retry_of: Option<JobId>,
         now: DateTime<Utc>,
     ) -> Result<(Job, StoredEvent), StoreError>;
@@ -90,11 +91,8 @@ pub trait Store: Send + Sync + 'static {
     async fn was_removed(&self, owner: &Owner, id: JobId) -> Result<bool, StoreError>;
 
     /// Ended jobs that finished before `before` and are not removed yet, oldest first.
-    async fn expired_jobs(
-        &self,
-        before: DateTime<Utc>,
-        limit: u32,
-    ) -> Result<Vec<JobId>, StoreError>;
+    async fn expired_jobs(&self, before: DateTime<Utc>, limit: u32)
+    -> Result<Vec<Job>, StoreError>;
 
     /// The owner's newest jobs, and the id of the newest event when they were read (one
     /// consistent snapshot).

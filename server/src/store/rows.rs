@@ -11,7 +11,7 @@ use crate::owner::Owner;
 macro_rules! select_jobs {
     ($($clauses:literal)+) => {
         concat!(
-            "SELECT id, owner, kind, params, status, progress, step, error, result_url, \
+            "SELECT id, owner, kind, params, title, status, progress, step, error, result_url, \
              created_at, started_at, finished_at, attempt, retry_of, last_event_id FROM jobs ",
             $($clauses),+
         )
@@ -31,6 +31,7 @@ pub(super) struct JobRow {
     pub(super) owner: String,
     pub(super) kind: String,
     pub(super) params: String,
+    pub(super) title: String,
     pub(super) status: String,
     pub(super) progress: i64,
     pub(super) step: Option<String>,
@@ -52,14 +53,13 @@ impl JobRow {
         let id = job_id(&self.id)?;
         let params: serde_json::Value =
             serde_json::from_str(&self.params).map_err(|e| corrupt("params", &e))?;
-        let spec: JobSpec =
-            serde_json::from_value(serde_json::json!({ "kind": self.kind, "params": params }))
-                .map_err(|e| corrupt("kind or params", &e))?;
+        let spec = JobSpec::new(self.kind, params);
         let status: JobStatus = self.status.parse().map_err(|e| corrupt("status", &e))?;
         let progress = u8::try_from(self.progress.clamp(0, 100)).unwrap_or(0);
         let job = Job {
             id,
             spec,
+            title: self.title,
             status,
             progress,
             step: self.step,

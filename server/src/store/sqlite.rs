@@ -45,6 +45,11 @@ impl SqliteStore {
         Ok(Self { pool })
     }
 
+    /// The connection pool, for the data that jobs work on (the orders table).
+    pub fn pool(&self) -> SqlitePool {
+        self.pool.clone()
+    }
+
     async fn job_row(
         conn: &mut SqliteConnection,
         id: JobId,
@@ -147,26 +152,27 @@ impl Store for SqliteStore {
         &self,
         owner: &Owner,
         spec: &JobSpec,
+        title: &str,
         retry_of: Option<JobId>,
         now: DateTime<Utc>,
     ) -> Result<(Job, StoredEvent), StoreError> {
-        let mut job = Job::new(JobId(uuid::Uuid::new_v4()), spec.clone(), now);
+        let mut job = Job::new(
+            JobId(uuid::Uuid::new_v4()),
+            spec.clone(),
+            title.to_owned(),
+            now,
+        );
         job.retry_of = retry_of;
-        let params = match serde_json::to_value(spec) {
-            Ok(serde_json::Value::Object(mut fields)) => {
-                fields.remove("params").unwrap_or(serde_json::Value::Null)
-            }
-            _ => serde_json::Value::Null,
-        };
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         sqlx::query(
-            "INSERT INTO jobs (id, owner, kind, params, status, created_at, retry_of) \
-             VALUES (?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO jobs (id, owner, kind, params, title, status, created_at, retry_of) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(job.id.to_string())
         .bind(owner.as_str())
-        .bind(spec.kind().as_str())
-        .bind(params.to_string())
+        .bind(&spec.kind)
+        .bind(spec.params.to_string())
+        .bind(title)
         .bind(JobStatus::Queued.as_str())
         .bind(now)
         .bind(retry_of.map(|id| id.to_string()))
@@ -265,16 +271,18 @@ impl Store for SqliteStore {
         &self,
         before: DateTime<Utc>,
         limit: u32,
-    ) -> Result<Vec<JobId>, StoreError> {
-        let ids: Vec<String> = sqlx::query_scalar(
-            "SELECT id FROM jobs WHERE removed_at IS NULL AND finished_at IS NOT NULL \
-             AND finished_at < ? ORDER BY finished_at LIMIT ?",
-        )
+    ) -> Result<Vec<Job>, StoreError> {
+        let rows: Vec<JobRow> = sqlx::query_as(select_jobs!(
+            "WHERE removed_at IS NULL AND finished_at IS NOT NULL AND finished_at < ? "
+            "ORDER BY finished_at LIMIT ?"
+        ))
         .bind(before)
         .bind(i64::from(limit))
         .fetch_all(&self.pool)
         .await?;
-        ids.iter().map(|id| job_id(id)).collect()
+        rows.into_iter()
+            .map(|row| row.into_job().map(|(job, _)| job))
+            .collect()
     }
 
     async fn jobs(&self, owner: &Owner, limit: u32) -> Result<JobList, StoreError> {

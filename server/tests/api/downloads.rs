@@ -27,7 +27,7 @@ async fn an_export_completes_with_a_downloadable_csv() {
     assert_eq!(ended.status, JobStatus::Completed);
     assert_eq!(
         ended.step.as_deref(),
-        Some("Wrote 2,500 rows"),
+        Some("Wrote 2,500 rows of sample data"),
         "the last step is kept"
     );
 

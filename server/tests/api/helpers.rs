@@ -100,6 +100,58 @@ impl TestApp {
             .expect("POST /api/jobs")
     }
 
+    /// `POST /api/jobs` as a form with a file: `kind`, text parts, and the file as
+    /// `file`.
+    pub(crate) async fn post_form(
+        &self,
+        kind: &str,
+        texts: &[(&str, &str)],
+        file: (&str, &str, Vec<u8>),
+    ) -> reqwest::Response {
+        let (name, content_type, bytes) = file;
+        let mut form = reqwest::multipart::Form::new().text("kind", kind.to_owned());
+        for (key, value) in texts {
+            form = form.text(key.to_string(), value.to_string());
+        }
+        let part = reqwest::multipart::Part::bytes(bytes)
+            .file_name(name.to_owned())
+            .mime_str(content_type)
+            .unwrap();
+        self.client
+            .post(self.url("/api/jobs"))
+            .multipart(form.part("file", part))
+            .send()
+            .await
+            .expect("POST /api/jobs (form)")
+    }
+
+    /// Starts an import of `csv` that must be accepted.
+    pub(crate) async fn import(&self, csv: impl Into<Vec<u8>>) -> Job {
+        let response = self
+            .post_form("import", &[], ("orders.csv", "text/csv", csv.into()))
+            .await;
+        assert_eq!(response.status(), 202, "{:?}", response.text().await);
+        response.json().await.unwrap()
+    }
+
+    /// Runs an export with `params` to completion and downloads its file.
+    pub(crate) async fn export(&self, params: Value) -> Vec<u8> {
+        let job = self
+            .start(json!({"kind": "export", "params": params}))
+            .await;
+        let ended = self.wait_until_ended(&job).await;
+        assert_eq!(
+            ended.status,
+            app::job::JobStatus::Completed,
+            "{:?}",
+            ended.error
+        );
+        let url = ended.result_url.expect("an export links its file");
+        let response = self.client.get(self.url(&url)).send().await.unwrap();
+        assert_eq!(response.status(), 200);
+        response.bytes().await.unwrap().to_vec()
+    }
+
     /// Starts a job that must be accepted.
     pub(crate) async fn start(&self, body: Value) -> Job {
         let response = self.post_job(body).await;

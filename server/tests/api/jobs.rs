@@ -1,6 +1,6 @@
 //! The REST endpoints on the happy path.
 
-use app::job::{JobKind, JobStatus};
+use app::job::JobStatus;
 use serde_json::json;
 
 use crate::helpers::*;
@@ -15,7 +15,8 @@ async fn a_job_is_accepted_at_once_and_can_be_read_back() {
     let location = response.headers()["location"].to_str().unwrap().to_owned();
     let job: app::job::Job = response.json().await.unwrap();
     assert_eq!(location, format!("/api/jobs/{}", job.id));
-    assert_eq!(job.spec.kind(), JobKind::Demo);
+    assert_eq!(job.spec.kind, "demo");
+    assert_eq!(job.title, "Demo: 3 steps");
     assert_eq!(job.status, JobStatus::Queued);
     assert_eq!(job.links.events, format!("/api/jobs/{}/events", job.id));
 

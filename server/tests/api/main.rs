@@ -5,6 +5,7 @@ mod helpers;
 
 mod downloads;
 mod errors;
+mod imports;
 mod jobs;
 mod lifecycle;
 mod pages;

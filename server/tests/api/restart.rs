@@ -1,6 +1,6 @@
 //! After a restart, no job is left `running` and queued jobs still run.
 
-use app::job::{DemoParams, JobSpec, JobStatus};
+use app::job::{JobSpec, JobStatus};
 use chrono::Utc;
 use server::owner::Owner;
 use server::store::{SqliteStore, Store};
@@ -15,18 +15,13 @@ async fn jobs_a_dead_process_left_behind_are_ended_or_run() {
         let store = SqliteStore::open(&data.path().join("candor.db"))
             .await
             .unwrap();
-        let spec = JobSpec::Demo(DemoParams {
-            steps: 2,
-            step_ms: 0,
-            fail_at: None,
-            reports_per_step: None,
-        });
+        let spec = JobSpec::new("demo", serde_json::json!({ "steps": 2, "stepMs": 0 }));
         let (running, _) = store
-            .create_job(&Owner::local(), &spec, None, Utc::now())
+            .create_job(&Owner::local(), &spec, "Demo: 2 steps", None, Utc::now())
             .await
             .unwrap();
         let (queued, _) = store
-            .create_job(&Owner::local(), &spec, None, Utc::now())
+            .create_job(&Owner::local(), &spec, "Demo: 2 steps", None, Utc::now())
             .await
             .unwrap();
         let claimed = store.claim_next(Utc::now()).await.unwrap().unwrap();

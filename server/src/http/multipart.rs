@@ -1,0 +1,214 @@
+//! Reading a `multipart/form-data` job request: what a browser form with a file sends,
+//! and what `curl -F kind=import -F file=@orders.csv` sends.
+//!
+//! Parts, in any order: `kind`; optionally `params` (a JSON object); any parameter by
+//! its name as text (`-F level=9`); and files, by the name of the kind's file parameter.
+//! Files are streamed to the uploads folder as they arrive (refused past the size
+//! limit); if anything about the request is wrong, they are removed again and no job
+//! is created.
+
+use app::job::{FieldError, JobSpec};
+use app::kind::{Input, Upload};
+use axum::extract::Multipart;
+use axum::extract::multipart::Field;
+use serde_json::{Map, Value};
+
+use super::AppState;
+use super::error::ApiError;
+use crate::uploads::UploadError;
+
+/// The most bytes a text part may have.
+const MAX_TEXT_BYTES: usize = 64 * 1024;
+
+/// A file part, stored.
+struct StoredFile {
+    param: String,
+    content_type: Option<String>,
+    upload: Upload,
+}
+
+/// A job request read from a form, checked against its kind and with its files stored.
+pub(super) struct FormRequest {
+    pub(super) spec: JobSpec,
+    pub(super) title: String,
+    pub(super) uploads: Vec<Upload>,
+}
+
+/// Reads the form. On any error the files it stored are removed again.
+pub(super) async fn read_job_form(
+    state: &AppState,
+    form: Multipart,
+) -> Result<FormRequest, ApiError> {
+    let mut files = Vec::new();
+    let result = read_parts(state, form, &mut files).await;
+    if result.is_err() {
+        for file in &files {
+            state.uploads.remove(&file.upload).await;
+        }
+    }
+    result
+}
+
+async fn read_parts(
+    state: &AppState,
+    mut form: Multipart,
+    files: &mut Vec<StoredFile>,
+) -> Result<FormRequest, ApiError> {
+    let mut kind = None;
+    let mut params_json = None;
+    let mut texts: Vec<(String, String)> = Vec::new();
+    while let Some(field) = form.next_field().await.map_err(malformed)? {
+        let name = field.name().unwrap_or_default().to_owned();
+        if field.file_name().is_some() {
+            files.push(store_file(state, name, field).await?);
+            continue;
+        }
+        let text = read_text(field).await?;
+        match name.as_str() {
+            "kind" => kind = Some(text),
+            "params" => params_json = Some(text),
+            _ => texts.push((name, text)),
+        }
+    }
+
+    let known = || state.kinds.names().collect::<Vec<_>>().join(", ");
+    let kind = kind.filter(|k| !k.trim().is_empty()).ok_or_else(|| {
+        ApiError::InvalidField(FieldError::new(
+            "kind",
+            format!("is required (a form part named kind), one of: {}", known()),
+        ))
+    })?;
+    let info = state.kinds.info(kind.trim())?;
+    let mut params = match params_json {
+        None => Map::new(),
+        Some(raw) => match serde_json::from_str(&raw) {
+            Ok(Value::Object(params)) => params,
+            _ => {
+                return Err(ApiError::InvalidField(FieldError::new(
+                    "params",
+                    "must be a JSON object",
+                )));
+            }
+        },
+    };
+    let undeclared = |name: &str| {
+        ApiError::InvalidField(FieldError::new(
+            format!("params.{name}"),
+            format!("is not a parameter of a {} job", info.name),
+        ))
+    };
+    for (name, text) in texts {
+        let param = info
+            .params
+            .iter()
+            .find(|p| p.name == name)
+            .ok_or_else(|| undeclared(&name))?;
+        match param.parse_text(&text) {
+            Ok(Some(value)) => {
+                params.insert(name, value);
+            }
+            Ok(None) => {}
+            Err(message) => {
+                return Err(ApiError::InvalidField(FieldError::new(
+                    format!("params.{name}"),
+                    message,
+                )));
+            }
+        }
+    }
+    for file in files.iter() {
+        let param = info
+            .params
+            .iter()
+            .find(|p| p.name == file.param)
+            .ok_or_else(|| undeclared(&file.param))?;
+        let Input::File { content_types, .. } = &param.input else {
+            return Err(ApiError::InvalidField(FieldError::new(
+                format!("params.{}", file.param),
+                "is not a file parameter; send it as text",
+            )));
+        };
+        let content_type = file
+            .content_type
+            .as_deref()
+            .unwrap_or("application/octet-stream");
+        let essence = content_type.split(';').next().unwrap_or_default().trim();
+        if !content_types.is_empty()
+            && !content_types
+                .iter()
+                .any(|t| t.eq_ignore_ascii_case(essence))
+        {
+            return Err(ApiError::UnsupportedFileType {
+                field: format!("params.{}", file.param),
+                content_type: essence.chars().take(100).collect(),
+                accepted: content_types.join(", "),
+            });
+        }
+        if file.upload.bytes == 0 {
+            return Err(ApiError::InvalidField(FieldError::new(
+                format!("params.{}", file.param),
+                format!("the file {} is empty", file.upload.name),
+            )));
+        }
+        let value = serde_json::to_value(&file.upload)
+            .map_err(|e| ApiError::MalformedJson(e.to_string()))?;
+        if params.insert(file.param.clone(), value).is_some() {
+            return Err(ApiError::InvalidField(FieldError::new(
+                format!("params.{}", file.param),
+                "was sent twice",
+            )));
+        }
+    }
+    let spec = JobSpec::new(info.name, Value::Object(params));
+    let title = state.kinds.check(&spec)?;
+    Ok(FormRequest {
+        spec,
+        title,
+        uploads: files.iter().map(|f| f.upload.clone()).collect(),
+    })
+}
+
+async fn store_file(
+    state: &AppState,
+    param: String,
+    field: Field<'_>,
+) -> Result<StoredFile, ApiError> {
+    let content_type = field.content_type().map(str::to_owned);
+    let name = field.file_name().unwrap_or_default().to_owned();
+    let upload = state
+        .uploads
+        .receive(&name, field, state.upload_max_bytes)
+        .await
+        .map_err(|err| match err {
+            UploadError::TooLarge { max } => ApiError::FileTooLarge {
+                field: format!("params.{param}"),
+                max,
+            },
+            UploadError::Incomplete(why) => ApiError::MalformedForm(why),
+            UploadError::Io(err) => ApiError::Internal(format!("storing an upload: {err}")),
+        })?;
+    Ok(StoredFile {
+        param,
+        content_type,
+        upload,
+    })
+}
+
+async fn read_text(mut field: Field<'_>) -> Result<String, ApiError> {
+    let name = field.name().unwrap_or_default().to_owned();
+    let mut bytes = Vec::new();
+    while let Some(chunk) = field.chunk().await.map_err(malformed)? {
+        bytes.extend_from_slice(&chunk);
+        if bytes.len() > MAX_TEXT_BYTES {
+            return Err(ApiError::PayloadTooLarge {
+                limit: MAX_TEXT_BYTES,
+            });
+        }
+    }
+    String::from_utf8(bytes)
+        .map_err(|_| ApiError::InvalidField(FieldError::new(name, "is not valid UTF-8 text")))
+}
+
+fn malformed(err: axum::extract::multipart::MultipartError) -> ApiError {
+    ApiError::MalformedForm(err.body_text())
+}

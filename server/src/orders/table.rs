@@ -1,0 +1,224 @@
+//! The `orders` table. An import writes its rows in batches (one transaction each), all
+//! marked with the import's job id; they count as data only once the import is marked
+//! `loaded`, in one last small transaction. An import that fails, is cancelled or is cut
+//! short by a crash is deleted whole (`ON DELETE CASCADE` from `imports`), so readers
+//! never see part of one.
+
+use std::collections::HashMap;
+
+use app::job::JobId;
+use chrono::{NaiveDate, Utc};
+use futures::stream::BoxStream;
+use futures::{StreamExt, TryStreamExt};
+use sqlx::{QueryBuilder, Sqlite, SqlitePool};
+
+use super::{Order, RowError};
+
+/// Rows per `INSERT` statement (7 values each, within SQLite's 32,766 variables).
+const ROWS_PER_STATEMENT: usize = 1_000;
+
+/// Which loaded orders to read.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Filter {
+    pub region: Option<String>,
+    pub from: Option<NaiveDate>,
+    pub to: Option<NaiveDate>,
+}
+
+impl Filter {
+    /// Whether an order of this date and region passes (for orders not in the table).
+    pub fn accepts(&self, date: NaiveDate, region: &str) -> bool {
+        self.region.as_ref().is_none_or(|r| r == region)
+            && self.from.is_none_or(|from| date >= from)
+            && self.to.is_none_or(|to| date <= to)
+    }
+}
+
+/// Access to the orders table (in the same SQLite database as the jobs).
+#[derive(Clone, Debug)]
+pub struct OrdersTable {
+    pool: SqlitePool,
+}
+
+/// The loaded orders with the filter's conditions (`?1` region, `?2` from, `?3` to).
+macro_rules! loaded_orders {
+    ($columns:literal) => {
+        concat!(
+            "SELECT ",
+            $columns,
+            " FROM orders o JOIN imports i ON i.job_id = o.import_id AND i.state = 'loaded' \
+             WHERE (?1 IS NULL OR o.region = ?1) AND (?2 IS NULL OR o.date >= ?2) \
+             AND (?3 IS NULL OR o.date <= ?3)"
+        )
+    };
+}
+
+impl OrdersTable {
+    pub fn new(pool: SqlitePool) -> Self {
+        Self { pool }
+    }
+
+    /// Starts loading the import of job `job`, first removing whatever an earlier,
+    /// interrupted attempt of the same job left.
+    pub async fn begin_import(&self, job: JobId) -> Result<(), sqlx::Error> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        sqlx::query("DELETE FROM imports WHERE job_id = ?")
+            .bind(job.to_string())
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("INSERT INTO imports (job_id, state, started_at) VALUES (?, 'loading', ?)")
+            .bind(job.to_string())
+            .bind(Utc::now())
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await
+    }
+
+    /// Adds a batch of `(row number, order)` to the import, in one transaction. An id
+    /// that the batch repeats, or that is already in the table, refuses the whole batch
+    /// with the first such row.
+    pub async fn insert_batch(
+        &self,
+        job: JobId,
+        batch: &[(u64, Order)],
+    ) -> Result<Result<(), RowError>, sqlx::Error> {
+        let mut first_row: HashMap<i64, u64> = HashMap::with_capacity(batch.len());
+        for (row, order) in batch {
+            if let Some(first) = first_row.insert(order.id, *row) {
+                return Ok(Err(duplicate(*row, order.id, &format!("row {first}"))));
+            }
+        }
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        for chunk in batch.chunks(ROWS_PER_STATEMENT) {
+            let mut existing =
+                QueryBuilder::<Sqlite>::new("SELECT o.id, o.source_row, o.import_id = ");
+            existing.push_bind(job.to_string());
+            existing.push(
+                ", i.state FROM orders o JOIN imports i ON i.job_id = o.import_id WHERE o.id IN (",
+            );
+            let mut ids = existing.separated(", ");
+            for (_, order) in chunk {
+                ids.push_bind(order.id);
+            }
+            existing.push(")");
+            let found: Vec<(i64, i64, bool, String)> =
+                existing.build_query_as().fetch_all(&mut *tx).await?;
+            if let Some((row, order)) = chunk
+                .iter()
+                .find(|(_, order)| found.iter().any(|f| f.0 == order.id))
+            {
+                let (_, source_row, same_import, state) = found
+                    .iter()
+                    .find(|f| f.0 == order.id)
+                    .cloned()
+                    .unwrap_or_default();
+                let first = if same_import {
+                    format!("row {source_row}")
+                } else if state == "loaded" {
+                    "an earlier import".to_owned()
+                } else {
+                    "an import that is running".to_owned()
+                };
+                return Ok(Err(duplicate(*row, order.id, &first)));
+            }
+            let mut insert = QueryBuilder::<Sqlite>::new(
+                "INSERT INTO orders (id, date, customer, region, amount_cents, import_id, source_row) ",
+            );
+            insert.push_values(chunk, |mut values, (row, order)| {
+                values
+                    .push_bind(order.id)
+                    .push_bind(order.date.format("%Y-%m-%d").to_string())
+                    .push_bind(order.customer.clone())
+                    .push_bind(order.region.clone())
+                    .push_bind(order.amount_cents)
+                    .push_bind(job.to_string())
+                    .push_bind(i64::try_from(*row).unwrap_or(i64::MAX));
+            });
+            insert.build().execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(Ok(()))
+    }
+
+    /// Makes the import's rows part of the table, all at once.
+    pub async fn finish_import(&self, job: JobId, rows: u64) -> Result<(), sqlx::Error> {
+        sqlx::query(
+            "UPDATE imports SET state = 'loaded', rows = ?, loaded_at = ? WHERE job_id = ?",
+        )
+        .bind(i64::try_from(rows).unwrap_or(i64::MAX))
+        .bind(Utc::now())
+        .bind(job.to_string())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Removes an import that did not finish, with every row it wrote.
+    pub async fn abandon_import(&self, job: JobId) -> Result<(), sqlx::Error> {
+        sqlx::query("DELETE FROM imports WHERE job_id = ? AND state = 'loading'")
+            .bind(job.to_string())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Removes every import that did not finish: at start-up, when none can be running.
+    pub async fn abandon_unfinished(&self) -> Result<u64, sqlx::Error> {
+        let done = sqlx::query("DELETE FROM imports WHERE state = 'loading'")
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected())
+    }
+
+    /// Whether the table holds any loaded order.
+    pub async fn has_loaded_data(&self) -> Result<bool, sqlx::Error> {
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM orders o JOIN imports i ON i.job_id = o.import_id AND i.state = 'loaded')")
+            .fetch_one(&self.pool)
+            .await
+    }
+
+    /// How many loaded orders match `filter`.
+    pub async fn count(&self, filter: &Filter) -> Result<u64, sqlx::Error> {
+        let count: i64 = sqlx::query_scalar(loaded_orders!("COUNT(*)"))
+            .bind(filter.region.as_deref())
+            .bind(filter.from.map(|d| d.format("%Y-%m-%d").to_string()))
+            .bind(filter.to.map(|d| d.format("%Y-%m-%d").to_string()))
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(u64::try_from(count).unwrap_or(0))
+    }
+
+    /// The loaded orders that match `filter`, by id, read as they are consumed.
+    pub fn stream<'a>(&'a self, filter: &Filter) -> BoxStream<'a, Result<Order, sqlx::Error>> {
+        sqlx::query_as::<_, (i64, String, String, String, i64)>(concat!(
+            loaded_orders!("o.id, o.date, o.customer, o.region, o.amount_cents"),
+            " ORDER BY o.id"
+        ))
+        .bind(filter.region.clone())
+        .bind(filter.from.map(|d| d.format("%Y-%m-%d").to_string()))
+        .bind(filter.to.map(|d| d.format("%Y-%m-%d").to_string()))
+        .fetch(&self.pool)
+        .map_err(sqlx::Error::from)
+        .and_then(|(id, date, customer, region, amount_cents)| async move {
+            let date = app::kind::parse_date(&date).ok_or_else(|| {
+                sqlx::Error::Decode(format!("order {id} has the date {date:?}").into())
+            })?;
+            Ok(Order {
+                id,
+                date,
+                customer,
+                region,
+                amount_cents,
+            })
+        })
+        .boxed()
+    }
+}
+
+fn duplicate(row: u64, id: i64, first: &str) -> RowError {
+    RowError {
+        row,
+        column: Some("id"),
+        message: format!("order {id} is a duplicate (it is already in {first})"),
+    }
+}
