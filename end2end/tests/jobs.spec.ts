@@ -20,6 +20,7 @@ test("a demo job runs to 100 % and completes, live, without a reload", async ({ 
 test("an export's download link downloads a CSV with the right row count", async ({ page }) => {
   await openDashboard(page);
   await page.getByLabel("Kind").selectOption("export");
+  await page.getByLabel("Source").selectOption("sample");
   await page.getByLabel("Rows").fill("1234");
   const { card } = await submit(page);
   await expect(card).toHaveAttribute("data-status", "completed");
@@ -97,12 +98,21 @@ test("invalid parameters are shown next to the field and start nothing", async (
   page.on("request", (r) => {
     if (r.url().endsWith("/api/jobs") && r.method() === "POST") posted += 1;
   });
+  // What the kind declares is checked in the page: nothing is sent.
   await fillDemo(page, 0, 100);
   await page.getByRole("button", { name: "Start job" }).click();
-  await expect(page.getByTestId("error-steps")).toContainText("between 1 and 100");
+  await expect(page.getByTestId("error-demo-steps")).toContainText("between 1 and 100");
   await expect(page.getByLabel("Steps", { exact: true })).toHaveAttribute("aria-invalid", "true");
-  await fillDemo(page, 3, 100, 7);
-  await page.getByRole("button", { name: "Start job" }).click();
-  await expect(page.getByTestId("error-failAt")).toContainText("between 1 and 3");
   expect(posted).toBe(0);
+  // One field against another is the server's to check; its refusal lands at the field.
+  const cards = await page.locator("[data-job-id]").count();
+  await fillDemo(page, 3, 100, 7);
+  const [refused] = await Promise.all([
+    page.waitForResponse((r) => r.url().endsWith("/api/jobs") && r.request().method() === "POST"),
+    page.getByRole("button", { name: "Start job" }).click(),
+  ]);
+  expect(refused.status()).toBe(422);
+  await expect(page.getByTestId("error-demo-failAt")).toContainText("between 1 and 3");
+  await expect(page.getByLabel("Fail at step")).toHaveAttribute("aria-invalid", "true");
+  await expect(page.locator("[data-job-id]")).toHaveCount(cards);
 });

@@ -48,8 +48,8 @@ pub(crate) async fn create_job_with_file(
     imp::post_form(spec, file_param, input).await
 }
 
-/// The name of the file chosen in `input`, if any.
-pub(crate) fn chosen_file(input: NodeRef<Input>) -> Option<String> {
+/// The name and size of the file chosen in `input`, if any.
+pub(crate) fn chosen_file(input: NodeRef<Input>) -> Option<(String, u64)> {
     imp::chosen_file(input)
 }
 
@@ -139,8 +139,8 @@ mod imp {
         input.get_untracked()?.files()?.get(0)
     }
 
-    pub(super) fn chosen_file(input: NodeRef<Input>) -> Option<String> {
-        file_of(input).map(|file| file.name())
+    pub(super) fn chosen_file(input: NodeRef<Input>) -> Option<(String, u64)> {
+        file_of(input).map(|file| (file.name(), file.size() as u64))
     }
 
     pub(super) async fn post_form<T: DeserializeOwned>(
@@ -192,7 +192,7 @@ mod imp {
         browser_only()
     }
 
-    pub(super) fn chosen_file(_: NodeRef<Input>) -> Option<String> {
+    pub(super) fn chosen_file(_: NodeRef<Input>) -> Option<(String, u64)> {
         None
     }
 }

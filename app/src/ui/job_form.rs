@@ -11,7 +11,7 @@ use serde_json::{Map, Value};
 use super::store::JobsStore;
 use crate::client::{chosen_file, create_job, create_job_with_file};
 use crate::job::{FieldError, JobSpec};
-use crate::kind::{Input, KindInfo, ParamField};
+use crate::kind::{Input, KindInfo, ParamField, format_bytes};
 
 /// One parameter's input: what was typed, or the file input.
 #[derive(Clone)]
@@ -28,10 +28,6 @@ impl ParamInput {
             file: NodeRef::new(),
             field,
         }
-    }
-
-    fn is_file(&self) -> bool {
-        matches!(self.field.input, Input::File { .. })
     }
 
     fn path(&self) -> String {
@@ -52,9 +48,28 @@ impl KindForm {
         let mut params = Map::new();
         let mut file = None;
         for input in &self.inputs {
-            if input.is_file() {
-                if chosen_file(input.file).is_none() && input.field.required {
-                    return Err(FieldError::new(input.path(), "choose a file"));
+            if let Input::File { max_bytes, .. } = input.field.input {
+                match chosen_file(input.file) {
+                    None if input.field.required => {
+                        return Err(FieldError::new(input.path(), "choose a file"));
+                    }
+                    Some((name, bytes)) if bytes > max_bytes => {
+                        return Err(FieldError::new(
+                            input.path(),
+                            format!(
+                                "{name} is {}, more than the {} allowed",
+                                format_bytes(bytes),
+                                format_bytes(max_bytes)
+                            ),
+                        ));
+                    }
+                    Some((name, 0)) => {
+                        return Err(FieldError::new(
+                            input.path(),
+                            format!("the file {name} is empty"),
+                        ));
+                    }
+                    _ => {}
                 }
                 file = Some(input.clone());
                 continue;

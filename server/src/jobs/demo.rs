@@ -92,7 +92,7 @@ impl JobKind for Demo {
             Some(step) if step > params.steps => Err(FieldError::new(
                 "failAt",
                 format!(
-                    "must be between 1 and the number of steps ({}), got {step}",
+                    "must be between 1 and {} (the number of steps), got {step}",
                     params.steps
                 ),
             )),

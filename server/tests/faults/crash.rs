@@ -171,3 +171,73 @@ async fn a_client_resuming_across_a_restart_gets_exactly_the_missed_events() {
     let ids = |events: &[eventsource_stream::Event]| events.iter().map(id_of).collect::<Vec<_>>();
     assert_eq!(ids(&joined), ids(&log));
 }
+
+#[tokio::test]
+async fn an_import_cut_off_by_sigkill_loads_again_from_the_start_exactly_once() {
+    let data = data_dir();
+    let port = free_port();
+    let server = Server::start(data.path(), port, &[]).await;
+    // Long enough to be caught half-loaded.
+    let mut csv = String::from("id,date,customer,region,amount\n");
+    for id in 1..=400_000u64 {
+        csv.push_str(&format!(
+            "{id},2025-05-{:02},Customer {id},West,{id}.75\n",
+            id % 28 + 1
+        ));
+    }
+    let form = reqwest::multipart::Form::new().text("kind", "import").part(
+        "file",
+        reqwest::multipart::Part::bytes(csv.clone().into_bytes())
+            .file_name("orders.csv")
+            .mime_str("text/csv")
+            .unwrap(),
+    );
+    let response = server
+        .client
+        .post(server.url("/api/jobs"))
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 202);
+    let job: app::job::Job = response.json().await.unwrap();
+    let mut stream = server.events(&job.links.events, None).await;
+    collect_until(&mut stream, |event| {
+        matches!(decode(event), JobEvent::StatusUpdate(u) if u.progress > 0 && u.progress < 50)
+    })
+    .await;
+    server.kill9().await;
+
+    // The restart removes the half-loaded rows and runs the import again, whole.
+    let server = Server::start(data.path(), port, &[]).await;
+    let mut stream = server.events(&job.links.events, None).await;
+    collect_until(&mut stream, ends(&job)).await;
+    let now = server.job(job.id).await;
+    assert_eq!(
+        (now.status, now.attempt),
+        (JobStatus::Completed, 2),
+        "{:?}",
+        now.error
+    );
+    assert_eq!(now.step.as_deref(), Some("Imported 400,000 orders"));
+
+    let export = server
+        .start_job(json!({"kind": "export", "params": {"source": "orders"}}))
+        .await;
+    let mut stream = server.events(&export.links.events, None).await;
+    collect_until(&mut stream, ends(&export)).await;
+    let url = server.job(export.id).await.result_url.expect("a file");
+    let table = server
+        .client
+        .get(server.url(&url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        table == csv,
+        "every row exactly once, none of the first attempt's twice"
+    );
+}
