@@ -50,7 +50,7 @@ impl Application {
             })?;
         let kinds = Kinds::builtin().configured(&config.time_limits, config.upload_max_bytes);
         let services = Services {
-            orders: OrdersTable::new(sqlite.pool()),
+            orders: OrdersTable::new(sqlite.pool(), sqlite.write_turns()),
             uploads: Uploads::new(config.uploads_dir()),
         };
         let store: Arc<dyn Store> = Arc::new(sqlite);

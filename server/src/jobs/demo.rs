@@ -65,7 +65,7 @@ impl JobKind for Demo {
             ParamField {
                 name: "failAt".into(),
                 label: "Fail at step".into(),
-                hint: Some("optional: the step at which to fail".into()),
+                hint: Some("the step at which to fail, to see a failure".into()),
                 required: false,
                 input: Input::Integer {
                     min: 1,
@@ -76,7 +76,7 @@ impl JobKind for Demo {
             ParamField {
                 name: "reportsPerStep".into(),
                 label: "Reports per step".into(),
-                hint: Some("optional: progress reports per step, to test coalescing".into()),
+                hint: Some("progress reports per step, to see them coalesced".into()),
                 required: false,
                 input: Input::Integer {
                     min: 1,

@@ -112,10 +112,10 @@ impl JobKind for Export {
             optional(
                 "source",
                 "Source",
-                "imported orders if there are any, else sample data",
+                "automatic: the imported orders if there are any, else sample data",
                 Input::Choice {
                     options: vec![
-                        Choice::new("auto", "Imported orders, or sample data if none"),
+                        Choice::new("auto", "Automatic"),
                         Choice::new("orders", "Imported orders"),
                         Choice::new("sample", "Sample data"),
                     ],
@@ -135,16 +135,21 @@ impl JobKind for Export {
             optional(
                 "region",
                 "Region",
-                "optional: only this region",
+                "only orders of this region",
                 Input::Text { max_chars: 200 },
             ),
             optional(
                 "from",
                 "From",
-                "optional: first date, YYYY-MM-DD",
+                "only orders on or after this date",
                 Input::Date,
             ),
-            optional("to", "To", "optional: last date, YYYY-MM-DD", Input::Date),
+            optional(
+                "to",
+                "To",
+                "only orders on or before this date",
+                Input::Date,
+            ),
         ]
     }
 

@@ -73,6 +73,7 @@ impl JobKind for Import {
     }
 
     async fn run(ctx: JobContext, params: ImportParams) -> Result<Outcome, JobError> {
+        ctx.progress(0, &format!("Reading {}", params.file.name));
         let table = ctx.orders().clone();
         let job = ctx.job_id();
         table.begin_import(job).await.map_err(database)?;

@@ -13,9 +13,12 @@ use futures::{StreamExt, TryStreamExt};
 use sqlx::{QueryBuilder, Sqlite, SqlitePool};
 
 use super::{Order, RowError};
+use crate::store::WriteTurns;
 
 /// Rows per `INSERT` statement (7 values each, within SQLite's 32,766 variables).
 const ROWS_PER_STATEMENT: usize = 1_000;
+/// Rows removed per transaction when an import is abandoned.
+const DELETE_CHUNK: i64 = 10_000;
 
 /// Which loaded orders to read.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -38,6 +41,7 @@ impl Filter {
 #[derive(Clone, Debug)]
 pub struct OrdersTable {
     pool: SqlitePool,
+    turns: WriteTurns,
 }
 
 /// The loaded orders with the filter's conditions (`?1` region, `?2` from, `?3` to).
@@ -54,13 +58,15 @@ macro_rules! loaded_orders {
 }
 
 impl OrdersTable {
-    pub fn new(pool: SqlitePool) -> Self {
-        Self { pool }
+    /// Writes take their turn with the store's (see [`WriteTurns`]).
+    pub fn new(pool: SqlitePool, turns: WriteTurns) -> Self {
+        Self { pool, turns }
     }
 
     /// Starts loading the import of job `job`, first removing whatever an earlier,
     /// interrupted attempt of the same job left.
     pub async fn begin_import(&self, job: JobId) -> Result<(), sqlx::Error> {
+        let _turn = self.turns.take().await;
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         sqlx::query("DELETE FROM imports WHERE job_id = ?")
             .bind(job.to_string())
@@ -88,6 +94,7 @@ impl OrdersTable {
                 return Ok(Err(duplicate(*row, order.id, &format!("row {first}"))));
             }
         }
+        let _turn = self.turns.take().await;
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         for chunk in batch.chunks(ROWS_PER_STATEMENT) {
             let mut existing =
@@ -142,6 +149,7 @@ impl OrdersTable {
 
     /// Makes the import's rows part of the table, all at once.
     pub async fn finish_import(&self, job: JobId, rows: u64) -> Result<(), sqlx::Error> {
+        let _turn = self.turns.take().await;
         sqlx::query(
             "UPDATE imports SET state = 'loaded', rows = ?, loaded_at = ? WHERE job_id = ?",
         )
@@ -153,8 +161,33 @@ impl OrdersTable {
         Ok(())
     }
 
-    /// Removes an import that did not finish, with every row it wrote.
+    /// Removes an import that did not finish, with every row it wrote. The rows go in
+    /// small transactions, so other writers (other jobs' events) wait for none of them
+    /// long; they are invisible all the while, as the import is not loaded.
     pub async fn abandon_import(&self, job: JobId) -> Result<(), sqlx::Error> {
+        let state: Option<String> =
+            sqlx::query_scalar("SELECT state FROM imports WHERE job_id = ?")
+                .bind(job.to_string())
+                .fetch_optional(&self.pool)
+                .await?;
+        if state.as_deref() != Some("loading") {
+            return Ok(());
+        }
+        loop {
+            let _turn = self.turns.take().await;
+            let deleted = sqlx::query(
+                "DELETE FROM orders WHERE id IN \
+                 (SELECT id FROM orders WHERE import_id = ? LIMIT ?)",
+            )
+            .bind(job.to_string())
+            .bind(DELETE_CHUNK)
+            .execute(&self.pool)
+            .await?;
+            if deleted.rows_affected() == 0 {
+                break;
+            }
+        }
+        let _turn = self.turns.take().await;
         sqlx::query("DELETE FROM imports WHERE job_id = ? AND state = 'loading'")
             .bind(job.to_string())
             .execute(&self.pool)

@@ -17,7 +17,7 @@ use app::job::{InvalidTransition, Job, JobId, JobList, JobSpec};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-pub use sqlite::SqliteStore;
+pub use sqlite::{SqliteStore, WriteTurns};
 
 use crate::owner::Owner;
 

@@ -25,6 +25,21 @@ const STARTING_STEP: &str = "Starting";
 #[derive(Clone, Debug)]
 pub struct SqliteStore {
     pool: SqlitePool,
+    turns: WriteTurns,
+}
+
+/// Writers take turns, in arrival order. SQLite has one writer at a time, and its busy
+/// handler is not fair: a writer that commits and begins again at once (an import, batch
+/// after batch) can keep every other writer (each job's events) waiting for as long as
+/// it runs. With turns, a write waits for at most the transactions queued before it.
+#[derive(Clone, Debug, Default)]
+pub struct WriteTurns(std::sync::Arc<tokio::sync::Mutex<()>>);
+
+impl WriteTurns {
+    /// Waits for this writer's turn; the turn lasts until the guard is dropped.
+    pub async fn take(&self) -> tokio::sync::MutexGuard<'_, ()> {
+        self.0.lock().await
+    }
 }
 
 impl SqliteStore {
@@ -42,12 +57,20 @@ impl SqliteStore {
             .connect_with(options)
             .await?;
         sqlx::migrate!("./migrations").run(&pool).await?;
-        Ok(Self { pool })
+        Ok(Self {
+            pool,
+            turns: WriteTurns::default(),
+        })
     }
 
     /// The connection pool, for the data that jobs work on (the orders table).
     pub fn pool(&self) -> SqlitePool {
         self.pool.clone()
+    }
+
+    /// The writers' turns, which every writer to this database must take.
+    pub fn write_turns(&self) -> WriteTurns {
+        self.turns.clone()
     }
 
     async fn job_row(
@@ -163,6 +186,7 @@ impl Store for SqliteStore {
             now,
         );
         job.retry_of = retry_of;
+        let _turn = self.turns.take().await;
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         sqlx::query(
             "INSERT INTO jobs (id, owner, kind, params, title, status, created_at, retry_of) \
@@ -209,6 +233,7 @@ impl Store for SqliteStore {
     }
 
     async fn claim_next(&self, now: DateTime<Utc>) -> Result<Option<ClaimedJob>, StoreError> {
+        let _turn = self.turns.take().await;
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let next: Option<String> =
             sqlx::query_scalar("SELECT id FROM jobs WHERE status = 'queued' ORDER BY seq LIMIT 1")
@@ -235,6 +260,7 @@ impl Store for SqliteStore {
     }
 
     async fn record(&self, event: &JobEvent) -> Result<Recorded, StoreError> {
+        let _turn = self.turns.take().await;
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         match Self::apply(&mut tx, event).await? {
             Ok((stored, _)) => {

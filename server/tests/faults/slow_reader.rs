@@ -56,12 +56,13 @@ async fn a_stalled_subscriber_slows_no_job_and_no_one_else_and_misses_nothing() 
     let mut healthy = server.events("/api/events", None).await;
 
     let mut jobs = Vec::new();
-    // Thousands of events, most of a megabyte: far more than the socket and the
-    // server's write buffer (about 400 KB) hold for the stalled subscriber.
+    // Thousands of events, most of a megabyte: more than the socket and the server's
+    // write buffer (about 400 KB) hold for the stalled subscriber. (How many progress
+    // events get written depends on the machine's load: reports are coalesced.)
     for _ in 0..100 {
         jobs.push(
             server
-                .start_job(json!({"kind": "demo", "params": {"steps": 100, "stepMs": 3}}))
+                .start_job(json!({"kind": "demo", "params": {"steps": 100, "stepMs": 5}}))
                 .await,
         );
     }
@@ -106,7 +107,7 @@ async fn a_stalled_subscriber_slows_no_job_and_no_one_else_and_misses_nothing() 
     );
     let bytes: usize = log.iter().map(|e| e.data.len()).sum();
     assert!(
-        bytes > 768 << 10,
+        bytes > 512 << 10,
         "a real backlog: {} events, {bytes} bytes",
         log.len()
     );
