@@ -9,7 +9,7 @@
 //! - [`events`]: where an event is written ([`events::Recorder`]), announced
 //!   ([`events::Bus`]), encoded (`sse`) and streamed to one subscriber
 //!   ([`events::Subscription`]).
-//! - [`jobs`]: the job kinds (one file each, listed in `jobs/registry.rs`) and the
+//! - [`jobs`]: the job kinds (one file each in `jobs/kinds/`) and the
 //!   runner (worker pool, progress coalescing, cancellation, panics and time limits).
 //! - [`orders`]: the orders CSV format and the `orders` table (what `import` loads and
 //!   `export` writes).

@@ -11,7 +11,7 @@ use super::JobContext;
 
 /// A kind of job: its name, its parameters (declared for the form and checked before a
 /// job is accepted, then handed to `run` typed), its limits, and its code. A new kind is
-/// one file implementing this and one line in [`super::registry::Kinds::builtin`].
+/// one file implementing this and one line in the list in `jobs/kinds/mod.rs`.
 pub trait JobKind: Send + Sync + 'static {
     /// The wire name, `{"kind": NAME, ...}`; also the `CANDOR_TIME_LIMIT_<NAME>_SECS`
     /// variable.

@@ -4,19 +4,17 @@
 //!   [`Outcome`](kind::Outcome) and [`JobError`](kind::JobError).
 //! - [`context`]: what job code gets: progress reporting, cancellation, artifacts,
 //!   uploads and the orders table.
-//! - [`registry`]: the list of kinds ([`Kinds::builtin`]); checks a
-//!   [`JobSpec`](app::job::JobSpec) against its kind and hands it to the kind's code.
-//! - `demo`, `export`, `import`, `compress`: the kinds, one file each.
+//! - `kinds`: the kinds, one file each (`demo`, `export`, `import`, `compress`), and the
+//!   list of them.
+//! - [`registry`]: [`Kinds`], which checks a [`JobSpec`](app::job::JobSpec) against its
+//!   kind and hands it to the kind's code.
 //! - [`runner`]: the worker pool: claims queued jobs, runs them, records how they end.
 //! - `progress`: coalesces a job's progress reports into a few events per second.
 //! - `recovery`: at start-up, ends the jobs a dead process left running.
 
-mod compress;
 pub mod context;
-mod demo;
-mod export;
-mod import;
 pub mod kind;
+mod kinds;
 mod progress;
 mod recovery;
 pub mod registry;

@@ -1,5 +1,5 @@
-//! The kinds Candor runs: the one place that lists them, and the bridge from a job's
-//! JSON spec to its kind's typed code.
+//! The kinds a server runs ([`Kinds`]), and the bridge from a job's JSON spec to its
+//! kind's typed code. The kinds Candor ships are listed in [`super::kinds`].
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -10,10 +10,6 @@ use app::kind::{Input, KindInfo, ParamField, Upload, check_params};
 use futures::future::BoxFuture;
 use serde_json::Value;
 
-use super::compress::Compress;
-use super::demo::Demo;
-use super::export::Export;
-use super::import::Import;
 use super::kind::JobKind;
 use super::{JobContext, JobError, Outcome};
 
@@ -46,13 +42,9 @@ pub(super) struct Prepared {
 }
 
 impl Kinds {
-    /// Every kind Candor ships. To add one, write its file and add it here.
+    /// Every kind Candor ships (listed in [`super::kinds`]).
     pub fn builtin() -> Self {
-        Self::empty()
-            .with::<Demo>()
-            .with::<Export>()
-            .with::<Import>()
-            .with::<Compress>()
+        super::kinds::builtin()
     }
 
     pub fn empty() -> Self {

@@ -8,8 +8,8 @@ use app::kind::{Input, ParamField};
 use serde::Deserialize;
 use tokio::time::Instant;
 
-use super::kind::JobKind;
-use super::{JobContext, JobError, Outcome};
+use crate::jobs::kind::JobKind;
+use crate::jobs::{JobContext, JobError, Outcome};
 
 pub(super) struct Demo;
 

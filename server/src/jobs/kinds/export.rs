@@ -16,8 +16,8 @@ use futures::StreamExt;
 use serde::Deserialize;
 use tokio::sync::mpsc;
 
-use super::kind::JobKind;
-use super::{JobContext, JobError, Outcome};
+use crate::jobs::kind::JobKind;
+use crate::jobs::{JobContext, JobError, Outcome};
 use crate::orders::{Filter, Order, OrderWriter};
 
 pub(super) struct Export;

@@ -10,8 +10,8 @@ use flate2::Compression;
 use flate2::write::GzEncoder;
 use serde::Deserialize;
 
-use super::kind::JobKind;
-use super::{JobContext, JobError, Outcome};
+use crate::jobs::kind::JobKind;
+use crate::jobs::{JobContext, JobError, Outcome};
 
 pub(super) struct Compress;
 

@@ -13,8 +13,8 @@ use app::kind::{Input, ParamField, Upload, format_bytes};
 use serde::Deserialize;
 use tokio::sync::mpsc;
 
-use super::kind::JobKind;
-use super::{JobContext, JobError, Outcome};
+use crate::jobs::kind::JobKind;
+use crate::jobs::{JobContext, JobError, Outcome};
 use crate::orders::file::ReadError;
 use crate::orders::{Order, OrderReader, OrdersTable};
 
