@@ -39,7 +39,8 @@ pub(super) async fn download(
     if response.status().is_success() {
         let headers = response.headers_mut();
         let short_id: String = id.to_string().chars().take(8).collect();
-        let (stem, extension) = file.rsplit_once('.').unwrap_or((file.as_str(), ""));
+        // orders.csv.gz downloads as candor-orders-1a2b3c4d.csv.gz.
+        let (stem, extension) = file.split_once('.').unwrap_or((file.as_str(), ""));
         let disposition = format!("attachment; filename=\"candor-{stem}-{short_id}.{extension}\"");
         if let Ok(value) = HeaderValue::from_str(&disposition) {
             headers.insert(header::CONTENT_DISPOSITION, value);

@@ -94,7 +94,7 @@ async fn read_parts(
     let undeclared = |name: &str| {
         ApiError::InvalidField(FieldError::new(
             format!("params.{name}"),
-            format!("is not a parameter of a {} job", info.name),
+            format!("is not a parameter of the {} kind", info.name),
         ))
     };
     for (name, text) in texts {

@@ -290,6 +290,16 @@ async fn compress_gzips_an_upload_with_progress_by_bytes() {
     assert_eq!(ended.status, JobStatus::Completed, "{:?}", ended.error);
     let url = ended.result_url.unwrap();
     assert_eq!(url, format!("/downloads/{}/orders.csv.gz", job.id));
+    let response = app.client.get(app.url(&url)).send().await.unwrap();
+    let disposition = response.headers()["content-disposition"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let short_id: String = job.id.to_string().chars().take(8).collect();
+    assert_eq!(
+        disposition,
+        format!("attachment; filename=\"candor-orders-{short_id}.csv.gz\"")
+    );
     let gz = app
         .client
         .get(app.url(&url))
