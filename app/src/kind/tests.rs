@@ -125,3 +125,25 @@ fn byte_counts_read_well() {
     assert_eq!(format_bytes(1_500), "1.5 KB");
     assert_eq!(format_bytes(44_900_000), "44.9 MB");
 }
+
+proptest::proptest! {
+    /// What a person types into a number field is taken exactly when it is a whole
+    /// number in range (thousands separators allowed), and then as that number.
+    #[test]
+    fn typed_numbers_are_taken_exactly_in_range(n in proptest::prelude::any::<i64>(), grouped: bool, junk in "\\PC{0,6}") {
+        let rows = fields().swap_remove(0);
+        let text = if grouped { group(n) } else { n.to_string() };
+        let in_range = (1..=10_000_000).contains(&n);
+        proptest::prop_assert_eq!(rows.parse_text(&text).ok().flatten(), in_range.then(|| json!(n)));
+        // Anything else typed after the number makes it no number at all.
+        if !junk.trim().is_empty() && !junk.chars().all(|c| c.is_ascii_digit() || c == ',' || c == '_' || c.is_whitespace()) {
+            let typed = format!("{text}{junk}");
+            proptest::prop_assert!(rows.parse_text(&typed).is_err(), "{}", typed);
+        }
+    }
+}
+
+fn group(n: i64) -> String {
+    let sign = if n < 0 { "-" } else { "" };
+    format!("{sign}{}", crate::job::group_digits(n.unsigned_abs()))
+}

@@ -101,6 +101,59 @@ mod tests {
         assert_eq!(ids, ["1", "2", "3"]);
     }
 
+    /// What a parser reads back from `data`: every line break becomes `\n`.
+    fn normalised(data: &str) -> String {
+        data.replace("\r\n", "\n").replace('\r', "\n")
+    }
+
+    fn parse_now(bytes: Bytes) -> Vec<eventsource_stream::Event> {
+        futures::executor::block_on(parse(bytes))
+    }
+
+    proptest::proptest! {
+        /// Any text, with any mix of `\n`, `\r`, `\r\n`, NUL, leading spaces or colons,
+        /// encodes into exactly one event that a spec-following parser reads back as the
+        /// same text (line breaks as `\n`, as the format defines), with its id and name.
+        #[test]
+        fn any_data_reads_back(data in "(\\PC|[\r\n\0: ]){0,64}", id in 0i64..i64::MAX) {
+            let mut out = BytesMut::new();
+            encode_event(&mut out, EventId(id), EventKind::StatusUpdate, &data);
+            let events = parse_now(out.freeze());
+            proptest::prop_assert_eq!(events.len(), 1);
+            proptest::prop_assert_eq!(&events[0].id, &id.to_string());
+            proptest::prop_assert_eq!(&events[0].event, "status-update");
+            proptest::prop_assert_eq!(&events[0].data, &normalised(&data));
+        }
+
+        /// The events Candor sends are JSON, whose strings escape every line break: any
+        /// step or reason, however hostile, reads back as the very same event.
+        #[test]
+        fn any_job_event_reads_back_identically(
+            step in proptest::option::of("(\\PC|[\r\n\u{2028}\0])*"),
+            error in "(\\PC|[\r\n\u{2028}\0])*",
+            progress in 0u8..=100,
+        ) {
+            use app::event::{Failure, JobEvent, StatusUpdate};
+            use app::job::{JobId, JobStatus};
+            let job_id = JobId(uuid::Uuid::from_u128(9));
+            let at = chrono::DateTime::from_timestamp(1_764_000_000, 0).unwrap();
+            let sent = [
+                JobEvent::StatusUpdate(StatusUpdate { job_id, status: JobStatus::Running, progress, step: step.clone(), at }),
+                JobEvent::Failure(Failure { job_id, error, step, at }),
+            ];
+            let mut out = BytesMut::new();
+            for (i, event) in sent.iter().enumerate() {
+                encode_event(&mut out, EventId(i as i64 + 1), event.kind(), &event.to_json());
+            }
+            let read = parse_now(out.freeze());
+            proptest::prop_assert_eq!(read.len(), sent.len());
+            for (event, parsed) in sent.iter().zip(&read) {
+                let back = JobEvent::decode(&parsed.event, &parsed.data).unwrap();
+                proptest::prop_assert_eq!(&back, event);
+            }
+        }
+    }
+
     #[tokio::test]
     async fn comments_and_retry_are_not_events() {
         let mut out = BytesMut::new();

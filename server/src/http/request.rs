@@ -195,4 +195,110 @@ mod tests {
             );
         }
     }
+
+    mod properties {
+        use proptest::prelude::*;
+        use serde_json::{Value, json};
+
+        use super::*;
+
+        /// Numbers around every boundary the kinds declare, and any at all.
+        fn number() -> impl Strategy<Value = i64> {
+            prop_oneof![
+                -2i64..=2,
+                98i64..=102,
+                59_998i64..=60_002,
+                9_999_999i64..=10_000_001,
+                any::<i64>(),
+            ]
+        }
+
+        /// Any JSON value, nested a little.
+        fn json_value() -> impl Strategy<Value = Value> {
+            let leaf = prop_oneof![
+                Just(Value::Null),
+                any::<bool>().prop_map(Value::from),
+                number().prop_map(Value::from),
+                any::<f64>().prop_map(Value::from),
+                "\\PC{0,12}".prop_map(Value::from),
+            ];
+            leaf.prop_recursive(3, 16, 4, |inner| {
+                prop_oneof![
+                    prop::collection::vec(inner.clone(), 0..4).prop_map(Value::from),
+                    prop::collection::btree_map("[a-zA-Z]{1,8}", inner, 0..4)
+                        .prop_map(|m| Value::Object(m.into_iter().collect())),
+                ]
+            })
+        }
+
+        /// A request that is mostly well-formed, with hostile values where it counts.
+        fn request() -> impl Strategy<Value = Value> {
+            let kind = prop_oneof![
+                Just(json!("demo")),
+                Just(json!("export")),
+                Just(json!("import")),
+                Just(json!("compress")),
+                json_value(),
+            ];
+            let key = prop_oneof![
+                Just("steps".to_owned()),
+                Just("stepMs".to_owned()),
+                Just("failAt".to_owned()),
+                Just("rows".to_owned()),
+                Just("source".to_owned()),
+                Just("from".to_owned()),
+                Just("file".to_owned()),
+                "[a-z]{1,6}",
+            ];
+            let params = prop::collection::btree_map(key, json_value(), 0..5)
+                .prop_map(|m| Value::Object(m.into_iter().collect()));
+            (kind, params, any::<bool>()).prop_map(|(kind, params, extra)| {
+                let mut request = json!({ "kind": kind, "params": params });
+                if extra {
+                    request["extra"] = json!(1);
+                }
+                request
+            })
+        }
+
+        proptest! {
+            /// Whatever arrives is accepted as a known kind with a title, or refused
+            /// with an error that names the field at fault: never a panic, never a 500.
+            #[test]
+            fn any_request_is_accepted_or_refused_by_field(body in request()) {
+                match parse_job_request(body.to_string().as_bytes(), &Kinds::builtin()) {
+                    Ok((spec, title)) => {
+                        prop_assert!(Kinds::builtin().names().any(|n| n == spec.kind));
+                        prop_assert!(!title.is_empty());
+                    }
+                    Err(ApiError::InvalidField(err)) => prop_assert!(
+                        ["kind", "params", "extra"].contains(&err.field.as_str())
+                            || err.field.starts_with("params."),
+                        "{err:?}"
+                    ),
+                    Err(ApiError::UnknownKind { .. }) => {}
+                    Err(other) => prop_assert!(false, "{other}"),
+                }
+            }
+
+            /// A demo request is accepted exactly when every number is in its range.
+            #[test]
+            fn demo_params_are_accepted_exactly_in_range(
+                steps in number(),
+                step_ms in number(),
+                fail_at in prop::option::of(number()),
+            ) {
+                let mut params = json!({ "steps": steps, "stepMs": step_ms });
+                if let Some(fail_at) = fail_at {
+                    params["failAt"] = json!(fail_at);
+                }
+                let body = json!({ "kind": "demo", "params": params }).to_string();
+                let accepted = parse_job_request(body.as_bytes(), &Kinds::builtin()).is_ok();
+                let expected = (1..=100).contains(&steps)
+                    && (0..=60_000).contains(&step_ms)
+                    && fail_at.is_none_or(|f| (1..=steps).contains(&f));
+                prop_assert_eq!(accepted, expected, "{}", body);
+            }
+        }
+    }
 }
