@@ -57,3 +57,47 @@ async fn unknown_pages_are_404() {
         .unwrap();
     assert_eq!(response.status(), 404);
 }
+
+#[tokio::test]
+async fn the_page_allows_only_its_own_scripts_and_this_renders_nonce() {
+    let app = spawn_app().await;
+    let first = app.client.get(app.url("/")).send().await.unwrap();
+    let policy = first.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(first.headers()["referrer-policy"], "same-origin");
+    let html = first.text().await.unwrap();
+    let nonce = policy
+        .split("'nonce-")
+        .nth(1)
+        .and_then(|rest| rest.split('\'').next())
+        .expect("a nonce in script-src")
+        .to_owned();
+    assert!(nonce.len() >= 16, "{nonce}");
+    // The one inline script (the hydration loader) carries exactly that nonce.
+    assert!(
+        html.contains(&format!(r#"<script type="module" nonce="{nonce}">"#)),
+        "{html}"
+    );
+    for directive in [
+        "default-src 'self'",
+        "object-src 'none'",
+        "frame-ancestors 'none'",
+    ] {
+        assert!(policy.contains(directive), "{policy}");
+    }
+    let script_src = policy
+        .split(';')
+        .find(|d| d.trim().starts_with("script-src"))
+        .unwrap();
+    assert!(!script_src.contains("unsafe-inline"), "{policy}");
+    // Every render has a nonce of its own.
+    let second = app.client.get(app.url("/")).send().await.unwrap();
+    assert_ne!(
+        second.headers()["content-security-policy"]
+            .to_str()
+            .unwrap(),
+        policy
+    );
+}
