@@ -79,6 +79,8 @@ pub enum Input {
         extensions: Vec<String>,
         /// Content types the server accepts (`415` otherwise); empty: any.
         content_types: Vec<String>,
+        /// The largest file taken. Kinds declare 0: the server fills in its configured
+        /// limit (`CANDOR_UPLOAD_MAX_BYTES`), the same for every file parameter.
         max_bytes: u64,
     },
 }

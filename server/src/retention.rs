@@ -66,7 +66,7 @@ impl Sweeper {
                     tracing::warn!(%job_id, error = %err, "could not delete an expired job's files; will try again");
                     continue;
                 }
-                for upload in self.kinds.uploads(&job.spec) {
+                for (_, upload) in self.kinds.uploads(&job.spec) {
                     self.uploads.remove(&upload).await;
                 }
                 let event = JobEvent::Removed(JobRemoved {

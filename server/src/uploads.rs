@@ -92,6 +92,13 @@ impl Uploads {
         Ok(copy)
     }
 
+    /// Removes files that no job will read (the request that brought them was refused).
+    pub async fn remove_all(&self, uploads: &[Upload]) {
+        for upload in uploads {
+            self.remove(upload).await;
+        }
+    }
+
     pub async fn remove(&self, upload: &Upload) {
         match tokio::fs::remove_file(self.path(upload)).await {
             Ok(()) => {}

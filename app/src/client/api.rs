@@ -53,13 +53,9 @@ pub(crate) fn chosen_file(input: NodeRef<Input>) -> Option<(String, u64)> {
     imp::chosen_file(input)
 }
 
-/// `GET /api/kinds`. `Send`, like [`list_jobs`].
+/// `GET /api/kinds`.
 pub(crate) fn list_kinds() -> impl Future<Output = Result<Vec<KindInfo>, ApiFailure>> + Send {
-    let call = imp::call(Method::Get, "/api/kinds", None);
-    #[cfg(feature = "hydrate")]
-    return send_wrapper::SendWrapper::new(call);
-    #[cfg(not(feature = "hydrate"))]
-    call
+    get_for_resource("/api/kinds")
 }
 
 /// `POST /api/jobs/{id}/cancel`.
@@ -72,10 +68,17 @@ pub(crate) async fn retry_job(id: JobId) -> Result<Job, ApiFailure> {
     imp::call(Method::Post, &format!("/api/jobs/{id}/retry"), None).await
 }
 
-/// `GET /api/jobs`. `Send`, as resources need: in the browser, which has one thread,
-/// the future is wrapped to say so.
+/// `GET /api/jobs`.
 pub(crate) fn list_jobs() -> impl Future<Output = Result<JobList, ApiFailure>> + Send {
-    let call = imp::call(Method::Get, "/api/jobs", None);
+    get_for_resource("/api/jobs")
+}
+
+/// A `GET` whose future is `Send`, as resources need: in the browser, which has one
+/// thread, the future is wrapped to say so.
+fn get_for_resource<T: serde::de::DeserializeOwned + 'static>(
+    url: &'static str,
+) -> impl Future<Output = Result<T, ApiFailure>> + Send {
+    let call = imp::call(Method::Get, url, None);
     #[cfg(feature = "hydrate")]
     return send_wrapper::SendWrapper::new(call);
     #[cfg(not(feature = "hydrate"))]

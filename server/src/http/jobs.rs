@@ -1,7 +1,8 @@
 //! The REST endpoints for jobs.
 
 use app::event::{Cancelled, JobEvent};
-use app::job::{Job, JobId, JobList, JobStatus};
+use app::job::{Job, JobId, JobList, JobSpec, JobStatus};
+use app::kind::Upload;
 use axum::Json;
 use axum::extract::{FromRequest, Multipart, Path, Query, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
@@ -102,18 +103,35 @@ pub(super) async fn create(
             (form.spec, form.title, form.uploads)
         }
     };
-    let job = match state.recorder.create_job(&owner, &spec, &title, None).await {
-        Ok(job) => job,
-        Err(err) => {
-            for upload in &uploads {
-                state.uploads.remove(upload).await;
-            }
-            return Err(err.into());
-        }
-    };
-    state.runner.wake();
+    let job = create_owning(&state, &owner, &spec, &title, None, &uploads).await?;
     tracing::info!(job_id = %job.id, kind = %spec.kind, "accepted");
     accepted(job)
+}
+
+/// Stores a new queued job whose params hold `uploads`, and wakes the runner. If the
+/// job cannot be stored, its files are removed: no job will ever read them.
+async fn create_owning(
+    state: &AppState,
+    owner: &Owner,
+    spec: &JobSpec,
+    title: &str,
+    retry_of: Option<JobId>,
+    uploads: &[Upload],
+) -> Result<Job, ApiError> {
+    match state
+        .recorder
+        .create_job(owner, spec, title, retry_of)
+        .await
+    {
+        Ok(job) => {
+            state.runner.wake();
+            Ok(job)
+        }
+        Err(err) => {
+            state.uploads.remove_all(uploads).await;
+            Err(err.into())
+        }
+    }
 }
 
 /// `POST /api/jobs/{id}/retry`: starts a new job with a failed or cancelled job's kind
@@ -136,40 +154,23 @@ pub(super) async fn retry(
     // The retry gets its own name for each file of the original (removed with it).
     let mut spec = old.spec.clone();
     let mut copies = Vec::new();
-    for upload in state.kinds.uploads(&old.spec) {
-        let copy = state.uploads.duplicate(&upload).await.map_err(|err| {
-            ApiError::Conflict(format!(
-                "the file {} of that job is no longer stored ({err}); start a new job",
-                upload.name
-            ))
-        })?;
-        if let Some(params) = spec.params.as_object_mut() {
-            for value in params.values_mut() {
-                if serde_json::from_value::<app::kind::Upload>(value.clone())
-                    .ok()
-                    .as_ref()
-                    == Some(&upload)
-                {
-                    *value = serde_json::to_value(&copy).unwrap_or_default();
-                }
+    for (param, upload) in state.kinds.uploads(&old.spec) {
+        let copy = match state.uploads.duplicate(&upload).await {
+            Ok(copy) => copy,
+            Err(err) => {
+                state.uploads.remove_all(&copies).await;
+                return Err(ApiError::Conflict(format!(
+                    "the file {} of that job is no longer stored ({err}); start a new job",
+                    upload.name
+                )));
             }
+        };
+        if let Some(slot) = spec.params.get_mut(&param) {
+            *slot = serde_json::to_value(&copy).unwrap_or_default();
         }
         copies.push(copy);
     }
-    let job = match state
-        .recorder
-        .create_job(&owner, &spec, &old.title, Some(old.id))
-        .await
-    {
-        Ok(job) => job,
-        Err(err) => {
-            for copy in &copies {
-                state.uploads.remove(copy).await;
-            }
-            return Err(err.into());
-        }
-    };
-    state.runner.wake();
+    let job = create_owning(&state, &owner, &spec, &old.title, Some(old.id), &copies).await?;
     tracing::info!(job_id = %job.id, retry_of = %old.id, "accepted a retry");
     accepted(job)
 }

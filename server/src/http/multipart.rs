@@ -42,9 +42,8 @@ pub(super) async fn read_job_form(
     let mut files = Vec::new();
     let result = read_parts(state, form, &mut files).await;
     if result.is_err() {
-        for file in &files {
-            state.uploads.remove(&file.upload).await;
-        }
+        let stored: Vec<Upload> = files.into_iter().map(|f| f.upload).collect();
+        state.uploads.remove_all(&stored).await;
     }
     result
 }

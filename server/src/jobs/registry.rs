@@ -128,8 +128,8 @@ impl Kinds {
         self.find(name).is_ok_and(|r| r.kind.safe_to_rerun())
     }
 
-    /// The uploads a job's params refer to (the files its file parameters hold).
-    pub fn uploads(&self, spec: &JobSpec) -> Vec<Upload> {
+    /// The uploads a job's params hold, each with the name of its file parameter.
+    pub fn uploads(&self, spec: &JobSpec) -> Vec<(String, Upload)> {
         let Ok(registered) = self.find(&spec.kind) else {
             return Vec::new();
         };
@@ -137,8 +137,10 @@ impl Kinds {
             .params
             .iter()
             .filter(|p| matches!(p.input, Input::File { .. }))
-            .filter_map(|p| spec.params.get(&p.name))
-            .filter_map(|v| serde_json::from_value(v.clone()).ok())
+            .filter_map(|p| {
+                let upload = serde_json::from_value(spec.params.get(&p.name)?.clone()).ok()?;
+                Some((p.name.clone(), upload))
+            })
             .collect()
     }
 

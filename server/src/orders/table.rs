@@ -108,18 +108,19 @@ impl OrdersTable {
                 ids.push_bind(order.id);
             }
             existing.push(")");
-            let found: Vec<(i64, i64, bool, String)> =
-                existing.build_query_as().fetch_all(&mut *tx).await?;
-            if let Some((row, order)) = chunk
+            let found: HashMap<i64, (i64, bool, String)> = existing
+                .build_query_as::<(i64, i64, bool, String)>()
+                .fetch_all(&mut *tx)
+                .await?
+                .into_iter()
+                .map(|(id, source_row, same_import, state)| (id, (source_row, same_import, state)))
+                .collect();
+            // The first row of the chunk, in file order, whose id is taken.
+            if let Some((row, order, (source_row, same_import, state))) = chunk
                 .iter()
-                .find(|(_, order)| found.iter().any(|f| f.0 == order.id))
+                .find_map(|(row, order)| Some((row, order, found.get(&order.id)?)))
             {
-                let (_, source_row, same_import, state) = found
-                    .iter()
-                    .find(|f| f.0 == order.id)
-                    .cloned()
-                    .unwrap_or_default();
-                let first = if same_import {
+                let first = if *same_import {
                     format!("row {source_row}")
                 } else if state == "loaded" {
                     "an earlier import".to_owned()

@@ -86,14 +86,8 @@ async fn after_sigkill_running_jobs_end_honestly_or_rerun_and_queued_jobs_run() 
         (JobStatus::Completed, 2)
     );
     let csv = server
-        .client
-        .get(server.url(export_now.result_url.as_deref().unwrap()))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+        .download(export_now.result_url.as_deref().unwrap())
+        .await;
     assert_eq!(
         csv.lines().count(),
         1_000_001,
@@ -227,15 +221,7 @@ async fn an_import_cut_off_by_sigkill_loads_again_from_the_start_exactly_once() 
     let mut stream = server.events(&export.links.events, None).await;
     collect_until(&mut stream, ends(&export)).await;
     let url = server.job(export.id).await.result_url.expect("a file");
-    let table = server
-        .client
-        .get(server.url(&url))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let table = server.download(&url).await;
     assert!(
         table == csv,
         "every row exactly once, none of the first attempt's twice"

@@ -162,6 +162,13 @@ impl Server {
         response.json().await.unwrap()
     }
 
+    /// `GET path` (a download), which must succeed, as text.
+    pub(crate) async fn download(&self, path: &str) -> String {
+        let response = self.client.get(self.url(path)).send().await.unwrap();
+        assert_eq!(response.status(), 200, "GET {path}");
+        response.text().await.unwrap()
+    }
+
     pub(crate) async fn job(&self, id: app::job::JobId) -> Job {
         let response = self
             .client

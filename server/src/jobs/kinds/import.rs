@@ -227,9 +227,7 @@ impl Unfinished {
     /// Removes the import now, before the job's ending is recorded.
     async fn abandon(mut self) {
         self.armed = false;
-        if let Err(err) = self.table.abandon_import(self.job).await {
-            tracing::error!(error = %err, "could not remove an unfinished import; the next start-up will");
-        }
+        remove(self.table.clone(), self.job).await;
     }
 }
 
@@ -238,12 +236,13 @@ impl Drop for Unfinished {
         if self.armed
             && let Ok(runtime) = tokio::runtime::Handle::try_current()
         {
-            let (table, job) = (self.table.clone(), self.job);
-            runtime.spawn(async move {
-                if let Err(err) = table.abandon_import(job).await {
-                    tracing::error!(error = %err, "could not remove an unfinished import; the next start-up will");
-                }
-            });
+            runtime.spawn(remove(self.table.clone(), self.job));
         }
+    }
+}
+
+async fn remove(table: OrdersTable, job: JobId) {
+    if let Err(err) = table.abandon_import(job).await {
+        tracing::error!(error = %err, "could not remove an unfinished import; the next start-up will");
     }
 }
