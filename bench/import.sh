@@ -19,7 +19,7 @@ cargo build --release -p server --bin server >&2
 DATA="$(mktemp -d)"
 trap 'kill "$PID" 2>/dev/null || true; rm -rf "$DATA"' EXIT
 CANDOR_DATA_DIR="$DATA" LEPTOS_SITE_ADDR="127.0.0.1:$PORT" RUST_LOG=warn \
-  target/release/server >"$DATA/server.log" 2>&1 &
+  target/release/candor >"$DATA/server.log" 2>&1 &
 PID=$!
 for _ in $(seq 100); do curl -sf "$BASE/api/kinds" >/dev/null && break; sleep 0.1; done
 

@@ -26,7 +26,15 @@ pub enum ErrorCode {
     Gone,
     /// The request conflicts with the job's state (e.g. cancelling an ended job).
     Conflict,
-    /// The server is shutting down or overloaded; retry later.
+    /// The request carries no identity (no session cookie, no API token), or a bad one.
+    Unauthenticated,
+    /// The request came from another site's page (cross-site request forgery).
+    Forbidden,
+    /// One of the caller's limits is reached (jobs in flight, jobs per minute, open
+    /// streams); `Retry-After` says when to try again.
+    TooManyRequests,
+    /// The server is shutting down or overloaded (the queue or its streams are full);
+    /// retry later, after `Retry-After`.
     Unavailable,
     /// Something failed inside the server; the server's log has the details.
     Internal,

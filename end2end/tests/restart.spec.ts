@@ -22,7 +22,7 @@ function freePort(): Promise<number> {
 }
 
 function startServer(port: number, dataDir: string): Promise<ChildProcess> {
-  const child = spawn(path.join(root, "target/debug/server"), [], {
+  const child = spawn(path.join(root, "target/debug/candor"), [], {
     cwd: root,
     env: {
       ...process.env,

@@ -46,6 +46,58 @@ pub struct Config {
     pub retention: Duration,
     /// `CANDOR_SWEEP_INTERVAL_SECS`: how often expired jobs are removed. Default 60.
     pub sweep_interval: Duration,
+    /// `CANDOR_SESSION_KEY`: the key that signs session cookies, base64 (at least 64
+    /// bytes). Default: generated once and kept in `<data dir>/session.key`.
+    pub session_key: Option<Vec<u8>>,
+    /// `CANDOR_SECURE_COOKIES`: mark the session cookie `Secure` on every response
+    /// (`true` when Candor is only reached over HTTPS). Default `false`: it is marked
+    /// `Secure` when the request came over HTTPS (`X-Forwarded-Proto: https`).
+    pub secure_cookies: bool,
+    /// `CANDOR_ALLOWED_ORIGINS`: comma-separated origins (`https://jobs.example.com`) whose
+    /// pages may send state-changing requests besides the site itself (for a proxy that
+    /// rewrites `Host`). Default: none.
+    pub allowed_origins: Vec<String>,
+    /// The limits that keep one client from taking the server from the others.
+    pub limits: Limits,
+}
+
+/// Every limit is configurable; each refusal answers with a JSON error that says which.
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    /// `CANDOR_REQUEST_MAX_BYTES`: the largest JSON job request. Default 65536.
+    pub request_max_bytes: usize,
+    /// `CANDOR_QUEUE_MAX`: the most jobs waiting in the queue; more answer `503`.
+    /// Default 10000.
+    pub queue_max: u32,
+    /// `CANDOR_OWNER_MAX_IN_FLIGHT`: the most jobs one owner may have queued or running;
+    /// more answer `429`. Default 100.
+    pub owner_max_in_flight: u32,
+    /// `CANDOR_OWNER_JOBS_PER_MINUTE`: how many jobs one owner may start per minute
+    /// (in a burst, or spread out); more answer `429`. Default 120.
+    pub owner_jobs_per_minute: u32,
+    /// `CANDOR_MAX_STREAMS`: the most open event streams in total; more answer `503`.
+    /// Default 10000.
+    pub max_streams: usize,
+    /// `CANDOR_OWNER_MAX_STREAMS`: the most open event streams of one owner; more answer
+    /// `429`. Default 32.
+    pub owner_max_streams: usize,
+    /// `CANDOR_MAX_CONNECTIONS`: the most open TCP connections; further clients wait in
+    /// the listen queue. Default 12000 (lowered to fit the process's file limit).
+    pub max_connections: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            request_max_bytes: 64 * 1024,
+            queue_max: 10_000,
+            owner_max_in_flight: 100,
+            owner_jobs_per_minute: 120,
+            max_streams: 10_000,
+            owner_max_streams: 32,
+            max_connections: 12_000,
+        }
+    }
 }
 
 impl Default for Config {
@@ -61,6 +113,10 @@ impl Default for Config {
             upload_max_bytes: 1 << 30,
             retention: Duration::from_secs(7 * 24 * 60 * 60),
             sweep_interval: Duration::from_secs(60),
+            session_key: None,
+            secure_cookies: false,
+            allowed_origins: Vec::new(),
+            limits: Limits::default(),
         }
     }
 }
@@ -85,6 +141,67 @@ impl Config {
         let number = |name: &str, range| parse::<u64>(read(name), name, range);
         let seconds = |name: &str, range, default| {
             number(name, range).map(|v| v.map_or(default, Duration::from_secs))
+        };
+        let limit =
+            |name: &str, range, default: u64| number(name, range).map(|v| v.unwrap_or(default));
+        let session_key = read("CANDOR_SESSION_KEY")
+            .map(|value| {
+                decode_key(value.trim()).map_err(|reason| ConfigError {
+                    name: "CANDOR_SESSION_KEY".to_owned(),
+                    value: "(hidden)".to_owned(),
+                    reason,
+                })
+            })
+            .transpose()?;
+        let secure_cookies = match read("CANDOR_SECURE_COOKIES").as_deref().map(str::trim) {
+            None | Some("false" | "0") => false,
+            Some("true" | "1") => true,
+            Some(other) => {
+                return Err(ConfigError {
+                    name: "CANDOR_SECURE_COOKIES".to_owned(),
+                    value: other.to_owned(),
+                    reason: "must be true or false".to_owned(),
+                });
+            }
+        };
+        let allowed_origins = read("CANDOR_ALLOWED_ORIGINS")
+            .map(|v| {
+                v.split(',')
+                    .map(|o| o.trim().trim_end_matches('/').to_ascii_lowercase())
+                    .filter(|o| !o.is_empty())
+                    .collect()
+            })
+            .unwrap_or_default();
+        let d = Limits::default();
+        let limits = Limits {
+            request_max_bytes: limit(
+                "CANDOR_REQUEST_MAX_BYTES",
+                1024..=16 << 20,
+                d.request_max_bytes as u64,
+            )? as usize,
+            queue_max: limit("CANDOR_QUEUE_MAX", 1..=10_000_000, u64::from(d.queue_max))? as u32,
+            owner_max_in_flight: limit(
+                "CANDOR_OWNER_MAX_IN_FLIGHT",
+                1..=10_000_000,
+                u64::from(d.owner_max_in_flight),
+            )? as u32,
+            owner_jobs_per_minute: limit(
+                "CANDOR_OWNER_JOBS_PER_MINUTE",
+                1..=10_000_000,
+                u64::from(d.owner_jobs_per_minute),
+            )? as u32,
+            max_streams: limit("CANDOR_MAX_STREAMS", 1..=10_000_000, d.max_streams as u64)?
+                as usize,
+            owner_max_streams: limit(
+                "CANDOR_OWNER_MAX_STREAMS",
+                1..=10_000_000,
+                d.owner_max_streams as u64,
+            )? as usize,
+            max_connections: limit(
+                "CANDOR_MAX_CONNECTIONS",
+                16..=10_000_000,
+                d.max_connections as u64,
+            )? as usize,
         };
         Ok(Self {
             data_dir: read("CANDOR_DATA_DIR").map_or(defaults.data_dir, PathBuf::from),
@@ -112,7 +229,15 @@ impl Config {
                 1..=24 * 3600,
                 defaults.sweep_interval,
             )?,
+            session_key,
+            secure_cookies,
+            allowed_origins,
+            limits,
         })
+    }
+
+    pub fn session_key_path(&self) -> PathBuf {
+        self.data_dir.join("session.key")
     }
 
     pub fn database_path(&self) -> PathBuf {
@@ -126,6 +251,24 @@ impl Config {
     pub fn uploads_dir(&self) -> PathBuf {
         self.data_dir.join("uploads")
     }
+}
+
+/// A session key in base64 (standard or URL-safe, padded or not).
+fn decode_key(value: &str) -> Result<Vec<u8>, String> {
+    use base64::Engine;
+    use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+    let bytes = STANDARD
+        .decode(value)
+        .or_else(|_| URL_SAFE_NO_PAD.decode(value.trim_end_matches('=')))
+        .map_err(|_| "must be base64".to_owned())?;
+    if bytes.len() < crate::identity::session::KEY_BYTES {
+        return Err(format!(
+            "must hold at least {} bytes (it holds {}); `openssl rand -base64 64` makes one",
+            crate::identity::session::KEY_BYTES,
+            bytes.len()
+        ));
+    }
+    Ok(bytes)
 }
 
 fn parse<T>(

@@ -2,6 +2,7 @@
 //! streams the changes to browsers over Server-Sent Events.
 //!
 //! Layout (one module per responsibility):
+//! - [`cli`]: the `candor` command line (serve; `token create/list/revoke`).
 //! - [`config`]: settings from the environment, with documented defaults.
 //! - [`startup`]: [`startup::Application`] binds the listener and wires the parts together.
 //! - [`store`]: the [`store::Store`] trait (jobs and the event log) and its SQLite
@@ -16,13 +17,17 @@
 //! - [`uploads`]: files that come with job requests.
 //! - [`http`]: the REST API, the SSE endpoints, downloads and the Leptos pages.
 //! - [`retention`]: the background sweep that removes jobs past their retention.
-//! - [`owner`]: who a request acts for.
+//! - [`owner`] and [`identity`]: who a request acts for (session cookie or API token).
+//! - [`limits`]: the limits that keep one client from taking the server from the others.
 //! - [`shutdown`]: the signal that stops everything gracefully.
 
+pub mod cli;
 pub mod config;
 pub mod events;
 pub mod http;
+pub mod identity;
 pub mod jobs;
+pub mod limits;
 pub mod orders;
 pub mod owner;
 pub mod retention;

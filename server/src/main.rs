@@ -1,6 +1,8 @@
-//! Starts Candor: reads the configuration, serves until Ctrl-C or SIGTERM.
+//! `candor`: serves until Ctrl-C or SIGTERM, or manages API tokens (`candor token …`).
 
 use anyhow::Context;
+use clap::Parser;
+use server::cli::{Cli, Command};
 use server::config::Config;
 use server::shutdown;
 use server::startup::Application;
@@ -9,18 +11,26 @@ use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(
             EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,tower_http=info")),
         )
+        .with_writer(std::io::stderr)
         .init();
+    let config = Config::from_env()?;
+    match cli.command {
+        None | Some(Command::Serve) => serve(config).await,
+        Some(Command::Token(command)) => server::cli::token(&config, command).await,
+    }
+}
 
+async fn serve(config: Config) -> anyhow::Result<()> {
     // cargo-leptos passes the site's settings (address, output name) in LEPTOS_* variables.
     let leptos = leptos::config::get_configuration(None)
         .context("cannot read the LEPTOS_* settings")?
         .leptos_options;
-    let config = Config::from_env()?;
     let listener = TcpListener::bind(leptos.site_addr)
         .await
         .with_context(|| format!("cannot listen on {}", leptos.site_addr))?;

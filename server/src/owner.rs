@@ -1,14 +1,8 @@
 //! Who a request acts for. Every job records its owner, and every read is scoped by it.
-//!
-//! Today every request acts for the one local owner; per-browser identities and API
-//! tokens replace [`Owner::local`] without touching the store or the streams.
+//! [`crate::identity`] tells a request's owner (session cookie or API token).
 
-use std::convert::Infallible;
 use std::fmt;
 use std::sync::Arc;
-
-use axum::extract::FromRequestParts;
-use axum::http::request::Parts;
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Owner(Arc<str>);
@@ -18,7 +12,7 @@ impl Owner {
         Self(name.into())
     }
 
-    /// The owner of everything on a single-user installation.
+    /// An owner for tests and tools that act for one owner.
     pub fn local() -> Self {
         Self::new("local")
     }
@@ -31,13 +25,5 @@ impl Owner {
 impl fmt::Display for Owner {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
-    }
-}
-
-impl<S: Send + Sync> FromRequestParts<S> for Owner {
-    type Rejection = Infallible;
-
-    async fn from_request_parts(_parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        Ok(Owner::local())
     }
 }

@@ -12,7 +12,10 @@ use tokio_util::sync::CancellationToken;
 use crate::config::Config;
 use crate::events::{Bus, Recorder};
 use crate::http::{AppState, router};
+use crate::identity::{Identities, Sessions, session};
 use crate::jobs::{Kinds, Runner, RunnerConfig, Services, recover_interrupted};
+use crate::limits::connections::connections_that_fit;
+use crate::limits::{CreationRate, LimitedListener, StreamPermits};
 use crate::orders::OrdersTable;
 use crate::retention::Sweeper;
 use crate::store::{SqliteStore, Store};
@@ -20,6 +23,7 @@ use crate::uploads::Uploads;
 
 pub struct Application {
     listener: TcpListener,
+    max_connections: usize,
     state: AppState,
     sweeper: Sweeper,
     stop: CancellationToken,
@@ -83,6 +87,11 @@ impl Application {
                 shutdown_grace: config.shutdown_grace,
             },
         );
+        let key =
+            session::load_or_create_key(config.session_key.as_deref(), &config.session_key_path())?;
+        let identities = Identities::new(Sessions::new(key), store.clone());
+        let limits = config.limits;
+        let max_connections = connections_that_fit(limits.max_connections);
         let sweeper = Sweeper {
             store: store.clone(),
             recorder: recorder.clone(),
@@ -102,12 +111,22 @@ impl Application {
             uploads: services.uploads,
             upload_max_bytes: config.upload_max_bytes,
             keep_alive: config.keep_alive,
+            identities,
+            secure_cookies: config.secure_cookies,
+            allowed_origins: config.allowed_origins.clone().into(),
+            limits,
+            creation_rate: CreationRate::per_minute(limits.owner_jobs_per_minute),
+            streams: StreamPermits::new(
+                limits.max_streams.min(max_connections),
+                limits.owner_max_streams,
+            ),
             draining: CancellationToken::new(),
             closing: CancellationToken::new(),
             leptos,
         };
         Ok(Self {
             listener,
+            max_connections,
             state,
             sweeper,
             stop: CancellationToken::new(),
@@ -129,16 +148,22 @@ impl Application {
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
         let Self {
             listener,
+            max_connections,
             state,
             sweeper,
             stop,
         } = self;
         let runner = tokio::spawn(state.runner.clone().run(state.draining.clone()));
         let sweeping = tokio::spawn(sweeper.run(state.draining.clone()));
+        tokio::spawn(forget_idle_rates(
+            state.creation_rate.clone(),
+            state.closing.clone(),
+        ));
         let draining = state.draining.clone();
         let closing = state.closing.clone();
         let app = router(state);
-        tracing::info!(address = %listener.local_addr()?, "serving");
+        tracing::info!(address = %listener.local_addr()?, max_connections, "serving");
+        let listener = LimitedListener::new(listener, max_connections);
         let serve =
             axum::serve(listener, app).with_graceful_shutdown(closing.clone().cancelled_owned());
         let sequence = async move {
@@ -155,5 +180,16 @@ impl Application {
         served.context("the HTTP server failed")?;
         tracing::info!("stopped");
         Ok(())
+    }
+}
+
+/// Forgets the creation rate of owners who have not started a job for a while.
+async fn forget_idle_rates(rate: CreationRate, closing: CancellationToken) {
+    let mut every = tokio::time::interval(std::time::Duration::from_secs(60));
+    loop {
+        tokio::select! {
+            _ = every.tick() => rate.forget_idle(),
+            () = closing.cancelled() => return,
+        }
     }
 }

@@ -13,7 +13,7 @@ use tokio::sync::Mutex;
 
 use super::Bus;
 use crate::owner::Owner;
-use crate::store::{ClaimedJob, Recorded, Store, StoreError};
+use crate::store::{Admission, ClaimedJob, Recorded, Store, StoreError};
 
 #[derive(Clone)]
 pub struct Recorder {
@@ -33,18 +33,20 @@ impl Recorder {
         }
     }
 
-    /// Stores a new queued job and announces its `created` event.
+    /// Stores a new queued job, if `admission` lets it in, and announces its `created`
+    /// event.
     pub async fn create_job(
         &self,
         owner: &Owner,
         spec: &JobSpec,
         title: &str,
         retry_of: Option<JobId>,
+        admission: Admission,
     ) -> Result<Job, StoreError> {
         let _order = self.order.lock().await;
         let (job, event) = self
             .store
-            .create_job(owner, spec, title, retry_of, Utc::now())
+            .create_job(owner, spec, title, retry_of, admission, Utc::now())
             .await?;
         self.bus.publish(&event);
         Ok(job)

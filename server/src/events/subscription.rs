@@ -211,7 +211,7 @@ mod tests {
 
     use super::*;
     use crate::events::{Bus, Recorder};
-    use crate::store::SqliteStore;
+    use crate::store::{Admission, SqliteStore};
 
     #[tokio::test]
     async fn events_written_just_before_a_close_are_still_sent() {
@@ -239,7 +239,13 @@ mod tests {
         // An event is published, and the server closes before the stream is polled.
         let spec = JobSpec::new("export", serde_json::json!({ "rows": 1 }));
         let job = recorder
-            .create_job(&Owner::local(), &spec, "Export 1 rows", None)
+            .create_job(
+                &Owner::local(),
+                &spec,
+                "Export 1 rows",
+                None,
+                Admission::UNLIMITED,
+            )
             .await
             .unwrap();
         closing.cancel();

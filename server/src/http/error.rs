@@ -6,7 +6,14 @@ use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
-use crate::store::StoreError;
+use crate::identity::IdentityError;
+use crate::limits::StreamRefusal;
+use crate::limits::rate::RateExceeded;
+use crate::store::{Refusal, StoreError};
+
+/// How long to wait before trying again after a full queue or too many jobs in flight:
+/// jobs take seconds to minutes, so a few seconds is a fair first wait.
+const RETRY_BUSY_SECS: u64 = 5;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -45,13 +52,60 @@ pub enum ApiError {
     Conflict(String),
     #[error("the server is shutting down; try again in a moment")]
     ShuttingDown,
+    #[error("{0}")]
+    Unauthenticated(String),
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
+    NotAdmitted(Refusal),
+    #[error("{0}")]
+    RateLimited(RateExceeded),
+    #[error("{0}")]
+    TooManyStreams(StreamRefusal),
     #[error("internal error: {0}")]
-    Store(#[from] StoreError),
+    Store(StoreError),
     #[error("internal error: {0}")]
     Internal(String),
 }
 
+impl From<StoreError> for ApiError {
+    fn from(err: StoreError) -> Self {
+        match err {
+            StoreError::Refused(refusal) => ApiError::NotAdmitted(refusal),
+            other => ApiError::Store(other),
+        }
+    }
+}
+
+impl From<IdentityError> for ApiError {
+    fn from(err: IdentityError) -> Self {
+        match err {
+            IdentityError::Store(err) => err.into(),
+            other => ApiError::Unauthenticated(other.to_string()),
+        }
+    }
+}
+
 impl ApiError {
+    /// A request without any identity.
+    pub fn no_identity() -> Self {
+        ApiError::Unauthenticated(
+            "who are you? Open the page once to get a session cookie, or send \
+             'Authorization: Bearer <token>' (make a token with `candor token create`)"
+                .to_owned(),
+        )
+    }
+
+    /// Seconds a client should wait before asking again, for the errors that have one.
+    fn retry_after(&self) -> Option<u64> {
+        match self {
+            ApiError::ShuttingDown | ApiError::NotAdmitted(_) => Some(RETRY_BUSY_SECS),
+            ApiError::TooManyStreams(_) => Some(RETRY_BUSY_SECS),
+            ApiError::RateLimited(exceeded) => Some(exceeded.retry_after_secs()),
+            _ => None,
+        }
+    }
+
     pub fn job_not_found() -> Self {
         ApiError::NotFound("no such job".to_owned())
     }
@@ -116,6 +170,25 @@ impl ApiError {
                 StatusCode::SERVICE_UNAVAILABLE,
                 ErrorBody::new(ErrorCode::Unavailable, message),
             ),
+            ApiError::Unauthenticated(_) => (
+                StatusCode::UNAUTHORIZED,
+                ErrorBody::new(ErrorCode::Unauthenticated, message),
+            ),
+            ApiError::Forbidden(_) => (
+                StatusCode::FORBIDDEN,
+                ErrorBody::new(ErrorCode::Forbidden, message),
+            ),
+            ApiError::NotAdmitted(Refusal::QueueFull { .. })
+            | ApiError::TooManyStreams(StreamRefusal::ServerFull { .. }) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                ErrorBody::new(ErrorCode::Unavailable, message),
+            ),
+            ApiError::NotAdmitted(Refusal::OwnerBusy { .. })
+            | ApiError::RateLimited(_)
+            | ApiError::TooManyStreams(StreamRefusal::OwnerFull { .. }) => (
+                StatusCode::TOO_MANY_REQUESTS,
+                ErrorBody::new(ErrorCode::TooManyRequests, message),
+            ),
             ApiError::Store(_) | ApiError::Internal(_) => (
                 StatusCode::INTERNAL_SERVER_ERROR,
                 ErrorBody::new(
@@ -134,10 +207,19 @@ impl IntoResponse for ApiError {
             tracing::error!(error = %self, "request failed");
         }
         let mut response = (status, Json(body)).into_response();
-        if matches!(self, ApiError::ShuttingDown) {
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+        let headers = response.headers_mut();
+        if let Some(secs) = self.retry_after() {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        if let ApiError::Unauthenticated(_) = self {
+            headers.insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"candor\""),
+            );
+        }
+        if let ApiError::TooManyStreams(_) = self {
+            // A client opening stream after stream must not keep a connection per try.
+            headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
         }
         response
     }

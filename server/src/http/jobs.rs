@@ -18,9 +18,6 @@ use super::request::{BodyType, body_type, parse_job_request};
 use crate::owner::Owner;
 use crate::store::Recorded;
 
-/// The largest job request body accepted (params are a handful of numbers).
-pub(super) const MAX_REQUEST_BYTES: usize = 64 * 1024;
-
 /// The most jobs one list returns.
 const MAX_LIMIT: u32 = 1000;
 const DEFAULT_LIMIT: u32 = 100;
@@ -65,16 +62,19 @@ pub(super) async fn create(
     if state.draining.is_cancelled() {
         return Err(ApiError::ShuttingDown);
     }
+    state
+        .creation_rate
+        .check(&owner)
+        .map_err(ApiError::RateLimited)?;
     let (spec, title, uploads) = match body_type(request.headers())? {
         BodyType::Json => {
-            let body = Limited::new(request.into_body(), MAX_REQUEST_BYTES)
+            let limit = state.limits.request_max_bytes;
+            let body = Limited::new(request.into_body(), limit)
                 .collect()
                 .await
                 .map_err(|err| {
                     if err.is::<LengthLimitError>() {
-                        ApiError::PayloadTooLarge {
-                            limit: MAX_REQUEST_BYTES,
-                        }
+                        ApiError::PayloadTooLarge { limit }
                     } else {
                         ApiError::MalformedJson(format!("the body could not be read: {err}"))
                     }
@@ -90,7 +90,9 @@ pub(super) async fn create(
                 .get(header::CONTENT_LENGTH)
                 .and_then(|v| v.to_str().ok())
                 .and_then(|v| v.parse::<u64>().ok());
-            if declared.is_some_and(|n| n > state.upload_max_bytes + MAX_REQUEST_BYTES as u64) {
+            if declared
+                .is_some_and(|n| n > state.upload_max_bytes + state.limits.request_max_bytes as u64)
+            {
                 return Err(ApiError::FileTooLarge {
                     field: "params".to_owned(),
                     max: state.upload_max_bytes,
@@ -120,7 +122,7 @@ async fn create_owning(
 ) -> Result<Job, ApiError> {
     match state
         .recorder
-        .create_job(owner, spec, title, retry_of)
+        .create_job(owner, spec, title, retry_of, state.admission())
         .await
     {
         Ok(job) => {
@@ -145,6 +147,10 @@ pub(super) async fn retry(
         return Err(ApiError::ShuttingDown);
     }
     let old = owned_job(&state, &owner, job_id(&id)?).await?;
+    state
+        .creation_rate
+        .check(&owner)
+        .map_err(ApiError::RateLimited)?;
     if !matches!(old.status, JobStatus::Failed | JobStatus::Cancelled) {
         return Err(ApiError::Conflict(format!(
             "only a failed or cancelled job can be retried; this one is {}",

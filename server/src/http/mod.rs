@@ -6,12 +6,15 @@
 //! - `multipart`: reading a `multipart/form-data` job request (with a file).
 //! - `stream`: `GET /api/events` and `GET /api/jobs/{id}/events` (Server-Sent Events).
 //! - `downloads`: `GET /downloads/{id}/{file}`.
+//! - `identify`: who each request is from (session cookie or API token), and the
+//!   cross-site request check.
 //! - `pages`: the Leptos app (server-rendered, then hydrated) and its static files.
 //! - `request`: reading a job request body into a typed, validated spec.
 //! - [`error`]: every error answers as JSON: `{"error": {"code", "message", "field"}}`.
 
 mod downloads;
 pub mod error;
+mod identify;
 mod jobs;
 mod kinds;
 mod multipart;
@@ -31,9 +34,12 @@ use tokio_util::sync::CancellationToken;
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 
+use crate::config::Limits;
 use crate::events::{Bus, Recorder};
+use crate::identity::Identities;
 use crate::jobs::{Kinds, Runner};
-use crate::store::Store;
+use crate::limits::{CreationRate, StreamPermits};
+use crate::store::{Admission, Store};
 use crate::uploads::Uploads;
 
 /// What every handler can reach.
@@ -48,11 +54,29 @@ pub struct AppState {
     pub uploads: Uploads,
     pub upload_max_bytes: u64,
     pub keep_alive: Duration,
+    pub identities: Identities,
+    /// Always mark the session cookie `Secure`.
+    pub secure_cookies: bool,
+    /// Origins besides the site's own whose pages may change state.
+    pub allowed_origins: Arc<[String]>,
+    pub limits: Limits,
+    pub creation_rate: CreationRate,
+    pub streams: StreamPermits,
     /// Cancelled when the server starts shutting down: no new jobs are accepted.
     pub draining: CancellationToken,
     /// Cancelled when the server stops: open streams end so clients reconnect elsewhere.
     pub closing: CancellationToken,
     pub leptos: LeptosOptions,
+}
+
+impl AppState {
+    /// The limits a new job is admitted under.
+    pub fn admission(&self) -> Admission {
+        Admission {
+            max_queued: self.limits.queue_max,
+            max_in_flight_per_owner: self.limits.owner_max_in_flight,
+        }
+    }
 }
 
 impl FromRef<AppState> for LeptosOptions {
@@ -81,6 +105,10 @@ pub fn router(state: AppState) -> Router {
         .route("/downloads/{id}/{file}", get(downloads::download))
         .method_not_allowed_fallback(error::method_not_allowed);
     pages::mount(api, &state)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            identify::identify,
+        ))
         .with_state(state)
         .layer(SetResponseHeaderLayer::if_not_present(
             HeaderName::from_static("x-content-type-options"),

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use app::{App, ServerJobs, ServerKinds, shell};
 use axum::Router;
-use leptos::prelude::provide_context;
+use leptos::prelude::{provide_context, use_context};
 use leptos_axum::{LeptosRoutes, generate_route_list};
 use tower_http::compression::CompressionLayer;
 
@@ -24,11 +24,18 @@ pub(super) fn mount(api: Router<AppState>, state: &AppState) -> Router<AppState>
         let kinds = state.kinds.infos();
         move || {
             let store = store.clone();
+            // `identify` put the caller in the request; the page shows only their jobs.
+            let owner = use_context::<axum::http::request::Parts>()
+                .and_then(|parts| parts.extensions.get::<Owner>().cloned());
             provide_context(ServerKinds(kinds.clone()));
             provide_context(ServerJobs(Arc::new(move || {
                 let store = store.clone();
+                let owner = owner.clone();
                 Box::pin(async move {
-                    store.jobs(&Owner::local(), PAGE_JOBS).await.map_err(|err| {
+                    let Some(owner) = owner else {
+                        return Err("the request carries no identity".to_owned());
+                    };
+                    store.jobs(&owner, PAGE_JOBS).await.map_err(|err| {
                         tracing::error!(error = %err, "could not load jobs for the page");
                         "the job store did not answer".to_owned()
                     })

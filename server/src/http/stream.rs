@@ -18,7 +18,9 @@ use super::AppState;
 use super::error::ApiError;
 use super::jobs::{job_id, owned_job};
 use crate::events::{Filter, Subscription};
+use crate::limits::StreamPermit;
 use crate::owner::Owner;
+use futures::StreamExt;
 
 #[derive(Debug, Deserialize)]
 pub(super) struct StreamQuery {
@@ -57,12 +59,14 @@ fn resume_point(
         .map_or(Ok(None), |after| cursor("after", after))
 }
 
-/// Answers with the event stream of `filter` from `cursor` on.
+/// Answers with the event stream of `filter` from `cursor` on; the stream holds
+/// `permit` until it ends or its client goes away.
 fn event_stream(
     state: &AppState,
     bus: tokio::sync::broadcast::Receiver<std::sync::Arc<crate::events::Published>>,
     filter: Filter,
     cursor: EventId,
+    permit: StreamPermit,
 ) -> Response {
     let subscription = Subscription::new(
         state.store.clone(),
@@ -72,7 +76,11 @@ fn event_stream(
         state.keep_alive,
         state.closing.clone(),
     );
-    let mut response = Body::from_stream(subscription.into_stream()).into_response();
+    let frames = subscription.into_stream().map(move |frame| {
+        let _held = &permit;
+        frame
+    });
+    let mut response = Body::from_stream(frames).into_response();
     let headers = response.headers_mut();
     headers.insert(
         header::CONTENT_TYPE,
@@ -91,13 +99,17 @@ pub(super) async fn all_events(
     query: Result<Query<StreamQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ApiError> {
     let requested = resume_point(&headers, query)?;
+    let permit = state
+        .streams
+        .acquire(&owner)
+        .map_err(ApiError::TooManyStreams)?;
     // Subscribe before reading the log: see `events::Subscription`.
     let bus = state.bus.subscribe();
     let head = state.store.last_event_id().await?;
     // A cursor from the future (a wiped data directory) resumes from now.
     let cursor = requested.map_or(head, |cursor| cursor.min(head));
     let filter = Filter { owner, job: None };
-    Ok(event_stream(&state, bus, filter, cursor))
+    Ok(event_stream(&state, bus, filter, cursor, permit))
 }
 
 /// `GET /api/jobs/{id}/events`: one job's events, ending with its ending.
@@ -117,9 +129,13 @@ pub(super) async fn job_events(
         // The client has seen the ending: nothing will ever follow.
         return Ok(StatusCode::NO_CONTENT.into_response());
     }
+    let permit = state
+        .streams
+        .acquire(&owner)
+        .map_err(ApiError::TooManyStreams)?;
     let filter = Filter {
         owner,
         job: Some(id),
     };
-    Ok(event_stream(&state, bus, filter, cursor))
+    Ok(event_stream(&state, bus, filter, cursor, permit))
 }

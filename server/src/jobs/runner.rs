@@ -309,7 +309,7 @@ mod tests {
     use crate::events::Bus;
     use crate::orders::OrdersTable;
     use crate::owner::Owner;
-    use crate::store::{SqliteStore, Store};
+    use crate::store::{Admission, SqliteStore, Store};
     use crate::uploads::Uploads;
     use app::job::{JobSpec, JobStatus};
 
@@ -335,7 +335,13 @@ mod tests {
         );
         let spec = JobSpec::new("demo", serde_json::json!({ "steps": 1, "stepMs": 0 }));
         recorder
-            .create_job(&Owner::local(), &spec, "Demo: 1 steps", None)
+            .create_job(
+                &Owner::local(),
+                &spec,
+                "Demo: 1 steps",
+                None,
+                Admission::UNLIMITED,
+            )
             .await
             .unwrap();
         let claimed = recorder.claim_next().await.unwrap().unwrap();

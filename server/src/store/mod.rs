@@ -51,6 +51,45 @@ pub enum StoreError {
     Corrupt(String),
     #[error("no job {0}")]
     UnknownJob(JobId),
+    #[error("{0}")]
+    Refused(#[from] Refusal),
+}
+
+/// The limits a new job is admitted under, checked in the same transaction that stores
+/// it, so concurrent requests cannot overshoot them.
+#[derive(Clone, Copy, Debug)]
+pub struct Admission {
+    /// The most jobs waiting in the queue, over all owners.
+    pub max_queued: u32,
+    /// The most jobs one owner may have queued or running.
+    pub max_in_flight_per_owner: u32,
+}
+
+impl Admission {
+    /// No limits (tests and tools).
+    pub const UNLIMITED: Admission = Admission {
+        max_queued: u32::MAX,
+        max_in_flight_per_owner: u32::MAX,
+    };
+}
+
+/// Why a job was not admitted; nothing was stored.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    #[error("the queue is full ({max} jobs waiting); try again shortly")]
+    QueueFull { max: u32 },
+    #[error("you have {max} jobs queued or running, the most allowed at once; wait for one to end")]
+    OwnerBusy { max: u32 },
+}
+
+/// An API token as listed (the token itself is never stored).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TokenInfo {
+    pub id: String,
+    pub owner: Owner,
+    pub label: String,
+    pub created_at: DateTime<Utc>,
+    pub revoked_at: Option<DateTime<Utc>>,
 }
 
 /// What [`Store::record`] did with an event.
@@ -64,7 +103,8 @@ pub enum Recorded {
 
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
-    /// Stores a new job as `queued` and appends its `created` event, atomically.
+    /// Stores a new job as `queued` and appends its `created` event, atomically, if
+    /// `admission` lets it in (else [`StoreError::Refused`], and nothing is stored).
     /// `retry_of` links it to the job it retries.
     async fn create_job(
         &self,
@@ -72,6 +112,7 @@ pub trait Store: Send + Sync + 'static {
         spec: &JobSpec,
         title: &str,
         retry_of: Option<JobId>,
+        admission: Admission,
         now: DateTime<Utc>,
     ) -> Result<(Job, StoredEvent), StoreError>;
 
@@ -112,4 +153,16 @@ pub trait Store: Send + Sync + 'static {
 
     /// Jobs marked `running` (after a restart: the ones a dead process left behind).
     async fn running_jobs(&self) -> Result<Vec<Job>, StoreError>;
+
+    /// Stores a new API token's hash for `owner`.
+    async fn add_token(&self, token: &TokenInfo, hash: &[u8]) -> Result<(), StoreError>;
+
+    /// The owner of the unrevoked token with this hash.
+    async fn token_owner(&self, hash: &[u8]) -> Result<Option<Owner>, StoreError>;
+
+    /// Every token, newest first.
+    async fn tokens(&self) -> Result<Vec<TokenInfo>, StoreError>;
+
+    /// Revokes the token with this id; `false` if there is no such unrevoked token.
+    async fn revoke_token(&self, id: &str, now: DateTime<Utc>) -> Result<bool, StoreError>;
 }

@@ -16,7 +16,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{SqliteConnection, SqlitePool};
 
 use super::rows::{EventRow, JobRow, job_id, select_jobs};
-use super::{ClaimedJob, Recorded, Store, StoreError, StoredEvent};
+use super::{Admission, ClaimedJob, Recorded, Refusal, Store, StoreError, StoredEvent, TokenInfo};
 use crate::owner::Owner;
 
 /// The step a job shows from the moment a worker picks it up until it reports its own.
@@ -107,6 +107,42 @@ impl SqliteStore {
         Ok(EventId(id))
     }
 
+    /// Checks `admission` inside the writing transaction: no other writer can add a job
+    /// between the count and the insert.
+    async fn admit(
+        conn: &mut SqliteConnection,
+        owner: &Owner,
+        admission: Admission,
+    ) -> Result<(), StoreError> {
+        if admission.max_in_flight_per_owner < u32::MAX {
+            let in_flight: i64 = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM jobs WHERE owner = ? AND status IN ('queued', 'running')",
+            )
+            .bind(owner.as_str())
+            .fetch_one(&mut *conn)
+            .await?;
+            if in_flight >= i64::from(admission.max_in_flight_per_owner) {
+                return Err(Refusal::OwnerBusy {
+                    max: admission.max_in_flight_per_owner,
+                }
+                .into());
+            }
+        }
+        if admission.max_queued < u32::MAX {
+            let queued: i64 =
+                sqlx::query_scalar("SELECT COUNT(*) FROM jobs WHERE status = 'queued'")
+                    .fetch_one(&mut *conn)
+                    .await?;
+            if queued >= i64::from(admission.max_queued) {
+                return Err(Refusal::QueueFull {
+                    max: admission.max_queued,
+                }
+                .into());
+            }
+        }
+        Ok(())
+    }
+
     async fn save_state(conn: &mut SqliteConnection, job: &Job) -> Result<(), StoreError> {
         sqlx::query(
             "UPDATE jobs SET status = ?, progress = ?, step = ?, error = ?, result_url = ?, \
@@ -177,6 +213,7 @@ impl Store for SqliteStore {
         spec: &JobSpec,
         title: &str,
         retry_of: Option<JobId>,
+        admission: Admission,
         now: DateTime<Utc>,
     ) -> Result<(Job, StoredEvent), StoreError> {
         let mut job = Job::new(
@@ -188,6 +225,7 @@ impl Store for SqliteStore {
         job.retry_of = retry_of;
         let _turn = self.turns.take().await;
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        Self::admit(&mut tx, owner, admission).await?;
         sqlx::query(
             "INSERT INTO jobs (id, owner, kind, params, title, status, created_at, retry_of) \
              VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -385,5 +423,61 @@ impl Store for SqliteStore {
         rows.into_iter()
             .map(|row| row.into_job().map(|(job, _)| job))
             .collect()
+    }
+
+    async fn add_token(&self, token: &TokenInfo, hash: &[u8]) -> Result<(), StoreError> {
+        let _turn = self.turns.take().await;
+        sqlx::query(
+            "INSERT INTO api_tokens (id, hash, owner, label, created_at) VALUES (?, ?, ?, ?, ?)",
+        )
+        .bind(&token.id)
+        .bind(hash)
+        .bind(token.owner.as_str())
+        .bind(&token.label)
+        .bind(token.created_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn token_owner(&self, hash: &[u8]) -> Result<Option<Owner>, StoreError> {
+        let owner: Option<String> = sqlx::query_scalar(
+            "SELECT owner FROM api_tokens WHERE hash = ? AND revoked_at IS NULL",
+        )
+        .bind(hash)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(owner.map(Owner::new))
+    }
+
+    async fn tokens(&self) -> Result<Vec<TokenInfo>, StoreError> {
+        let rows: Vec<(String, String, String, DateTime<Utc>, Option<DateTime<Utc>>)> =
+            sqlx::query_as(
+                "SELECT id, owner, label, created_at, revoked_at FROM api_tokens \
+                 ORDER BY created_at DESC",
+            )
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(id, owner, label, created_at, revoked_at)| TokenInfo {
+                id,
+                owner: Owner::new(owner),
+                label,
+                created_at,
+                revoked_at,
+            })
+            .collect())
+    }
+
+    async fn revoke_token(&self, id: &str, now: DateTime<Utc>) -> Result<bool, StoreError> {
+        let _turn = self.turns.take().await;
+        let revoked =
+            sqlx::query("UPDATE api_tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL")
+                .bind(now)
+                .bind(id)
+                .execute(&self.pool)
+                .await?;
+        Ok(revoked.rows_affected() == 1)
     }
 }

@@ -9,7 +9,10 @@ use futures::{Stream, StreamExt};
 use leptos::config::LeptosOptions;
 use serde_json::{Value, json};
 use server::config::Config;
+use server::identity::tokens;
+use server::owner::Owner;
 use server::startup::Application;
+use server::store::SqliteStore;
 use tempfile::TempDir;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -27,7 +30,9 @@ pub(crate) struct Opened {
 
 pub(crate) struct TestApp {
     pub(crate) base: String,
+    /// Acts for [`TEST_OWNER`] with an API token.
     pub(crate) client: reqwest::Client,
+    pub(crate) config: Config,
     pub(crate) data: TempDir,
     stop: CancellationToken,
     server: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
@@ -56,13 +61,44 @@ pub(crate) async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp 
     spawn_app_in(data, config).await
 }
 
+/// The owner the tests' own client acts for; the same in every app a test starts on
+/// one data directory, so a restarted server still knows it.
+pub(crate) const TEST_OWNER: &str = "t-tests";
+
+/// Makes an API token for `owner` in the database of `config`, as `candor token create`
+/// does (the server may be running).
+pub(crate) async fn make_token(config: &Config, owner: &str) -> String {
+    std::fs::create_dir_all(&config.data_dir).unwrap();
+    let store = SqliteStore::open(&config.database_path()).await.unwrap();
+    let token = tokens::create(&store, Some(Owner::new(owner)), "tests")
+        .await
+        .unwrap()
+        .token;
+    store.pool().close().await;
+    token
+}
+
+/// A client whose every request carries `token`.
+pub(crate) fn token_client(token: &str) -> reqwest::Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(
+        reqwest::header::AUTHORIZATION,
+        format!("Bearer {token}").parse().unwrap(),
+    );
+    reqwest::Client::builder()
+        .default_headers(headers)
+        .build()
+        .unwrap()
+}
+
 pub(crate) async fn spawn_app_in(data: TempDir, config: Config) -> TestApp {
+    let token = make_token(&config, TEST_OWNER).await;
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("a free port");
     let leptos = LeptosOptions::builder()
         .output_name("candor")
         .site_root("target/site")
         .build();
-    let app = Application::build(config, leptos, listener)
+    let app = Application::build(config.clone(), leptos, listener)
         .await
         .expect("the application starts");
     let base = format!("http://{}", app.local_addr().unwrap());
@@ -70,7 +106,8 @@ pub(crate) async fn spawn_app_in(data: TempDir, config: Config) -> TestApp {
     let server = tokio::spawn(app.run_until_stopped());
     TestApp {
         base,
-        client: reqwest::Client::new(),
+        client: token_client(&token),
+        config,
         data,
         stop,
         server: Some(server),
@@ -78,6 +115,26 @@ pub(crate) async fn spawn_app_in(data: TempDir, config: Config) -> TestApp {
 }
 
 impl TestApp {
+    /// A client for another owner, by token.
+    pub(crate) async fn other_owner(&self, owner: &str) -> reqwest::Client {
+        token_client(&make_token(&self.config, owner).await)
+    }
+
+    /// A browser-like client: a cookie jar that got its session by opening the page.
+    pub(crate) async fn browser(&self) -> reqwest::Client {
+        let client = reqwest::Client::builder()
+            .cookie_store(true)
+            .build()
+            .unwrap();
+        let page = client.get(self.url("/")).send().await.unwrap();
+        assert_eq!(page.status(), 200);
+        assert!(
+            page.headers().contains_key("set-cookie"),
+            "the first visit gives an identity"
+        );
+        client
+    }
+
     pub(crate) fn url(&self, path: &str) -> String {
         format!("{}{}", self.base, path)
     }

@@ -24,8 +24,36 @@ pub(crate) struct Server {
     child: Child,
     pub(crate) base: String,
     pub(crate) client: reqwest::Client,
+    /// The API token `client` sends.
+    pub(crate) token: String,
     logs: Arc<Mutex<String>>,
     log_line: Arc<Notify>,
+}
+
+/// A token for the tests' owner, made with `candor token create` in `data` (the same
+/// owner each time, so a restarted server's client still sees the jobs).
+pub(crate) async fn make_token(data: &Path) -> String {
+    let output = Command::new(env!("CARGO_BIN_EXE_candor"))
+        .args(["token", "create", "--owner", "t-tests", "--label", "faults"])
+        .env("CANDOR_DATA_DIR", data)
+        .env("RUST_LOG", "warn")
+        .output()
+        .await
+        .expect("candor token create runs");
+    assert!(output.status.success(), "{output:?}");
+    String::from_utf8(output.stdout).unwrap().trim().to_owned()
+}
+
+fn token_client(token: &str) -> reqwest::Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(
+        reqwest::header::AUTHORIZATION,
+        format!("Bearer {token}").parse().unwrap(),
+    );
+    reqwest::Client::builder()
+        .default_headers(headers)
+        .build()
+        .unwrap()
 }
 
 /// A free port on loopback (the server binds it a moment later).
@@ -40,7 +68,8 @@ impl Server {
     /// Starts the server binary on `port` with `data` as its data directory and `env`
     /// on top of quiet defaults, and waits until it serves.
     pub(crate) async fn start(data: &Path, port: u16, env: &[(&str, &str)]) -> Server {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_server"));
+        let token = make_token(data).await;
+        let mut command = Command::new(env!("CARGO_BIN_EXE_candor"));
         command
             .env("LEPTOS_SITE_ADDR", format!("127.0.0.1:{port}"))
             .env("LEPTOS_OUTPUT_NAME", "candor")
@@ -84,7 +113,8 @@ impl Server {
         let server = Server {
             child,
             base: format!("http://127.0.0.1:{port}"),
-            client: reqwest::Client::new(),
+            client: token_client(&token),
+            token,
             logs,
             log_line,
         };

@@ -15,7 +15,7 @@ use crate::process::*;
 
 /// Opens `/api/events` on a socket with a tiny receive buffer and does not read it: the
 /// server's writes to it block after a few kilobytes.
-async fn stalled_subscriber(port: u16) -> hyper::body::Incoming {
+async fn stalled_subscriber(port: u16, token: &str) -> hyper::body::Incoming {
     let socket = tokio::net::TcpSocket::new_v4().unwrap();
     socket.set_recv_buffer_size(4096).unwrap();
     let stream = socket
@@ -28,6 +28,7 @@ async fn stalled_subscriber(port: u16) -> hyper::body::Incoming {
     tokio::spawn(connection);
     let request = hyper::Request::get("/api/events?after=0")
         .header("host", format!("127.0.0.1:{port}"))
+        .header("authorization", format!("Bearer {token}"))
         .body(http_body_util::Empty::<bytes::Bytes>::new())
         .unwrap();
     let response = sender.send_request(request).await.expect("response head");
@@ -52,7 +53,7 @@ async fn a_stalled_subscriber_slows_no_job_and_no_one_else_and_misses_nothing() 
         ],
     )
     .await;
-    let stalled = stalled_subscriber(port).await;
+    let stalled = stalled_subscriber(port, &server.token).await;
     let mut healthy = server.events("/api/events", None).await;
 
     let mut jobs = Vec::new();

@@ -1,0 +1,131 @@
+//! The `candor` command line: `candor` (or `candor serve`) runs the server;
+//! `candor token create|list|revoke` manages API tokens in the data directory's
+//! database (the server may be running meanwhile).
+
+use std::io::Write;
+
+use anyhow::Context;
+use chrono::Utc;
+use clap::{Parser, Subcommand};
+
+use crate::config::Config;
+use crate::identity::tokens;
+use crate::owner::Owner;
+use crate::store::{SqliteStore, Store};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "candor",
+    version,
+    about = "Runs background jobs and streams their progress to browsers",
+    after_help = "Settings come from CANDOR_* environment variables (see the README); \
+                  CANDOR_DATA_DIR says where the data lives (default ./data)."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve Candor (what `candor` does without a command).
+    Serve,
+    /// API tokens for scripts and terminals (`Authorization: Bearer <token>`).
+    #[command(subcommand)]
+    Token(TokenCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Create a token and print it. It is shown only this once; only its hash is kept.
+    Create {
+        /// Act for this existing owner (see `candor token list`) instead of a new one.
+        #[arg(long)]
+        owner: Option<String>,
+        /// A note to recognise the token by in `candor token list`.
+        #[arg(long, default_value = "")]
+        label: String,
+    },
+    /// List the tokens (never the tokens themselves): id, owner, label, dates.
+    List,
+    /// Revoke a token by its id: requests with it are refused from now on.
+    Revoke {
+        /// The token's id, as `candor token list` shows it.
+        id: String,
+    },
+}
+
+/// Runs a token command against the database in the configured data directory.
+pub async fn token(config: &Config, command: TokenCommand) -> anyhow::Result<()> {
+    std::fs::create_dir_all(&config.data_dir).with_context(|| {
+        format!(
+            "cannot create the data directory {}",
+            config.data_dir.display()
+        )
+    })?;
+    let path = config.database_path();
+    let store = SqliteStore::open(&path)
+        .await
+        .with_context(|| format!("cannot open the database {}", path.display()))?;
+    let mut out = std::io::stdout().lock();
+    match command {
+        TokenCommand::Create { owner, label } => {
+            let owner = owner.map(|o| checked_owner(&o)).transpose()?;
+            let label = label.trim();
+            anyhow::ensure!(
+                label.chars().count() <= 200,
+                "--label: at most 200 characters"
+            );
+            let new = tokens::create(&store, owner, label).await?;
+            // The token alone on stdout (`TOKEN=$(candor token create)`); the rest on stderr.
+            writeln!(out, "{}", new.token)?;
+            let mut err = std::io::stderr().lock();
+            writeln!(
+                err,
+                "token {} for owner {}: keep it secret, it is not shown again",
+                new.info.id, new.info.owner
+            )?;
+        }
+        TokenCommand::List => {
+            let tokens = store.tokens().await?;
+            writeln!(
+                out,
+                "{:<12}  {:<34}  {:<20}  {:<9}  label",
+                "id", "owner", "created", "state"
+            )?;
+            for token in tokens {
+                let state = if token.revoked_at.is_some() {
+                    "revoked"
+                } else {
+                    "active"
+                };
+                writeln!(
+                    out,
+                    "{:<12}  {:<34}  {:<20}  {:<9}  {}",
+                    token.id,
+                    token.owner,
+                    token.created_at.format("%Y-%m-%d %H:%M:%S"),
+                    state,
+                    token.label
+                )?;
+            }
+        }
+        TokenCommand::Revoke { id } => {
+            anyhow::ensure!(
+                store.revoke_token(id.trim(), Utc::now()).await?,
+                "no active token with id {id:?} (see `candor token list`)"
+            );
+            writeln!(out, "revoked token {id}")?;
+        }
+    }
+    Ok(())
+}
+
+fn checked_owner(owner: &str) -> anyhow::Result<Owner> {
+    let owner = owner.trim();
+    anyhow::ensure!(
+        !owner.is_empty() && owner.len() <= 100 && owner.bytes().all(|b| b.is_ascii_graphic()),
+        "--owner: 1 to 100 printable ASCII characters, as `candor token list` shows owners"
+    );
+    Ok(Owner::new(owner))
+}
