@@ -11,6 +11,13 @@ use uuid::Uuid;
 
 use crate::job::{FieldError, group_digits};
 
+/// Characters that have no place in a one-line text value and could change how the
+/// text around it reads where it is shown (a title, a log line): C0/C1 controls and the
+/// Unicode bidirectional overrides and isolates.
+fn is_invisible_control(c: char) -> bool {
+    c.is_control() || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+}
+
 /// A kind of job the server runs.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -153,6 +160,11 @@ impl ParamField {
                 Some(v) if v.chars().count() > *max_chars => {
                     Err(format!("must be at most {max_chars} characters long"))
                 }
+                Some(v) if v.chars().any(is_invisible_control) => Err(
+                    "must not contain control characters (line breaks, tabs, NUL, \
+                     or text-direction overrides)"
+                        .to_owned(),
+                ),
                 Some(_) => Ok(()),
                 None => Err(format!("must be text, got {value}")),
             },

@@ -80,7 +80,7 @@ async fn read_parts(
     let info = state.kinds.info(kind.trim())?;
     let mut params = match params_json {
         None => Map::new(),
-        Some(raw) => match serde_json::from_str(&raw) {
+        Some(raw) => match super::request::strict_json(raw.as_bytes()) {
             Ok(Value::Object(params)) => params,
             _ => {
                 return Err(ApiError::InvalidField(FieldError::new(

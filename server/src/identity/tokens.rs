@@ -93,9 +93,14 @@ mod tests {
         for bad in [changed.as_str(), "candor_", "", "Bearer x"] {
             assert_eq!(owner_of(&store, bad).await.unwrap(), None, "{bad}");
         }
-        // The database holds no token.
+        // The database files hold no token, only hashes.
         let listed = store.tokens().await.unwrap();
         assert_eq!(listed.len(), 2);
+        for file in std::fs::read_dir(dir.path()).unwrap() {
+            let bytes = std::fs::read(file.unwrap().path()).unwrap();
+            let secret = &new.token.as_bytes()[PREFIX.len()..];
+            assert!(!bytes.windows(secret.len()).any(|w| w == secret));
+        }
         assert!(store.revoke_token(&new.info.id, Utc::now()).await.unwrap());
         assert!(!store.revoke_token(&new.info.id, Utc::now()).await.unwrap());
         assert_eq!(owner_of(&store, &new.token).await.unwrap(), None);

@@ -32,6 +32,8 @@ pub(crate) struct TestApp {
     pub(crate) base: String,
     /// Acts for [`TEST_OWNER`] with an API token.
     pub(crate) client: reqwest::Client,
+    /// The API token `client` sends.
+    pub(crate) token: String,
     pub(crate) config: Config,
     pub(crate) data: TempDir,
     stop: CancellationToken,
@@ -107,6 +109,7 @@ pub(crate) async fn spawn_app_in(data: TempDir, config: Config) -> TestApp {
     TestApp {
         base,
         client: token_client(&token),
+        token,
         config,
         data,
         stop,

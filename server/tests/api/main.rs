@@ -5,9 +5,12 @@ mod helpers;
 
 mod downloads;
 mod errors;
+mod hostile;
 mod imports;
+mod isolation;
 mod jobs;
 mod lifecycle;
+mod limits;
 mod pages;
 mod restart;
 mod streams;

@@ -1,0 +1,238 @@
+//! Each limit, reached: the request is refused with a JSON error naming it (and
+//! `Retry-After` where waiting helps), nothing is stored, and other owners go on.
+
+use std::time::Duration;
+
+use serde_json::json;
+use tokio::io::AsyncWriteExt;
+
+use crate::helpers::*;
+
+/// A job that runs until it is cancelled (as far as a test is concerned).
+fn long_job() -> serde_json::Value {
+    json!({"kind": "demo", "params": {"steps": 100, "stepMs": 60000}})
+}
+
+async fn refused(response: reqwest::Response, status: u16, code: &str) -> serde_json::Value {
+    let retry_after = response
+        .headers()
+        .get("retry-after")
+        .map(|v| v.to_str().unwrap().parse::<u64>().unwrap());
+    let (got, error) = error_of(response).await;
+    assert_eq!(
+        (got, error["error"]["code"].as_str()),
+        (status, Some(code)),
+        "{error}"
+    );
+    if status == 429 || status == 503 {
+        assert!(
+            retry_after.is_some_and(|s| (1..=60).contains(&s)),
+            "Retry-After: {retry_after:?}"
+        );
+    }
+    error
+}
+
+#[tokio::test]
+async fn a_full_queue_answers_503_with_retry_after_and_stores_nothing() {
+    let app = spawn_app_with(|config| {
+        config.workers = 1;
+        config.limits.queue_max = 2;
+    })
+    .await;
+    let running = app.start(long_job()).await;
+    app.wait_for(&running, |e| {
+        matches!(e, app::event::JobEvent::StatusUpdate(_))
+    })
+    .await;
+    let queued = [app.start(long_job()).await, app.start(long_job()).await];
+    let error = refused(app.post_job(long_job()).await, 503, "unavailable").await;
+    assert!(
+        error["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("queue is full")
+    );
+    let other = app.other_owner("t-other").await;
+    let response = other
+        .post(app.url("/api/jobs"))
+        .json(&long_job())
+        .send()
+        .await
+        .unwrap();
+    refused(response, 503, "unavailable").await;
+    assert_eq!(app.list().await.len(), 3);
+    // A place in the queue frees up: accepted again.
+    assert_eq!(app.cancel(&queued[0]).await.status(), 200);
+    app.start(long_job()).await;
+}
+
+#[tokio::test]
+async fn an_owner_with_too_many_jobs_in_flight_gets_429_and_others_do_not() {
+    let app = spawn_app_with(|config| config.limits.owner_max_in_flight = 2).await;
+    let first = app.start(long_job()).await;
+    app.start(long_job()).await;
+    let error = refused(app.post_job(long_job()).await, 429, "too_many_requests").await;
+    assert!(
+        error["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("2 jobs")
+    );
+    let other = app.other_owner("t-other").await;
+    let response = other
+        .post(app.url("/api/jobs"))
+        .json(&long_job())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 202);
+    assert_eq!(app.list().await.len(), 2);
+    // Ended jobs do not count.
+    app.cancel(&first).await;
+    app.start(long_job()).await;
+}
+
+#[tokio::test]
+async fn starting_jobs_too_fast_gets_429_per_owner() {
+    let app = spawn_app_with(|config| config.limits.owner_jobs_per_minute = 3).await;
+    let quick = json!({"kind": "demo", "params": {"steps": 1, "stepMs": 0}});
+    app.start(quick.clone()).await;
+    app.start(quick.clone()).await;
+    let failed = app
+        .start(json!({"kind": "demo", "params": {"steps": 1, "stepMs": 0, "failAt": 1}}))
+        .await;
+    app.wait_until_ended(&failed).await;
+    let error = refused(app.post_job(quick.clone()).await, 429, "too_many_requests").await;
+    let message = error["error"]["message"].as_str().unwrap();
+    assert!(message.contains("3 jobs a minute"), "{message}");
+    // A retry starts a job too.
+    let response = app
+        .client
+        .post(app.url(&format!("/api/jobs/{}/retry", failed.id)))
+        .send()
+        .await
+        .unwrap();
+    refused(response, 429, "too_many_requests").await;
+    let other = app.other_owner("t-other").await;
+    let response = other
+        .post(app.url("/api/jobs"))
+        .json(&quick)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 202);
+    assert_eq!(app.list().await.len(), 3);
+}
+
+#[tokio::test]
+async fn event_streams_are_limited_per_owner_and_in_total() {
+    let app = spawn_app_with(|config| {
+        config.limits.owner_max_streams = 2;
+        config.limits.max_streams = 3;
+    })
+    .await;
+    let first = app.events("/api/events", None).await;
+    let second = app.events("/api/events", None).await;
+    assert_eq!((first.status, second.status), (200, 200));
+    let response = app.client.get(app.url("/api/events")).send().await.unwrap();
+    assert_eq!(
+        response.headers()["connection"],
+        "close",
+        "a refused stream frees its socket"
+    );
+    refused(response, 429, "too_many_requests").await;
+    // One job's stream counts too.
+    let job = app.start(long_job()).await;
+    let response = app
+        .client
+        .get(app.url(&job.links.events))
+        .send()
+        .await
+        .unwrap();
+    refused(response, 429, "too_many_requests").await;
+
+    let other = app.other_owner("t-other").await;
+    let third = other.get(app.url("/api/events")).send().await.unwrap();
+    assert_eq!(third.status(), 200);
+    let response = app
+        .browser()
+        .await
+        .get(app.url("/api/events"))
+        .send()
+        .await
+        .unwrap();
+    refused(response, 503, "unavailable").await;
+
+    // A closed stream gives its place back (once the server notices the socket closed,
+    // at its next write: the stream of a job that changes writes at once).
+    drop(first);
+    app.cancel(&job).await;
+    let reopened = tokio::time::timeout(PATIENCE, async {
+        loop {
+            let response = app.client.get(app.url("/api/events")).send().await.unwrap();
+            if response.status() == 200 {
+                return response;
+            }
+            tokio::task::yield_now().await;
+        }
+    })
+    .await
+    .expect("the place of a closed stream is given back");
+    assert_eq!(reopened.status(), 200);
+    drop((second, third));
+}
+
+#[tokio::test]
+async fn connections_past_the_limit_wait_until_one_closes() {
+    let app = spawn_app_with(|config| config.limits.max_connections = 16).await;
+    let address = app.base.trim_start_matches("http://").to_owned();
+    let mut idle = Vec::new();
+    for _ in 0..16 {
+        let mut socket = tokio::net::TcpStream::connect(&address).await.unwrap();
+        socket
+            .write_all(b"GET /api/kinds HTTP/1.1\r\n")
+            .await
+            .unwrap();
+        idle.push(socket);
+    }
+    let waiting = tokio::spawn({
+        let client = app.client.clone();
+        let url = app.url("/api/kinds");
+        async move { client.get(url).send().await.map(|r| r.status().as_u16()) }
+    });
+    // While all 16 places are taken, the 17th client is not served.
+    let mut waiting = waiting;
+    assert!(
+        tokio::time::timeout(Duration::from_millis(500), &mut waiting)
+            .await
+            .is_err(),
+        "served past the connection limit"
+    );
+    idle.pop();
+    let status = tokio::time::timeout(PATIENCE, waiting)
+        .await
+        .expect("served once a place is free")
+        .unwrap()
+        .unwrap();
+    assert_eq!(status, 200);
+}
+
+#[tokio::test]
+async fn a_configured_body_limit_is_enforced() {
+    let app = spawn_app_with(|config| config.limits.request_max_bytes = 1024).await;
+    let padding = "x".repeat(2048);
+    let response = app
+        .client
+        .post(app.url("/api/jobs"))
+        .header("content-type", "application/json")
+        .body(format!(
+            r#"{{"kind":"demo","params":{{"steps":1,"stepMs":1}},"pad":"{padding}"}}"#
+        ))
+        .send()
+        .await
+        .unwrap();
+    let error = refused(response, 413, "payload_too_large").await;
+    assert!(error["error"]["message"].as_str().unwrap().contains("1024"));
+    assert!(app.list().await.is_empty());
+}
