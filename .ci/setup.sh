@@ -85,6 +85,15 @@ ensure_playwright() {
   fi
 }
 
+CARGO_FUZZ_VERSION="0.13.2"
+
+ensure_cargo_fuzz() {
+  if [ "$(cargo fuzz --version 2>/dev/null | awk '{print $2}')" != "$CARGO_FUZZ_VERSION" ]; then
+    say "installing cargo-fuzz $CARGO_FUZZ_VERSION (about 2 minutes)"
+    cargo install cargo-fuzz --version "$CARGO_FUZZ_VERSION" --locked
+  fi
+}
+
 ensure_build_tools() {
   ensure_rust
   ensure_cargo_leptos

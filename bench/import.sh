@@ -15,19 +15,21 @@ OUT="$ROOT/bench/import-results.md"
 
 cd "$ROOT"
 echo "==> building the server (release)" >&2
-cargo build --release -p server --bin server >&2
+cargo build --release -p server --bin candor >&2
 DATA="$(mktemp -d)"
 trap 'kill "$PID" 2>/dev/null || true; rm -rf "$DATA"' EXIT
+TOKEN=$(CANDOR_DATA_DIR="$DATA" RUST_LOG=warn target/release/candor token create --label bench)
+AUTH="Authorization: Bearer $TOKEN"
 CANDOR_DATA_DIR="$DATA" LEPTOS_SITE_ADDR="127.0.0.1:$PORT" RUST_LOG=warn \
   target/release/candor >"$DATA/server.log" 2>&1 &
 PID=$!
-for _ in $(seq 100); do curl -sf "$BASE/api/kinds" >/dev/null && break; sleep 0.1; done
+for _ in $(seq 100); do curl -sf -H "$AUTH" "$BASE/api/kinds" >/dev/null && break; sleep 0.1; done
 
 json() { python3 -c "import json,sys; d=json.load(sys.stdin); print(eval(sys.argv[1], {}, {'d': d}))" "$1"; }
 wait_ended() {
   # Follows the job's event stream until the server closes it after the terminal event.
-  curl -sN "$BASE/api/jobs/$1/events" >/dev/null
-  curl -s "$BASE/api/jobs/$1"
+  curl -sN -H "$AUTH" "$BASE/api/jobs/$1/events" >/dev/null
+  curl -s -H "$AUTH" "$BASE/api/jobs/$1"
 }
 
 echo "==> writing a file of $ROWS orders" >&2
@@ -44,7 +46,7 @@ BYTES=$(stat -c %s "$DATA/orders.csv")
 RSS_BEFORE=$(awk '/VmRSS/ {print $2}' "/proc/$PID/status")
 
 echo "==> importing $(numfmt --to=si "$BYTES")B" >&2
-ID=$(curl -s -F kind=import -F "file=@$DATA/orders.csv;type=text/csv" "$BASE/api/jobs" | json "d['id']")
+ID=$(curl -s -H "$AUTH" -F kind=import -F "file=@$DATA/orders.csv;type=text/csv" "$BASE/api/jobs" | json "d['id']")
 JOB=$(wait_ended "$ID")
 STATUS=$(echo "$JOB" | json "d['status']")
 [ "$STATUS" = completed ] || { echo "import $STATUS: $(echo "$JOB" | json "d['error']")" >&2; exit 1; }

@@ -12,13 +12,16 @@ use tracing_subscriber::EnvFilter;
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,tower_http=info")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    let logs = tracing_subscriber::fmt().with_env_filter(
+        EnvFilter::try_from_default_env()
+            .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,tower_http=info")),
+    );
+    if let Some(Command::Token(_)) = cli.command {
+        // A token command's stdout is its answer (`TOKEN=$(candor token create)`).
+        logs.with_writer(std::io::stderr).init();
+    } else {
+        logs.init();
+    }
     let config = Config::from_env()?;
     match cli.command {
         None | Some(Command::Serve) => serve(config).await,

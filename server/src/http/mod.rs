@@ -19,7 +19,7 @@ mod jobs;
 mod kinds;
 mod multipart;
 mod pages;
-mod request;
+pub mod request;
 mod stream;
 
 use std::sync::Arc;

@@ -44,7 +44,7 @@ impl From<SpecError> for ApiError {
 
 /// Parses and checks a JSON job request: `{"kind": "...", "params": {...}}`. Returns
 /// the spec and the job's title.
-pub(super) fn parse_job_request(body: &[u8], kinds: &Kinds) -> Result<(JobSpec, String), ApiError> {
+pub fn parse_job_request(body: &[u8], kinds: &Kinds) -> Result<(JobSpec, String), ApiError> {
     let value = strict_json(body)
         .map_err(|e| ApiError::MalformedJson(format!("the body is not valid JSON: {e}")))?;
     let Value::Object(mut fields) = value else {
@@ -103,7 +103,7 @@ pub(super) fn parse_job_request(body: &[u8], kinds: &Kinds) -> Result<(JobSpec, 
 /// Parses JSON, refusing an object that names a key twice: parsers disagree on which
 /// one counts (serde_json keeps the last, others the first), so such a body is
 /// ambiguous and is refused rather than read one way.
-pub(super) fn strict_json(bytes: &[u8]) -> Result<Value, serde_json::Error> {
+pub fn strict_json(bytes: &[u8]) -> Result<Value, serde_json::Error> {
     let mut deserializer = serde_json::Deserializer::from_slice(bytes);
     let StrictValue(value) = serde::Deserialize::deserialize(&mut deserializer)?;
     deserializer.end()?;

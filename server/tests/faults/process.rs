@@ -32,9 +32,9 @@ pub(crate) struct Server {
 
 /// A token for the tests' owner, made with `candor token create` in `data` (the same
 /// owner each time, so a restarted server's client still sees the jobs).
-pub(crate) async fn make_token(data: &Path) -> String {
+pub(crate) async fn make_token(data: &Path, owner: &str) -> String {
     let output = Command::new(env!("CARGO_BIN_EXE_candor"))
-        .args(["token", "create", "--owner", "t-tests", "--label", "faults"])
+        .args(["token", "create", "--owner", owner, "--label", "faults"])
         .env("CANDOR_DATA_DIR", data)
         .env("RUST_LOG", "warn")
         .output()
@@ -68,7 +68,7 @@ impl Server {
     /// Starts the server binary on `port` with `data` as its data directory and `env`
     /// on top of quiet defaults, and waits until it serves.
     pub(crate) async fn start(data: &Path, port: u16, env: &[(&str, &str)]) -> Server {
-        let token = make_token(data).await;
+        let token = make_token(data, "t-tests").await;
         let mut command = Command::new(env!("CARGO_BIN_EXE_candor"));
         command
             .env("LEPTOS_SITE_ADDR", format!("127.0.0.1:{port}"))
