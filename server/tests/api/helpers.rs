@@ -17,6 +17,10 @@ use tempfile::TempDir;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+#[path = "../support/auth.rs"]
+mod auth;
+pub(crate) use auth::token_client;
+
 /// The longest any single wait in a test may take before the test fails (a guard against
 /// hanging, never a way to wait for something).
 pub(crate) const PATIENCE: Duration = Duration::from_secs(30);
@@ -78,19 +82,6 @@ pub(crate) async fn make_token(config: &Config, owner: &str) -> String {
         .token;
     store.pool().close().await;
     token
-}
-
-/// A client whose every request carries `token`.
-pub(crate) fn token_client(token: &str) -> reqwest::Client {
-    let mut headers = reqwest::header::HeaderMap::new();
-    headers.insert(
-        reqwest::header::AUTHORIZATION,
-        format!("Bearer {token}").parse().unwrap(),
-    );
-    reqwest::Client::builder()
-        .default_headers(headers)
-        .build()
-        .unwrap()
 }
 
 pub(crate) async fn spawn_app_in(data: TempDir, config: Config) -> TestApp {

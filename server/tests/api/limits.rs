@@ -13,6 +13,20 @@ fn long_job() -> serde_json::Value {
     json!({"kind": "demo", "params": {"steps": 100, "stepMs": 60000}})
 }
 
+/// `POST /api/jobs` with `body` as `client`.
+async fn post_as(
+    app: &TestApp,
+    client: &reqwest::Client,
+    body: serde_json::Value,
+) -> reqwest::Response {
+    client
+        .post(app.url("/api/jobs"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+}
+
 async fn refused(response: reqwest::Response, status: u16, code: &str) -> serde_json::Value {
     let retry_after = response
         .headers()
@@ -54,12 +68,7 @@ async fn a_full_queue_answers_503_with_retry_after_and_stores_nothing() {
             .contains("queue is full")
     );
     let other = app.other_owner("t-other").await;
-    let response = other
-        .post(app.url("/api/jobs"))
-        .json(&long_job())
-        .send()
-        .await
-        .unwrap();
+    let response = post_as(&app, &other, long_job()).await;
     refused(response, 503, "unavailable").await;
     assert_eq!(app.list().await.len(), 3);
     // A place in the queue frees up: accepted again.
@@ -80,12 +89,7 @@ async fn an_owner_with_too_many_jobs_in_flight_gets_429_and_others_do_not() {
             .contains("2 jobs")
     );
     let other = app.other_owner("t-other").await;
-    let response = other
-        .post(app.url("/api/jobs"))
-        .json(&long_job())
-        .send()
-        .await
-        .unwrap();
+    let response = post_as(&app, &other, long_job()).await;
     assert_eq!(response.status(), 202);
     assert_eq!(app.list().await.len(), 2);
     // Ended jobs do not count.
@@ -115,12 +119,7 @@ async fn starting_jobs_too_fast_gets_429_per_owner() {
         .unwrap();
     refused(response, 429, "too_many_requests").await;
     let other = app.other_owner("t-other").await;
-    let response = other
-        .post(app.url("/api/jobs"))
-        .json(&quick)
-        .send()
-        .await
-        .unwrap();
+    let response = post_as(&app, &other, quick.clone()).await;
     assert_eq!(response.status(), 202);
     assert_eq!(app.list().await.len(), 3);
 }

@@ -14,6 +14,10 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 use tokio::sync::Notify;
 
+#[path = "../support/auth.rs"]
+mod auth;
+pub(crate) use auth::token_client;
+
 /// The longest any single wait may take before the test fails (a guard against hanging,
 /// never a way to wait for something).
 pub(crate) const PATIENCE: Duration = Duration::from_secs(60);
@@ -42,18 +46,6 @@ pub(crate) async fn make_token(data: &Path, owner: &str) -> String {
         .expect("candor token create runs");
     assert!(output.status.success(), "{output:?}");
     String::from_utf8(output.stdout).unwrap().trim().to_owned()
-}
-
-fn token_client(token: &str) -> reqwest::Client {
-    let mut headers = reqwest::header::HeaderMap::new();
-    headers.insert(
-        reqwest::header::AUTHORIZATION,
-        format!("Bearer {token}").parse().unwrap(),
-    );
-    reqwest::Client::builder()
-        .default_headers(headers)
-        .build()
-        .unwrap()
 }
 
 /// A free port on loopback (the server binds it a moment later).
