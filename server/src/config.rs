@@ -340,4 +340,41 @@ mod tests {
             .unwrap_err();
         assert!(err.to_string().contains("many"), "{err}");
     }
+
+    #[test]
+    fn limits_and_identity_settings_are_read_and_checked() {
+        let config = Config::from_lookup(|name| match name {
+            "CANDOR_QUEUE_MAX" => Some("5".into()),
+            "CANDOR_OWNER_MAX_STREAMS" => Some("3".into()),
+            "CANDOR_SECURE_COOKIES" => Some("true".into()),
+            "CANDOR_ALLOWED_ORIGINS" => Some("https://A.example/, https://b.example".into()),
+            "CANDOR_SESSION_KEY" => Some("a".repeat(88)),
+            _ => None,
+        })
+        .unwrap();
+        assert_eq!(config.limits.queue_max, 5);
+        assert_eq!(config.limits.owner_max_streams, 3);
+        assert_eq!(config.limits.owner_max_in_flight, 100);
+        assert!(config.secure_cookies);
+        assert_eq!(
+            config.allowed_origins,
+            vec!["https://a.example", "https://b.example"]
+        );
+        assert_eq!(config.session_key.as_ref().map(Vec::len), Some(66));
+
+        for (name, value, says) in [
+            ("CANDOR_SESSION_KEY", "c2hvcnQ=", "at least 64 bytes"),
+            ("CANDOR_SESSION_KEY", "not base64!", "base64"),
+            ("CANDOR_SECURE_COOKIES", "yes", "true or false"),
+            ("CANDOR_QUEUE_MAX", "0", "between"),
+            ("CANDOR_MAX_CONNECTIONS", "8", "between"),
+        ] {
+            let err = Config::from_lookup(|n| (n == name).then(|| value.to_owned())).unwrap_err();
+            let text = err.to_string();
+            assert!(text.contains(name) && text.contains(says), "{text}");
+            if name == "CANDOR_SESSION_KEY" {
+                assert!(!text.contains(value), "the key is not logged: {text}");
+            }
+        }
+    }
 }
