@@ -90,7 +90,7 @@ impl ApiError {
     /// A request without any identity.
     pub fn no_identity() -> Self {
         ApiError::Unauthenticated(
-            "who are you? Open the page once to get a session cookie, or send \
+            "no identity: open Candor's page once to get a session cookie, or send \
              'Authorization: Bearer <token>' (make a token with `candor token create`)"
                 .to_owned(),
         )

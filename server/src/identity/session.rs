@@ -93,14 +93,36 @@ pub fn load_or_create_key(configured: Option<&[u8]>, path: &Path) -> anyhow::Res
         }),
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
             let key = Key::generate();
-            write_private(path, key.master())
-                .with_context(|| format!("cannot write the session key {}", path.display()))?;
-            tracing::info!(path = %path.display(), "generated a new session key");
-            Ok(key)
+            if create_private(path, key.master())
+                .with_context(|| format!("cannot write the session key {}", path.display()))?
+            {
+                tracing::info!(path = %path.display(), "generated a new session key");
+                Ok(key)
+            } else {
+                // Another process made it first: use theirs.
+                load_or_create_key(None, path)
+            }
         }
         Err(err) => {
             Err(err).with_context(|| format!("cannot read the session key {}", path.display()))
         }
+    }
+}
+
+/// Creates `path` holding `bytes`, readable by its owner only, whole or not at all: the
+/// bytes go to a temporary file first, which is then linked into place (failing if
+/// `path` exists). A crash midway leaves no half-written key. Returns `false` if
+/// `path` already existed.
+fn create_private(path: &Path, bytes: &[u8]) -> std::io::Result<bool> {
+    let temporary = path.with_extension(format!("tmp-{}", std::process::id()));
+    let _ = std::fs::remove_file(&temporary);
+    write_private(&temporary, bytes)?;
+    let linked = std::fs::hard_link(&temporary, path);
+    let _ = std::fs::remove_file(&temporary);
+    match linked {
+        Ok(()) => Ok(true),
+        Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
+        Err(err) => Err(err),
     }
 }
 
