@@ -1,0 +1,64 @@
+//! The yardstick: the bare axum 0.8 broadcast SSE server, nothing else. One
+//! `tokio::sync::broadcast`, `Sse` over `BroadcastStream`; a publisher emits `BENCH_RATE`
+//! events a second (default 100) shaped like Candor's `status-update`, stamped with the
+//! time they were published (`at`, RFC 3339 with microseconds).
+//!
+//!   cargo run --release -p server --example yardstick   # BENCH_ADDR=127.0.0.1:3901
+//!
+//! `GET /events` subscribes; `GET /healthz` answers once it serves.
+
+use std::convert::Infallible;
+use std::time::Duration;
+
+use axum::Router;
+use axum::response::sse::{Event, Sse};
+use axum::routing::get;
+use futures::{Stream, StreamExt};
+use tokio::sync::broadcast;
+use tokio_stream::wrappers::BroadcastStream;
+
+#[tokio::main]
+async fn main() {
+    let addr = std::env::var("BENCH_ADDR").unwrap_or_else(|_| "127.0.0.1:3901".into());
+    let rate: u64 = std::env::var("BENCH_RATE")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100);
+    let _ = rlimit::increase_nofile_limit(u64::MAX);
+    let (sender, _) = broadcast::channel::<Event>(1024);
+    let publisher = sender.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_micros(1_000_000 / rate.max(1)));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+        let job = "7d4c1e0a-0000-4000-8000-000000000000";
+        for id in 1u64.. {
+            tick.tick().await;
+            let at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+            let data = format!(
+                r#"{{"jobId":"{job}","status":"running","progress":{},"step":"Step {id}","at":"{at}"}}"#,
+                id % 100
+            );
+            let _ = publisher.send(
+                Event::default()
+                    .id(id.to_string())
+                    .event("status-update")
+                    .data(data),
+            );
+        }
+    });
+    let app = Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route(
+            "/events",
+            get(move || {
+                let receiver = sender.subscribe();
+                async move { Sse::new(events(receiver)) }
+            }),
+        );
+    let listener = tokio::net::TcpListener::bind(&addr).await.expect("bind");
+    axum::serve(listener, app).await.expect("serve");
+}
+
+fn events(receiver: broadcast::Receiver<Event>) -> impl Stream<Item = Result<Event, Infallible>> {
+    BroadcastStream::new(receiver).filter_map(|event| async move { event.ok().map(Ok) })
+}
