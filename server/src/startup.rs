@@ -164,8 +164,11 @@ impl Application {
         let app = router(state);
         tracing::info!(address = %listener.local_addr()?, max_connections, "serving");
         let listener = LimitedListener::new(listener, max_connections);
-        let serve =
-            axum::serve(listener, app).with_graceful_shutdown(closing.clone().cancelled_owned());
+        // `into_make_service` turns the routes into services once; serving the `Router`
+        // itself would do that again for every connection (about 28 KiB each, held for
+        // as long as an event stream stays open).
+        let serve = axum::serve(listener, app.into_make_service())
+            .with_graceful_shutdown(closing.clone().cancelled_owned());
         let sequence = async move {
             stop.cancelled().await;
             tracing::info!("shutting down: no new jobs; waiting for running ones");

@@ -7,6 +7,7 @@
 //! it falls so far behind that the bus dropped events for it (`Lagged`), it goes back to
 //! the log from its cursor. Nothing is missed and nothing is sent twice.
 
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -14,8 +15,8 @@ use app::event::{EventId, EventKind};
 use app::job::JobId;
 use bytes::{Bytes, BytesMut};
 use tokio::sync::broadcast::{self, error::RecvError, error::TryRecvError};
-use tokio::time::Instant;
-use tokio_util::sync::CancellationToken;
+use tokio::time::{Instant, Sleep};
+use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 
 use super::{Published, sse};
 use crate::owner::Owner;
@@ -64,7 +65,12 @@ pub struct Subscription {
     pending: Option<Bytes>,
     keep_alive: Duration,
     last_write: Instant,
-    shutdown: CancellationToken,
+    /// Fires at the latest `keep_alive` after the last write. Made once and moved on
+    /// only when it fires: a timer per event and per subscriber would cost more than
+    /// the event.
+    keep_alive_timer: Pin<Box<Sleep>>,
+    /// Resolves when the server closes; made once, for the same reason.
+    closing: Pin<Box<WaitForCancellationFutureOwned>>,
 }
 
 impl Subscription {
@@ -87,7 +93,8 @@ impl Subscription {
             pending: Some(Bytes::from_static(sse::RETRY)),
             keep_alive,
             last_write: Instant::now(),
-            shutdown,
+            keep_alive_timer: Box::pin(tokio::time::sleep(keep_alive)),
+            closing: Box::pin(shutdown.cancelled_owned()),
         }
     }
 
@@ -118,12 +125,11 @@ impl Subscription {
                     }
                 }
                 Phase::Live => {
-                    let deadline = self.last_write + self.keep_alive;
                     tokio::select! {
                         biased;
                         // Events published just before the close may still wait on the
                         // bus: the log has them all.
-                        () = self.shutdown.cancelled() => self.phase = Phase::Closing,
+                        () = &mut self.closing => self.phase = Phase::Closing,
                         received = self.bus.recv() => match received {
                             Ok(event) => self.follow(event),
                             Err(RecvError::Lagged(missed)) => {
@@ -132,8 +138,15 @@ impl Subscription {
                             }
                             Err(RecvError::Closed) => return None,
                         },
-                        () = tokio::time::sleep_until(deadline) => {
-                            return Some(Bytes::from_static(sse::KEEP_ALIVE));
+                        () = &mut self.keep_alive_timer => {
+                            let due = self.last_write + self.keep_alive;
+                            if due > Instant::now() {
+                                // Something was written meanwhile: wait from then.
+                                self.keep_alive_timer.as_mut().reset(due);
+                            } else {
+                                self.keep_alive_timer.as_mut().reset(Instant::now() + self.keep_alive);
+                                return Some(Bytes::from_static(sse::KEEP_ALIVE));
+                            }
                         }
                     }
                 }
@@ -170,12 +183,22 @@ impl Subscription {
 
     /// Takes an event from the bus, and whatever else is already waiting there.
     fn follow(&mut self, first: Arc<Published>) {
+        // The frames to send: one shares the bus's bytes; several are joined.
+        let mut single: Option<Bytes> = None;
         let mut chunk = BytesMut::new();
         let mut next = Some(first);
         let mut taken = 0;
         while let Some(event) = next.take() {
             if event.id > self.cursor && self.filter.matches(&event) {
-                chunk.extend_from_slice(&event.frame);
+                match single.take() {
+                    None if chunk.is_empty() => single = Some(event.frame.clone()),
+                    earlier => {
+                        if let Some(earlier) = earlier {
+                            chunk.extend_from_slice(&earlier);
+                        }
+                        chunk.extend_from_slice(&event.frame);
+                    }
+                }
                 self.cursor = event.id;
                 if self.ends_stream(event.kind) {
                     self.phase = Phase::Finished;
@@ -194,7 +217,9 @@ impl Subscription {
                 };
             }
         }
-        if !chunk.is_empty() {
+        if single.is_some() {
+            self.pending = single;
+        } else if !chunk.is_empty() {
             self.pending = Some(chunk.freeze());
         }
     }
