@@ -3,6 +3,12 @@
 //! Writes and announcements happen under one lock, so the bus carries events in exactly
 //! the order of their ids. A subscriber relies on that: having read the log up to id N,
 //! it skips bus events up to N and misses none after.
+//!
+//! The writes run on a thread of their own (the event writer, a small runtime): a write
+//! takes several round trips to the database, and on the server's main runtime each of
+//! them would wait its turn behind every stream that the last event woke (ten thousand
+//! streams, ten thousand tasks). Jobs would then report at the pace of the slowest
+//! moment of the fan-out; on its own thread, the log is written at the database's pace.
 
 use std::sync::Arc;
 
@@ -22,6 +28,46 @@ pub struct Recorder {
     /// Held across "write to the log, then publish": keeps the bus in id order. A tokio
     /// mutex, because it is held across the store's `await`s.
     order: Arc<Mutex<()>>,
+    writer: Arc<Writer>,
+}
+
+/// The event writer's runtime, on its own thread; it stops when the last recorder goes.
+struct Writer {
+    handle: tokio::runtime::Handle,
+    _stop: tokio::sync::oneshot::Sender<()>,
+}
+
+impl Writer {
+    fn start() -> Self {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .thread_name("candor-event-writer")
+            .build()
+            .expect("the event writer's runtime starts");
+        let handle = runtime.handle().clone();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        std::thread::Builder::new()
+            .name("candor-event-writer".into())
+            .spawn(move || {
+                let _ = runtime.block_on(stopped);
+            })
+            .expect("the event writer's thread starts");
+        Self {
+            handle,
+            _stop: stop,
+        }
+    }
+
+    /// Runs `write` on the writer's thread and waits for its result.
+    async fn run<T: Send + 'static>(
+        &self,
+        write: impl Future<Output = Result<T, StoreError>> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        self.handle
+            .spawn(write)
+            .await
+            .map_err(|err| StoreError::Corrupt(format!("the event writer failed: {err}")))?
+    }
 }
 
 impl Recorder {
@@ -30,6 +76,7 @@ impl Recorder {
             store,
             bus,
             order: Arc::new(Mutex::new(())),
+            writer: Arc::new(Writer::start()),
         }
     }
 
@@ -43,32 +90,52 @@ impl Recorder {
         retry_of: Option<JobId>,
         admission: Admission,
     ) -> Result<Job, StoreError> {
-        let _order = self.order.lock().await;
-        let (job, event) = self
-            .store
-            .create_job(owner, spec, title, retry_of, admission, Utc::now())
-            .await?;
-        self.bus.publish(&event);
-        Ok(job)
+        let (store, bus, order) = self.parts();
+        let (owner, spec, title) = (owner.clone(), spec.clone(), title.to_owned());
+        self.writer
+            .run(async move {
+                let _order = order.lock().await;
+                let (job, event) = store
+                    .create_job(&owner, &spec, &title, retry_of, admission, Utc::now())
+                    .await?;
+                bus.publish(&event);
+                Ok(job)
+            })
+            .await
     }
 
     /// Claims the oldest queued job for a worker and announces that it runs.
     pub async fn claim_next(&self) -> Result<Option<ClaimedJob>, StoreError> {
-        let _order = self.order.lock().await;
-        let claimed = self.store.claim_next(Utc::now()).await?;
-        if let Some(claimed) = &claimed {
-            self.bus.publish(&claimed.event);
-        }
-        Ok(claimed)
+        let (store, bus, order) = self.parts();
+        self.writer
+            .run(async move {
+                let _order = order.lock().await;
+                let claimed = store.claim_next(Utc::now()).await?;
+                if let Some(claimed) = &claimed {
+                    bus.publish(&claimed.event);
+                }
+                Ok(claimed)
+            })
+            .await
     }
 
     /// Records a change to a job and announces it, if the job's state allows it.
     pub async fn record(&self, event: &JobEvent) -> Result<Recorded, StoreError> {
-        let _order = self.order.lock().await;
-        let recorded = self.store.record(event).await?;
-        if let Recorded::Stored(stored) = &recorded {
-            self.bus.publish(stored);
-        }
-        Ok(recorded)
+        let (store, bus, order) = self.parts();
+        let event = event.clone();
+        self.writer
+            .run(async move {
+                let _order = order.lock().await;
+                let recorded = store.record(&event).await?;
+                if let Recorded::Stored(stored) = &recorded {
+                    bus.publish(stored);
+                }
+                Ok(recorded)
+            })
+            .await
+    }
+
+    fn parts(&self) -> (Arc<dyn Store>, Bus, Arc<Mutex<()>>) {
+        (self.store.clone(), self.bus.clone(), self.order.clone())
     }
 }
