@@ -9,17 +9,26 @@
 //! them would wait its turn behind every stream that the last event woke (ten thousand
 //! streams, ten thousand tasks). Jobs would then report at the pace of the slowest
 //! moment of the fan-out; on its own thread, the log is written at the database's pace.
+//!
+//! Job changes are written in groups: while one transaction commits, the changes that
+//! arrive queue up, and the next transaction writes them all with one commit. Each
+//! caller still hears back only once its change is durable.
 
 use std::sync::Arc;
 
 use app::event::JobEvent;
 use app::job::{Job, JobId, JobSpec};
 use chrono::Utc;
-use tokio::sync::Mutex;
+use tokio::sync::{Mutex, mpsc, oneshot};
 
 use super::Bus;
 use crate::owner::Owner;
 use crate::store::{Admission, ClaimedJob, Recorded, Store, StoreError};
+
+/// The most job changes one transaction writes.
+const GROUP: usize = 256;
+
+type Reply = oneshot::Sender<Result<Recorded, StoreError>>;
 
 #[derive(Clone)]
 pub struct Recorder {
@@ -28,6 +37,8 @@ pub struct Recorder {
     /// Held across "write to the log, then publish": keeps the bus in id order. A tokio
     /// mutex, because it is held across the store's `await`s.
     order: Arc<Mutex<()>>,
+    /// Job changes waiting for the next group commit.
+    changes: mpsc::UnboundedSender<(JobEvent, Reply)>,
     writer: Arc<Writer>,
 }
 
@@ -72,11 +83,21 @@ impl Writer {
 
 impl Recorder {
     pub fn new(store: Arc<dyn Store>, bus: Bus) -> Self {
+        let order = Arc::new(Mutex::new(()));
+        let writer = Writer::start();
+        let (changes, queue) = mpsc::unbounded_channel();
+        writer.handle.spawn(write_changes(
+            store.clone(),
+            bus.clone(),
+            order.clone(),
+            queue,
+        ));
         Self {
             store,
             bus,
-            order: Arc::new(Mutex::new(())),
-            writer: Arc::new(Writer::start()),
+            order,
+            changes,
+            writer: Arc::new(writer),
         }
     }
 
@@ -119,23 +140,66 @@ impl Recorder {
             .await
     }
 
-    /// Records a change to a job and announces it, if the job's state allows it.
+    /// Records a change to a job and announces it, if the job's state allows it; answers
+    /// once it is durable.
     pub async fn record(&self, event: &JobEvent) -> Result<Recorded, StoreError> {
-        let (store, bus, order) = self.parts();
-        let event = event.clone();
-        self.writer
-            .run(async move {
-                let _order = order.lock().await;
-                let recorded = store.record(&event).await?;
-                if let Recorded::Stored(stored) = &recorded {
-                    bus.publish(stored);
-                }
-                Ok(recorded)
-            })
-            .await
+        let (reply, answer) = oneshot::channel();
+        let gone = || StoreError::Corrupt("the event writer has stopped".to_owned());
+        self.changes
+            .send((event.clone(), reply))
+            .map_err(|_| gone())?;
+        answer.await.map_err(|_| gone())?
     }
 
     fn parts(&self) -> (Arc<dyn Store>, Bus, Arc<Mutex<()>>) {
         (self.store.clone(), self.bus.clone(), self.order.clone())
+    }
+}
+
+/// The group commit: takes every change waiting (up to [`GROUP`]), writes them in one
+/// transaction, announces the stored ones in order, and answers each caller.
+async fn write_changes(
+    store: Arc<dyn Store>,
+    bus: Bus,
+    order: Arc<Mutex<()>>,
+    mut queue: mpsc::UnboundedReceiver<(JobEvent, Reply)>,
+) {
+    let mut events = Vec::with_capacity(GROUP);
+    let mut replies = Vec::with_capacity(GROUP);
+    while let Some((event, reply)) = queue.recv().await {
+        events.push(event);
+        replies.push(reply);
+        while events.len() < GROUP {
+            match queue.try_recv() {
+                Ok((event, reply)) => {
+                    events.push(event);
+                    replies.push(reply);
+                }
+                Err(_) => break,
+            }
+        }
+        let _order = order.lock().await;
+        match store.record_all(&events).await {
+            Ok(recorded) => {
+                for (recorded, reply) in recorded.into_iter().zip(replies.drain(..)) {
+                    if let Recorded::Stored(stored) = &recorded {
+                        bus.publish(stored);
+                    }
+                    let _ = reply.send(Ok(recorded));
+                }
+            }
+            // The group failed as one: each change tries alone, and hears its own answer.
+            Err(err) => {
+                tracing::warn!(error = %err, changes = events.len(), "a group commit failed; writing one by one");
+                for (event, reply) in events.iter().zip(replies.drain(..)) {
+                    let recorded = store.record(event).await;
+                    if let Ok(Recorded::Stored(stored)) = &recorded {
+                        bus.publish(stored);
+                    }
+                    let _ = reply.send(recorded);
+                }
+            }
+        }
+        events.clear();
     }
 }

@@ -27,6 +27,9 @@ pub(super) async fn report_progress(
     done: CancellationToken,
 ) {
     loop {
+        // The interval runs from the start of a write, not its end: a slow write (a busy
+        // moment) does not slow the job's reports down further.
+        let began = tokio::time::Instant::now();
         let current = reports.borrow_and_update().clone();
         if current != written {
             if !write(&recorder, job_id, &current).await {
@@ -38,7 +41,7 @@ pub(super) async fn report_progress(
         tokio::select! {
             biased;
             () = done.cancelled() => break,
-            () = tokio::time::sleep(interval) => {}
+            () = tokio::time::sleep_until(began + interval) => {}
         }
         tokio::select! {
             biased;

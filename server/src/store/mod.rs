@@ -124,6 +124,17 @@ pub trait Store: Send + Sync + 'static {
     /// A `removed` event also deletes the job's earlier events and marks its row removed.
     async fn record(&self, event: &JobEvent) -> Result<Recorded, StoreError>;
 
+    /// Records `events` in order, as [`Store::record`] does each, in one transaction (one
+    /// commit for all: the log's group commit). Each is stored or refused on its own;
+    /// an error stores none of them.
+    async fn record_all(&self, events: &[JobEvent]) -> Result<Vec<Recorded>, StoreError> {
+        let mut recorded = Vec::with_capacity(events.len());
+        for event in events {
+            recorded.push(self.record(event).await?);
+        }
+        Ok(recorded)
+    }
+
     /// One of the owner's jobs (`None` for another owner's job, exactly as for no job,
     /// and for a removed job).
     async fn job(&self, owner: &Owner, id: JobId) -> Result<Option<Job>, StoreError>;

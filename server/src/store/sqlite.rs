@@ -297,6 +297,21 @@ impl Store for SqliteStore {
         Ok(Some(ClaimedJob { job, event }))
     }
 
+    async fn record_all(&self, events: &[JobEvent]) -> Result<Vec<Recorded>, StoreError> {
+        let _turn = self.turns.take().await;
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let mut recorded = Vec::with_capacity(events.len());
+        for event in events {
+            // A refused event wrote nothing: the others go on.
+            recorded.push(match Self::apply(&mut tx, event).await? {
+                Ok((stored, _)) => Recorded::Stored(stored),
+                Err(refused) => Recorded::Refused(refused),
+            });
+        }
+        tx.commit().await?;
+        Ok(recorded)
+    }
+
     async fn record(&self, event: &JobEvent) -> Result<Recorded, StoreError> {
         let _turn = self.turns.take().await;
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
