@@ -126,7 +126,7 @@ for r in rows:
         n = r["label"].split()[-1]
         y = by.get(f"idle yardstick {n}")
         if y and y["rssPerSubscriberKib"] and r["rssPerSubscriberKib"]:
-            lines.append(f"- idle, {int(n):,} subscribers: {r['rssPerSubscriberKib']:.1f} KiB per subscriber against {y['rssPerSubscriberKib']:.1f} KiB ({r["rssPerSubscriberKib"] - y["rssPerSubscriberKib"]:+.1f} KiB)")
+            lines.append(f"- idle, {int(n):,} subscribers: {r['rssPerSubscriberKib']:.1f} KiB per subscriber against {y['rssPerSubscriberKib']:.1f} KiB ({r['rssPerSubscriberKib'] - y['rssPerSubscriberKib']:+.1f} KiB)")
 lines += ["", "Raw results (one JSON line per run, as the load generator printed them):", "", "```"]
 lines += [json.dumps(r, sort_keys=True) for r in rows]
 lines += ["```", ""]
