@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Measures Candor's event streams side by side with the bare axum broadcast server (the
-# yardstick, bench/yardstick/), on loopback, release builds, one load generator
-# (bench/load/) for all. Writes BENCHMARKS.md.
+# yardstick, bench/yardstick/) and the SSE servers people would pick instead
+# (bench/peers/: Node.js with better-sse, Python with FastAPI and sse-starlette, installed
+# here from npm and PyPI), on loopback, release builds, one load generator (bench/load/)
+# for all. Writes BENCHMARKS.md.
 #
 #   bash bench/sse.sh            # SCALE=small for a quick run (1,000 subscribers at most)
 #
@@ -18,12 +20,18 @@ SECONDS_PER_RUN="${BENCH_SECONDS:-10}"
 BIG=10000
 [ "${SCALE:-full}" = small ] && BIG=1000
 
+echo "==> installing the peers (npm: better-sse; PyPI: fastapi, sse-starlette, uvicorn)" >&2
+(cd bench/peers/better-sse && npm ci --no-audit --no-fund >/dev/null)
+VENV="$ROOT/.tools/bench-venv"
+[ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
+"$VENV/bin/pip" install -q -r bench/peers/sse-starlette/requirements.txt >&2
+
 echo "==> building release binaries" >&2
 cargo build --release -p server --bin candor --example sse_load --example yardstick >&2
 LOAD=target/release/examples/sse_load
 WORK="$(mktemp -d)"
 PIDS=()
-cleanup() { for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done; rm -rf "$WORK"; }
+cleanup() { for pid in "${PIDS[@]}"; do kill -9 "$pid" 2>/dev/null || true; done; rm -rf "$WORK"; }
 trap cleanup EXIT
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 
@@ -35,6 +43,25 @@ start_yardstick() {
   PIDS+=($!)
   wait_up "http://127.0.0.1:$1/healthz"
   echo "$!"
+}
+
+# start_peer <better-sse|sse-starlette> <port> <rate>: the pid.
+start_peer() {
+  if [ "$1" = better-sse ]; then
+    BENCH_ADDR="127.0.0.1:$2" BENCH_RATE="$3" node bench/peers/better-sse/server.js >"$WORK/$1.log" 2>&1 &
+  else
+    BENCH_ADDR="127.0.0.1:$2" BENCH_RATE="$3" "$VENV/bin/python" bench/peers/sse-starlette/server.py >"$WORK/$1.log" 2>&1 &
+  fi
+  PIDS+=($!)
+  wait_up "http://127.0.0.1:$2/healthz"
+  echo "$!"
+}
+
+# load <label> <args...>: one load generator run, bounded; a run that fails is recorded.
+load() {
+  local label=$1; shift
+  timeout 300 "$LOAD" --label "$label" "$@" >>"$RESULTS" ||
+    echo "{\"label\": \"$label\", \"failed\": true}" >>"$RESULTS"
 }
 
 # start_candor <port>: a fresh data directory and a token (in $WORK/token); the pid.
@@ -51,36 +78,54 @@ start_candor() {
   echo "$!"
 }
 
-stop() { kill "$1" 2>/dev/null || true; wait "$1" 2>/dev/null || true; }
+# stop <pid>: asks politely, then insists (a server draining open streams may wait forever).
+stop() {
+  kill "$1" 2>/dev/null || return 0
+  for _ in $(seq 30); do kill -0 "$1" 2>/dev/null || break; sleep 0.1; done
+  kill -9 "$1" 2>/dev/null || true
+  wait "$1" 2>/dev/null || true
+}
 
 RESULTS="$WORK/results.jsonl"
 : >"$RESULTS"
 
 run_idle() {
-  local n=$1 pid
+  local n=$1 pid peer
   echo "==> idle: $n subscribers" >&2
-  pid=$(start_yardstick 3911 1)
-  "$LOAD" --url http://127.0.0.1:3911/events --subscribers "$n" --seconds 2 --warmup 0 \
-    --server-pid "$pid" --label "idle yardstick $n" >>"$RESULTS"
-  stop "$pid"
   pid=$(start_candor 3912)
-  "$LOAD" --url http://127.0.0.1:3912/api/events --token "$(cat "$WORK/token")" --subscribers "$n" \
-    --seconds 2 --warmup 0 --server-pid "$pid" --label "idle candor $n" >>"$RESULTS"
+  load "idle candor $n" --url http://127.0.0.1:3912/api/events --token "$(cat "$WORK/token")" \
+    --subscribers "$n" --seconds 2 --warmup 0 --server-pid "$pid"
   stop "$pid"
+  pid=$(start_yardstick 3911 1)
+  load "idle yardstick $n" --url http://127.0.0.1:3911/events --start-url http://127.0.0.1:3911/start --subscribers "$n" --seconds 2 \
+    --warmup 0 --server-pid "$pid"
+  stop "$pid"
+  for peer in better-sse sse-starlette; do
+    pid=$(start_peer "$peer" 3915 1)
+    load "idle $peer $n" --url http://127.0.0.1:3915/events --start-url http://127.0.0.1:3915/start --subscribers "$n" --seconds 2 \
+      --warmup 0 --server-pid "$pid"
+    stop "$pid"
+  done
 }
 
 run_fanout() {
-  local n=$1 pid
+  local n=$1 pid peer
   echo "==> fan-out: $n subscribers x 100 events/s" >&2
-  pid=$(start_yardstick 3913 100)
-  "$LOAD" --url http://127.0.0.1:3913/events --subscribers "$n" --seconds "$SECONDS_PER_RUN" \
-    --warmup 3 --server-pid "$pid" --label "fan-out yardstick $n" >>"$RESULTS"
-  stop "$pid"
   pid=$(start_candor 3914)
-  "$LOAD" --url http://127.0.0.1:3914/api/events --token "$(cat "$WORK/token")" --subscribers "$n" \
-    --seconds "$SECONDS_PER_RUN" --warmup 3 --server-pid "$pid" \
-    --drive-candor http://127.0.0.1:3914 --rate 100 --label "fan-out candor $n" >>"$RESULTS"
+  load "fan-out candor $n" --url http://127.0.0.1:3914/api/events --token "$(cat "$WORK/token")" \
+    --subscribers "$n" --seconds "$SECONDS_PER_RUN" --warmup 3 --server-pid "$pid" \
+    --drive-candor http://127.0.0.1:3914 --rate 100
   stop "$pid"
+  pid=$(start_yardstick 3913 100)
+  load "fan-out yardstick $n" --url http://127.0.0.1:3913/events --start-url http://127.0.0.1:3913/start --subscribers "$n" \
+    --seconds "$SECONDS_PER_RUN" --warmup 3 --server-pid "$pid"
+  stop "$pid"
+  for peer in better-sse sse-starlette; do
+    pid=$(start_peer "$peer" 3916 100)
+    load "fan-out $peer $n" --url http://127.0.0.1:3916/events --start-url http://127.0.0.1:3916/start --subscribers "$n" \
+      --seconds "$SECONDS_PER_RUN" --warmup 3 --server-pid "$pid"
+    stop "$pid"
+  done
 }
 
 run_idle "$BIG"
@@ -91,6 +136,8 @@ python3 - "$RESULTS" "$OUT" "$(nproc)" "$(uname -m)" "$(rustc --version)" <<'PY'
 import json, sys, datetime
 results_path, out, cores, arch, rustc = sys.argv[1:6]
 rows = [json.loads(line) for line in open(results_path) if line.strip()]
+failed = [r["label"] for r in rows if r.get("failed")]
+rows = [r for r in rows if not r.get("failed")]
 by = {r["label"]: r for r in rows}
 def f(v, fmt="{:,.0f}"):
     return "—" if v is None else fmt.format(v)
@@ -101,7 +148,10 @@ lines = [
     "One load generator (`bench/load/main.rs`, Rust, HTTP/1.1, one connection per subscriber) for every",
     "server, started fresh for each run. Latency is publish-to-receive: each event's `at` stamp against",
     "the receiving clock (one event in four sampled). The yardstick is the bare axum 0.8 broadcast SSE",
-    "server (`bench/yardstick/main.rs`); Candor runs its real pipeline: demo jobs started through",
+    "server (`bench/yardstick/main.rs`); the peers are Node.js with better-sse (one channel) and",
+    "FastAPI with sse-starlette under uvicorn (a queue per subscriber), in `bench/peers/`, installed",
+    "by the command from npm and PyPI; each publishes the same payloads by itself at the same rate.",
+    "Candor runs its real pipeline: demo jobs started through",
     "`POST /api/jobs`, every progress event written durably to SQLite, then streamed on `/api/events`,",
     "filtered by owner. Load generator and server share the machine's two cores.",
     "",
@@ -116,17 +166,23 @@ for r in rows:
         f(r["p99Ms"], "{:.1f}") if timed else "—",
         f(r["maxMs"], "{:.1f}") if timed else "—",
         f(r["serverCpuPercent"]), f(r["rssPerSubscriberKib"], "{:.1f}"), r["errors"]))
-lines += ["", "Ratios, Candor to the yardstick, in the same run:", ""]
-for label in sorted({r["label"].split(" ", 2)[-1] for r in rows if r["label"].startswith("fan-out")}, key=int):
-    y, c = by.get(f"fan-out yardstick {label}"), by.get(f"fan-out candor {label}")
-    if y and c:
-        lines.append(f"- fan-out to {int(label):,}: {c['eventsPerSec'] / y['eventsPerSec']:.0%} of its events/s; p99 {c['p99Ms']:.1f} ms against {y['p99Ms']:.1f} ms")
+if failed:
+    lines += ["", "Runs that failed (the load generator did not finish within 5 minutes): " + ", ".join(failed)]
+lines += ["", "Ratios, Candor to each other server, in the same run:", ""]
+sizes = sorted({int(r["label"].split()[-1]) for r in rows if r["label"].startswith("fan-out")})
+for n in sizes:
+    c = by.get(f"fan-out candor {n}")
+    for other in ["yardstick", "better-sse", "sse-starlette"]:
+        o = by.get(f"fan-out {other} {n}")
+        if c and o and o["eventsPerSec"]:
+            lines.append(f"- fan-out to {n:,}, against {other}: {c['eventsPerSec'] / o['eventsPerSec']:.2f}x its events/s; p99 {c['p99Ms']:.1f} ms against {o['p99Ms']:.1f} ms")
 for r in rows:
     if r["label"].startswith("idle candor"):
         n = r["label"].split()[-1]
-        y = by.get(f"idle yardstick {n}")
-        if y and y["rssPerSubscriberKib"] and r["rssPerSubscriberKib"]:
-            lines.append(f"- idle, {int(n):,} subscribers: {r['rssPerSubscriberKib']:.1f} KiB per subscriber against {y['rssPerSubscriberKib']:.1f} KiB ({r['rssPerSubscriberKib'] - y['rssPerSubscriberKib']:+.1f} KiB)")
+        for other in ["yardstick", "better-sse", "sse-starlette"]:
+            o = by.get(f"idle {other} {n}")
+            if o and o["rssPerSubscriberKib"] and r["rssPerSubscriberKib"]:
+                lines.append(f"- idle, {int(n):,} subscribers, against {other}: {r['rssPerSubscriberKib']:.1f} KiB per subscriber against {o['rssPerSubscriberKib']:.1f} KiB ({r['rssPerSubscriberKib'] - o['rssPerSubscriberKib']:+.1f} KiB)")
 lines += ["", "Raw results (one JSON line per run, as the load generator printed them):", "", "```"]
 lines += [json.dumps(r, sort_keys=True) for r in rows]
 lines += ["```", ""]

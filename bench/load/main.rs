@@ -48,6 +48,12 @@ struct Args {
     /// Record the latency of one event in this many (the rest are counted).
     #[arg(long, default_value_t = 4)]
     sample_every: u64,
+    /// Asked (GET) once the subscribers are connected: starts a self-publishing server.
+    #[arg(long)]
+    start_url: Option<String>,
+    /// Stop opening connections after this many seconds, and measure with those held.
+    #[arg(long, default_value_t = 60)]
+    connect_within: u64,
     /// A name for the run in the output.
     #[arg(long, default_value = "run")]
     label: String,
@@ -139,7 +145,9 @@ async fn subscriber(index: usize, shared: Arc<Shared>, connected: tokio::sync::m
         sample_every,
     } = &*shared;
     let sample_every = *sample_every;
-    let Ok(mut socket) = TcpStream::connect(&target.addr).await else {
+    let connecting =
+        tokio::time::timeout(Duration::from_secs(20), TcpStream::connect(&target.addr));
+    let Ok(Ok(mut socket)) = connecting.await else {
         counters.errors.fetch_add(1, Ordering::Relaxed);
         let _ = connected.send(false).await;
         return;
@@ -158,15 +166,16 @@ async fn subscriber(index: usize, shared: Arc<Shared>, connected: tokio::sync::m
     }
     let mut buffer = vec![0u8; 16 * 1024];
     let mut carry: Vec<u8> = Vec::with_capacity(1024);
-    // The response head.
+    // The response head (a server that does not answer within 20 s counts as an error).
+    let head_by = tokio::time::Instant::now() + Duration::from_secs(20);
     loop {
-        match socket.read(&mut buffer).await {
-            Ok(0) | Err(_) => {
+        match tokio::time::timeout_at(head_by, socket.read(&mut buffer)).await {
+            Ok(Ok(0) | Err(_)) | Err(_) => {
                 counters.errors.fetch_add(1, Ordering::Relaxed);
                 let _ = connected.send(false).await;
                 return;
             }
-            Ok(n) => {
+            Ok(Ok(n)) => {
                 carry.extend_from_slice(&buffer[..n]);
                 if let Some(end) = memmem::find(&carry, b"\r\n\r\n") {
                     if !carry.starts_with(b"HTTP/1.1 200") {
@@ -299,11 +308,15 @@ async fn main() {
     let mut in_flight = 0;
     let mut opened = 0;
     let mut ok = 0usize;
+    let give_up = opening + Duration::from_secs(args.connect_within);
     while opened < args.subscribers || in_flight > 0 {
-        while opened < args.subscribers && in_flight < 256 {
+        while opened < args.subscribers && in_flight < 256 && Instant::now() < give_up {
             tokio::spawn(subscriber(opened, shared.clone(), connected_tx.clone()));
             opened += 1;
             in_flight += 1;
+        }
+        if in_flight == 0 {
+            break;
         }
         if connected_rx.recv().await == Some(true) {
             ok += 1;
@@ -315,6 +328,11 @@ async fn main() {
     tokio::time::sleep(Duration::from_secs(1)).await;
     let idle = args.server_pid.and_then(process_stats);
 
+    if let Some(url) = &args.start_url {
+        if let Err(err) = reqwest::get(url).await {
+            note(&format!("could not start the publisher: {err}"));
+        }
+    }
     if let Some(base) = &args.drive_candor {
         let started = drive_candor(
             base,

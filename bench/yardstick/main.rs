@@ -5,7 +5,8 @@
 //!
 //!   cargo run --release -p server --example yardstick   # BENCH_ADDR=127.0.0.1:3901
 //!
-//! `GET /events` subscribes; `GET /healthz` answers once it serves.
+//! `GET /events` subscribes; `GET /start` starts publishing (once the subscribers are
+//! connected); `GET /healthz` answers once it serves.
 
 use std::convert::Infallible;
 use std::time::Duration;
@@ -27,7 +28,10 @@ async fn main() {
     let _ = rlimit::increase_nofile_limit(u64::MAX);
     let (sender, _) = broadcast::channel::<Event>(1024);
     let publisher = sender.clone();
+    let start = std::sync::Arc::new(tokio::sync::Notify::new());
+    let starting = start.clone();
     tokio::spawn(async move {
+        starting.notified().await;
         let mut tick = tokio::time::interval(Duration::from_micros(1_000_000 / rate.max(1)));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
         let job = "7d4c1e0a-0000-4000-8000-000000000000";
@@ -48,6 +52,13 @@ async fn main() {
     });
     let app = Router::new()
         .route("/healthz", get(|| async { "ok" }))
+        .route(
+            "/start",
+            get(move || async move {
+                start.notify_one();
+                "started"
+            }),
+        )
         .route(
             "/events",
             get(move || {
