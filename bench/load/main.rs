@@ -328,10 +328,10 @@ async fn main() {
     tokio::time::sleep(Duration::from_secs(1)).await;
     let idle = args.server_pid.and_then(process_stats);
 
-    if let Some(url) = &args.start_url {
-        if let Err(err) = reqwest::get(url).await {
-            note(&format!("could not start the publisher: {err}"));
-        }
+    if let Some(url) = &args.start_url
+        && let Err(err) = reqwest::get(url).await
+    {
+        note(&format!("could not start the publisher: {err}"));
     }
     if let Some(base) = &args.drive_candor {
         let started = drive_candor(
