@@ -7,9 +7,9 @@
 #
 #   bash bench/sse.sh            # SCALE=small for a quick run (1,000 subscribers at most)
 #
-# Scenarios so far: idle subscribers (memory per connection), and fan-out at 100 events
-# a second to 1,000 and 10,000 subscribers (delivered events/s, publish-to-receive
-# latency, server CPU). The load generator drives Candor through its public API (demo
+# Scenarios so far: idle subscribers (memory per connection), fan-out at 100 events a
+# second to 1,000 and 10,000 subscribers (delivered events/s, publish-to-receive latency,
+# server CPU), and accepting work (POST /api/jobs per second, durable). The load generator drives Candor through its public API (demo
 # jobs that report every 250 ms); the yardstick publishes by itself.
 
 set -euo pipefail
@@ -71,7 +71,8 @@ start_candor() {
   CANDOR_DATA_DIR="$data" RUST_LOG=warn target/release/candor token create --label bench >"$WORK/token" 2>/dev/null
   CANDOR_DATA_DIR="$data" LEPTOS_SITE_ADDR="127.0.0.1:$1" LEPTOS_OUTPUT_NAME=candor \
     CANDOR_WORKERS=64 CANDOR_OWNER_MAX_STREAMS=100000 CANDOR_MAX_STREAMS=100000 \
-    CANDOR_OWNER_MAX_IN_FLIGHT=100000 CANDOR_OWNER_JOBS_PER_MINUTE=100000 RUST_LOG=warn \
+    CANDOR_OWNER_MAX_IN_FLIGHT=10000000 CANDOR_OWNER_JOBS_PER_MINUTE=10000000 \
+    CANDOR_QUEUE_MAX=10000000 RUST_LOG=warn \
     target/release/candor >"$WORK/candor-$1.log" 2>&1 &
   PIDS+=($!)
   wait_up "http://127.0.0.1:$1/api/kinds"
@@ -128,9 +129,19 @@ run_fanout() {
   done
 }
 
+run_accept() {
+  local pid
+  echo "==> accepting work: 20,000 POST /api/jobs, 64 at a time" >&2
+  pid=$(start_candor 3917)
+  load "accept candor" --url http://127.0.0.1:3917/api/jobs --token "$(cat "$WORK/token")" \
+    --post-jobs 20000 --concurrency 64 --server-pid "$pid"
+  stop "$pid"
+}
+
 run_idle "$BIG"
 run_fanout 1000
 [ "$BIG" -gt 1000 ] && run_fanout "$BIG"
+run_accept
 
 python3 - "$RESULTS" "$OUT" "$(nproc)" "$(uname -m)" "$(rustc --version)" <<'PY'
 import json, sys, datetime
@@ -138,6 +149,8 @@ results_path, out, cores, arch, rustc = sys.argv[1:6]
 rows = [json.loads(line) for line in open(results_path) if line.strip()]
 failed = [r["label"] for r in rows if r.get("failed")]
 rows = [r for r in rows if not r.get("failed")]
+accepts = [r for r in rows if r["label"].startswith("accept")]
+rows = [r for r in rows if not r["label"].startswith("accept")]
 by = {r["label"]: r for r in rows}
 def f(v, fmt="{:,.0f}"):
     return "—" if v is None else fmt.format(v)
@@ -166,6 +179,15 @@ for r in rows:
         f(r["p99Ms"], "{:.1f}") if timed else "—",
         f(r["maxMs"], "{:.1f}") if timed else "—",
         f(r["serverCpuPercent"]), f(r["rssPerSubscriberKib"], "{:.1f}"), r["errors"]))
+if accepts:
+    lines += ["", "Accepting work: `POST /api/jobs` (a one-step demo job each, 64 requests in flight), every",
+              "accepted job durable (SQLite WAL, `synchronous=FULL`) before its `202`; the jobs run meanwhile.", "",
+              "| run | accepted | jobs/s | p50 ms | p99 ms | max ms | server CPU % | errors |",
+              "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in accepts:
+        lines.append("| {} | {} | {} | {} | {} | {} | {} | {} |".format(
+            r["label"], f(r["accepted"]), f(r["jobsPerSec"]), f(r["p50Ms"], "{:.1f}"),
+            f(r["p99Ms"], "{:.1f}"), f(r["maxMs"], "{:.1f}"), f(r["serverCpuPercent"]), r["errors"]))
 if failed:
     lines += ["", "Runs that failed (the load generator did not finish within 5 minutes): " + ", ".join(failed)]
 lines += ["", "Ratios, Candor to each other server, in the same run:", ""]
@@ -184,7 +206,7 @@ for r in rows:
             if o and o["rssPerSubscriberKib"] and r["rssPerSubscriberKib"]:
                 lines.append(f"- idle, {int(n):,} subscribers, against {other}: {r['rssPerSubscriberKib']:.1f} KiB per subscriber against {o['rssPerSubscriberKib']:.1f} KiB ({r['rssPerSubscriberKib'] - o['rssPerSubscriberKib']:+.1f} KiB)")
 lines += ["", "Raw results (one JSON line per run, as the load generator printed them):", "", "```"]
-lines += [json.dumps(r, sort_keys=True) for r in rows]
+lines += [json.dumps(r, sort_keys=True) for r in rows + accepts]
 lines += ["```", ""]
 open(out, "w").write("\n".join(lines))
 print("\n".join(lines))
