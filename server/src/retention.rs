@@ -73,7 +73,7 @@ impl Sweeper {
                     job_id,
                     at: Utc::now(),
                 });
-                if let Recorded::Stored(_) = self.recorder.record(&event).await? {
+                if let Recorded::Stored(_) = self.recorder.record(event).await? {
                     removed += 1;
                 }
             }

@@ -142,12 +142,10 @@ impl Recorder {
 
     /// Records a change to a job and announces it, if the job's state allows it; answers
     /// once it is durable.
-    pub async fn record(&self, event: &JobEvent) -> Result<Recorded, StoreError> {
+    pub async fn record(&self, event: JobEvent) -> Result<Recorded, StoreError> {
         let (reply, answer) = oneshot::channel();
         let gone = || StoreError::Corrupt("the event writer has stopped".to_owned());
-        self.changes
-            .send((event.clone(), reply))
-            .map_err(|_| gone())?;
+        self.changes.send((event, reply)).map_err(|_| gone())?;
         answer.await.map_err(|_| gone())?
     }
 

@@ -190,14 +190,13 @@ impl Subscription {
         let mut taken = 0;
         while let Some(event) = next.take() {
             if event.id > self.cursor && self.filter.matches(&event) {
-                match single.take() {
-                    None if chunk.is_empty() => single = Some(event.frame.clone()),
-                    earlier => {
-                        if let Some(earlier) = earlier {
-                            chunk.extend_from_slice(&earlier);
-                        }
-                        chunk.extend_from_slice(&event.frame);
+                if single.is_none() && chunk.is_empty() {
+                    single = Some(event.frame.clone());
+                } else {
+                    if let Some(first) = single.take() {
+                        chunk.extend_from_slice(&first);
                     }
+                    chunk.extend_from_slice(&event.frame);
                 }
                 self.cursor = event.id;
                 if self.ends_stream(event.kind) {
@@ -217,11 +216,7 @@ impl Subscription {
                 };
             }
         }
-        if single.is_some() {
-            self.pending = single;
-        } else if !chunk.is_empty() {
-            self.pending = Some(chunk.freeze());
-        }
+        self.pending = single.or_else(|| (!chunk.is_empty()).then(|| chunk.freeze()));
     }
 
     fn ends_stream(&self, kind: EventKind) -> bool {

@@ -77,6 +77,18 @@ impl From<StoreError> for ApiError {
     }
 }
 
+impl From<StreamRefusal> for ApiError {
+    fn from(refusal: StreamRefusal) -> Self {
+        ApiError::TooManyStreams(refusal)
+    }
+}
+
+impl From<RateExceeded> for ApiError {
+    fn from(exceeded: RateExceeded) -> Self {
+        ApiError::RateLimited(exceeded)
+    }
+}
+
 impl From<IdentityError> for ApiError {
     fn from(err: IdentityError) -> Self {
         match err {
@@ -99,8 +111,9 @@ impl ApiError {
     /// Seconds a client should wait before asking again, for the errors that have one.
     fn retry_after(&self) -> Option<u64> {
         match self {
-            ApiError::ShuttingDown | ApiError::NotAdmitted(_) => Some(RETRY_BUSY_SECS),
-            ApiError::TooManyStreams(_) => Some(RETRY_BUSY_SECS),
+            ApiError::ShuttingDown | ApiError::NotAdmitted(_) | ApiError::TooManyStreams(_) => {
+                Some(RETRY_BUSY_SECS)
+            }
             ApiError::RateLimited(exceeded) => Some(exceeded.retry_after_secs()),
             _ => None,
         }

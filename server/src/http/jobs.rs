@@ -62,10 +62,7 @@ pub(super) async fn create(
     if state.draining.is_cancelled() {
         return Err(ApiError::ShuttingDown);
     }
-    state
-        .creation_rate
-        .check(&owner)
-        .map_err(ApiError::RateLimited)?;
+    state.creation_rate.check(&owner)?;
     let (spec, title, uploads) = match body_type(request.headers())? {
         BodyType::Json => {
             let limit = state.limits.request_max_bytes;
@@ -147,10 +144,7 @@ pub(super) async fn retry(
         return Err(ApiError::ShuttingDown);
     }
     let old = owned_job(&state, &owner, job_id(&id)?).await?;
-    state
-        .creation_rate
-        .check(&owner)
-        .map_err(ApiError::RateLimited)?;
+    state.creation_rate.check(&owner)?;
     if !matches!(old.status, JobStatus::Failed | JobStatus::Cancelled) {
         return Err(ApiError::Conflict(format!(
             "only a failed or cancelled job can be retried; this one is {}",
@@ -235,7 +229,7 @@ pub(super) async fn cancel(
         step: job.step.clone(),
         at: Utc::now(),
     });
-    match state.recorder.record(&event).await? {
+    match state.recorder.record(event).await? {
         Recorded::Stored(_) => state.runner.cancel(id),
         // It ended between our read and our write.
         Recorded::Refused(_) => {

@@ -99,10 +99,7 @@ pub(super) async fn all_events(
     query: Result<Query<StreamQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ApiError> {
     let requested = resume_point(&headers, query)?;
-    let permit = state
-        .streams
-        .acquire(&owner)
-        .map_err(ApiError::TooManyStreams)?;
+    let permit = state.streams.acquire(&owner)?;
     // Subscribe before reading the log: see `events::Subscription`.
     let bus = state.bus.subscribe();
     let head = state.store.last_event_id().await?;
@@ -129,10 +126,7 @@ pub(super) async fn job_events(
         // The client has seen the ending: nothing will ever follow.
         return Ok(StatusCode::NO_CONTENT.into_response());
     }
-    let permit = state
-        .streams
-        .acquire(&owner)
-        .map_err(ApiError::TooManyStreams)?;
+    let permit = state.streams.acquire(&owner)?;
     let filter = Filter {
         owner,
         job: Some(id),

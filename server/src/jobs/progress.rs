@@ -64,7 +64,7 @@ async fn write(recorder: &Recorder, job_id: JobId, progress: &Progress) -> bool 
         step: progress.step.clone(),
         at: Utc::now(),
     });
-    match recorder.record(&event).await {
+    match recorder.record(event).await {
         Ok(Recorded::Stored(_)) => true,
         Ok(Recorded::Refused(_)) => false,
         Err(err) => {

@@ -61,7 +61,7 @@ pub async fn recover_interrupted(
             outcome = %event.kind(),
             "a job was interrupted by a restart"
         );
-        recorder.record(&event).await?;
+        recorder.record(event).await?;
     }
     Ok(stranded.len())
 }

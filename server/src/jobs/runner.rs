@@ -253,9 +253,10 @@ impl Runner {
                     at,
                 }),
             };
-            let completed = match self.recorder.record(&event).await {
+            let kind = event.kind();
+            let completed = match self.recorder.record(event).await {
                 Ok(Recorded::Stored(_)) => {
-                    tracing::info!(ending = %event.kind(), "ended");
+                    tracing::info!(ending = %kind, "ended");
                     matches!(ending, Ending::Completed(_))
                 }
                 Ok(Recorded::Refused(_)) => {

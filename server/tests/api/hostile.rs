@@ -204,6 +204,7 @@ async fn oversized_headers_are_refused_and_the_server_goes_on() {
         .send()
         .await
         .unwrap();
-    assert!(response.status().is_success() || response.status() == 431);
+    // Large but within the header limit: the bad cookie is ignored, the token counts.
+    assert_eq!(response.status(), 200);
     nothing_changed(&app).await;
 }
