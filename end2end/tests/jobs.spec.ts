@@ -4,7 +4,7 @@ import { fillDemo, openDashboard, progressOf, submit } from "./helpers";
 
 test("a demo job runs to 100 % and completes, live, without a reload", async ({ page }) => {
   await openDashboard(page);
-  await fillDemo(page, 5, 300);
+  await fillDemo(page, 10, 300);
   const { card } = await submit(page);
   await expect(card).toBeVisible();
   const bar = progressOf(card);
@@ -73,7 +73,7 @@ test("a running job can be cancelled with one click", async ({ page }) => {
 
 test("a reload mid-job shows the current state at once and continues live", async ({ page }) => {
   await openDashboard(page);
-  await fillDemo(page, 8, 500);
+  await fillDemo(page, 12, 500);
   const { job, card } = await submit(page);
   const bar = progressOf(card);
   await expect.poll(async () => Number(await bar.getAttribute("aria-valuenow"))).toBeGreaterThanOrEqual(25);

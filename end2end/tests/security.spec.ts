@@ -27,13 +27,17 @@ test("two browsers each see only their own jobs, live and after a reload", async
   const [a, b] = await Promise.all([alice.newPage(), bob.newPage()]);
   await Promise.all([openDashboard(a), openDashboard(b)]);
 
-  await fillDemo(a, 4, 250);
+  // Long enough (5 s) that Alice's job is still running once Bob's has started, even on a
+  // slow machine: each is seen running right after its own submit.
+  await fillDemo(a, 20, 250);
   const { job: alicesJob, card: alicesCard } = await submit(a);
-  await fillDemo(b, 4, 250);
-  const { job: bobsJob, card: bobsCard } = await submit(b);
-  // Both run at the same time, each on its own page only.
   await expect(alicesCard).toHaveAttribute("data-status", "running");
+  await fillDemo(b, 20, 250);
+  const { job: bobsJob, card: bobsCard } = await submit(b);
   await expect(bobsCard).toHaveAttribute("data-status", "running");
+  // Both run at the same time, each on its own page only.
+  await expect(a.locator("[data-job-id]")).toHaveCount(1);
+  await expect(b.locator("[data-job-id]")).toHaveCount(1);
   await expect(alicesCard).toHaveAttribute("data-status", "completed");
   await expect(bobsCard).toHaveAttribute("data-status", "completed");
   await expect(a.locator("[data-job-id]")).toHaveCount(1);
