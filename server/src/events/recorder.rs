@@ -1,45 +1,43 @@
 //! Where every event is written: into the store's log first, then onto the bus.
 //!
-//! Writes and announcements happen under one lock, so the bus carries events in exactly
-//! the order of their ids. A subscriber relies on that: having read the log up to id N,
-//! it skips bus events up to N and misses none after.
+//! Every write (a new job, a claim, a job's change) goes through one queue to one writer,
+//! which writes to the log and then announces, so the bus carries events in exactly the
+//! order of their ids. A subscriber relies on that: having read the log up to id N, it
+//! skips bus events up to N and misses none after.
 //!
-//! The writes run on a thread of their own (the event writer, a small runtime): a write
-//! takes several round trips to the database, and on the server's main runtime each of
-//! them would wait its turn behind every stream that the last event woke (ten thousand
-//! streams, ten thousand tasks). Jobs would then report at the pace of the slowest
-//! moment of the fan-out; on its own thread, the log is written at the database's pace.
+//! The writer runs on a thread of its own (a small runtime): a write takes several round
+//! trips to the database, and on the server's main runtime each of them would wait its
+//! turn behind every stream that the last event woke (ten thousand streams, ten thousand
+//! tasks). Jobs would then report at the pace of the slowest moment of the fan-out; on its
+//! own thread, the log is written at the database's pace.
 //!
-//! Job changes are written in groups: while one transaction commits, the changes that
-//! arrive queue up, and the next transaction writes them all with one commit. Each
-//! caller still hears back only once its change is durable.
+//! Writes are committed in groups: while one transaction commits, the writes that arrive
+//! queue up, and the next transaction writes them all with one commit (one `fsync` for a
+//! whole burst of new jobs). Each caller still hears back only once its write is durable.
 
 use std::sync::Arc;
 
 use app::event::JobEvent;
 use app::job::{Job, JobId, JobSpec};
 use chrono::Utc;
-use tokio::sync::{Mutex, mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot};
 
 use super::Bus;
 use crate::owner::Owner;
-use crate::store::{Admission, ClaimedJob, Recorded, Store, StoreError};
+use crate::store::{
+    Admission, ClaimedJob, NewJob, Recorded, Store, StoreError, Write, Written, unexpected,
+};
 
-/// The most job changes one transaction writes.
+/// The most writes one transaction takes.
 const GROUP: usize = 256;
 
-type Reply = oneshot::Sender<Result<Recorded, StoreError>>;
+type Reply = oneshot::Sender<Result<Written, StoreError>>;
 
 #[derive(Clone)]
 pub struct Recorder {
-    store: Arc<dyn Store>,
-    bus: Bus,
-    /// Held across "write to the log, then publish": keeps the bus in id order. A tokio
-    /// mutex, because it is held across the store's `await`s.
-    order: Arc<Mutex<()>>,
-    /// Job changes waiting for the next group commit.
-    changes: mpsc::UnboundedSender<(JobEvent, Reply)>,
-    writer: Arc<Writer>,
+    /// Writes waiting for the next group commit.
+    writes: mpsc::UnboundedSender<(Write, Reply)>,
+    _writer: Arc<Writer>,
 }
 
 /// The event writer's runtime, on its own thread; it stops when the last recorder goes.
@@ -68,36 +66,16 @@ impl Writer {
             _stop: stop,
         }
     }
-
-    /// Runs `write` on the writer's thread and waits for its result.
-    async fn run<T: Send + 'static>(
-        &self,
-        write: impl Future<Output = Result<T, StoreError>> + Send + 'static,
-    ) -> Result<T, StoreError> {
-        self.handle
-            .spawn(write)
-            .await
-            .map_err(|err| StoreError::Corrupt(format!("the event writer failed: {err}")))?
-    }
 }
 
 impl Recorder {
     pub fn new(store: Arc<dyn Store>, bus: Bus) -> Self {
-        let order = Arc::new(Mutex::new(()));
         let writer = Writer::start();
-        let (changes, queue) = mpsc::unbounded_channel();
-        writer.handle.spawn(write_changes(
-            store.clone(),
-            bus.clone(),
-            order.clone(),
-            queue,
-        ));
+        let (writes, queue) = mpsc::unbounded_channel();
+        writer.handle.spawn(write_groups(store, bus, queue));
         Self {
-            store,
-            bus,
-            order,
-            changes,
-            writer: Arc::new(writer),
+            writes,
+            _writer: Arc::new(writer),
         }
     }
 
@@ -111,93 +89,95 @@ impl Recorder {
         retry_of: Option<JobId>,
         admission: Admission,
     ) -> Result<Job, StoreError> {
-        let (store, bus, order) = self.parts();
-        let (owner, spec, title) = (owner.clone(), spec.clone(), title.to_owned());
-        self.writer
-            .run(async move {
-                let _order = order.lock().await;
-                let (job, event) = store
-                    .create_job(&owner, &spec, &title, retry_of, admission, Utc::now())
-                    .await?;
-                bus.publish(&event);
-                Ok(job)
-            })
-            .await
+        let new = NewJob {
+            owner: owner.clone(),
+            spec: spec.clone(),
+            title: title.to_owned(),
+            retry_of,
+            admission,
+        };
+        match self.write(Write::Create(new)).await? {
+            Written::Created(created) => Ok(created?.0),
+            other => Err(unexpected(&other)),
+        }
     }
 
-    /// Claims the oldest queued job for a worker and announces that it runs.
-    pub async fn claim_next(&self) -> Result<Option<ClaimedJob>, StoreError> {
-        let (store, bus, order) = self.parts();
-        self.writer
-            .run(async move {
-                let _order = order.lock().await;
-                let claimed = store.claim_next(Utc::now()).await?;
-                if let Some(claimed) = &claimed {
-                    bus.publish(&claimed.event);
-                }
-                Ok(claimed)
-            })
-            .await
+    /// Claims up to `max` of the oldest queued jobs for workers and announces that they
+    /// run (none when the queue is empty).
+    pub async fn claim(&self, max: u32) -> Result<Vec<ClaimedJob>, StoreError> {
+        match self.write(Write::Claim { max }).await? {
+            Written::Claimed(claimed) => Ok(claimed),
+            other => Err(unexpected(&other)),
+        }
     }
 
     /// Records a change to a job and announces it, if the job's state allows it; answers
     /// once it is durable.
     pub async fn record(&self, event: JobEvent) -> Result<Recorded, StoreError> {
-        let (reply, answer) = oneshot::channel();
-        let gone = || StoreError::Corrupt("the event writer has stopped".to_owned());
-        self.changes.send((event, reply)).map_err(|_| gone())?;
-        answer.await.map_err(|_| gone())?
+        match self.write(Write::Record(event)).await? {
+            Written::Recorded(recorded) => Ok(recorded),
+            other => Err(unexpected(&other)),
+        }
     }
 
-    fn parts(&self) -> (Arc<dyn Store>, Bus, Arc<Mutex<()>>) {
-        (self.store.clone(), self.bus.clone(), self.order.clone())
+    async fn write(&self, write: Write) -> Result<Written, StoreError> {
+        let (reply, answer) = oneshot::channel();
+        let gone = || StoreError::Corrupt("the event writer has stopped".to_owned());
+        self.writes.send((write, reply)).map_err(|_| gone())?;
+        answer.await.map_err(|_| gone())?
     }
 }
 
-/// The group commit: takes every change waiting (up to [`GROUP`]), writes them in one
-/// transaction, announces the stored ones in order, and answers each caller.
-async fn write_changes(
+/// Announces the events a write stored.
+fn publish(bus: &Bus, written: &Written) {
+    match written {
+        Written::Created(Ok(created)) => bus.publish(&created.1),
+        Written::Claimed(claimed) => claimed.iter().for_each(|c| bus.publish(&c.event)),
+        Written::Recorded(Recorded::Stored(stored)) => bus.publish(stored),
+        Written::Created(Err(_)) | Written::Recorded(Recorded::Refused(_)) => {}
+    }
+}
+
+/// The group commit: takes every write waiting (up to [`GROUP`]), writes them in one
+/// transaction, announces what they stored, in order, and answers each caller.
+async fn write_groups(
     store: Arc<dyn Store>,
     bus: Bus,
-    order: Arc<Mutex<()>>,
-    mut queue: mpsc::UnboundedReceiver<(JobEvent, Reply)>,
+    mut queue: mpsc::UnboundedReceiver<(Write, Reply)>,
 ) {
-    let mut events = Vec::with_capacity(GROUP);
+    let mut writes = Vec::with_capacity(GROUP);
     let mut replies = Vec::with_capacity(GROUP);
-    while let Some((event, reply)) = queue.recv().await {
-        events.push(event);
+    while let Some((write, reply)) = queue.recv().await {
+        writes.push(write);
         replies.push(reply);
-        while events.len() < GROUP {
+        while writes.len() < GROUP {
             match queue.try_recv() {
-                Ok((event, reply)) => {
-                    events.push(event);
+                Ok((write, reply)) => {
+                    writes.push(write);
                     replies.push(reply);
                 }
                 Err(_) => break,
             }
         }
-        let _order = order.lock().await;
-        match store.record_all(&events).await {
-            Ok(recorded) => {
-                for (recorded, reply) in recorded.into_iter().zip(replies.drain(..)) {
-                    if let Recorded::Stored(stored) = &recorded {
-                        bus.publish(stored);
-                    }
-                    let _ = reply.send(Ok(recorded));
+        match store.write_all(&writes, Utc::now()).await {
+            Ok(written) => {
+                for (written, reply) in written.into_iter().zip(replies.drain(..)) {
+                    publish(&bus, &written);
+                    let _ = reply.send(Ok(written));
                 }
             }
-            // The group failed as one: each change tries alone, and hears its own answer.
+            // The group failed as one: each write tries alone, and hears its own answer.
             Err(err) => {
-                tracing::warn!(error = %err, changes = events.len(), "a group commit failed; writing one by one");
-                for (event, reply) in events.iter().zip(replies.drain(..)) {
-                    let recorded = store.record(event).await;
-                    if let Ok(Recorded::Stored(stored)) = &recorded {
-                        bus.publish(stored);
+                tracing::warn!(error = %err, writes = writes.len(), "a group commit failed; writing one by one");
+                for (write, reply) in writes.iter().zip(replies.drain(..)) {
+                    let written = store.write(write.clone(), Utc::now()).await;
+                    if let Ok(written) = &written {
+                        publish(&bus, written);
                     }
-                    let _ = reply.send(recorded);
+                    let _ = reply.send(written);
                 }
             }
         }
-        events.clear();
+        writes.clear();
     }
 }

@@ -110,12 +110,19 @@ impl Runner {
                     Err(_) => break,
                 },
             };
-            match self.recorder.claim_next().await {
-                Ok(Some(claimed)) => {
-                    tasks.spawn(self.clone().run_one(claimed, stop.clone(), permit));
+            // Every free worker at once: one claim (one commit) for a whole burst of jobs.
+            let mut free = vec![permit];
+            while let Ok(permit) = permits.clone().try_acquire_owned() {
+                free.push(permit);
+            }
+            match self.recorder.claim(free.len() as u32).await {
+                Ok(claimed) if !claimed.is_empty() => {
+                    for (claimed, permit) in claimed.into_iter().zip(free) {
+                        tasks.spawn(self.clone().run_one(claimed, stop.clone(), permit));
+                    }
                 }
-                Ok(None) => {
-                    drop(permit);
+                Ok(_) => {
+                    drop(free);
                     tokio::select! {
                         biased;
                         () = drain.cancelled() => break,
@@ -124,7 +131,7 @@ impl Runner {
                     }
                 }
                 Err(err) => {
-                    drop(permit);
+                    drop(free);
                     tracing::error!(error = %err, "could not claim a job; retrying shortly");
                     tokio::select! {
                         () = drain.cancelled() => break,
@@ -345,7 +352,7 @@ mod tests {
             )
             .await
             .unwrap();
-        let claimed = recorder.claim_next().await.unwrap().unwrap();
+        let claimed = recorder.claim(1).await.unwrap().remove(0);
         (dir, store, runner, claimed)
     }
 

@@ -92,7 +92,7 @@ pub struct TokenInfo {
     pub revoked_at: Option<DateTime<Utc>>,
 }
 
-/// What [`Store::record`] did with an event.
+/// What recording an event did.
 #[derive(Debug)]
 pub enum Recorded {
     /// Appended to the log and applied to the job.
@@ -101,38 +101,90 @@ pub enum Recorded {
     Refused(InvalidTransition),
 }
 
+/// A job to store as `queued`, if `admission` lets it in; `retry_of` links it to the job
+/// it retries.
+#[derive(Clone, Debug)]
+pub struct NewJob {
+    pub owner: Owner,
+    pub spec: JobSpec,
+    pub title: String,
+    pub retry_of: Option<JobId>,
+    pub admission: Admission,
+}
+
+/// One change to the jobs and their log. Changes are written in groups, each group in one
+/// transaction with one commit (the log's group commit), each change in the group done or
+/// refused on its own.
+#[derive(Clone, Debug)]
+pub enum Write {
+    /// Store a new job and append its `created` event.
+    Create(NewJob),
+    /// Claim up to `max` of the oldest queued jobs: mark each `running`, appending that
+    /// event.
+    Claim { max: u32 },
+    /// Append an event and apply it to its job, if the job's state allows it. A `removed`
+    /// event also deletes the job's earlier events and marks its row removed.
+    Record(JobEvent),
+}
+
+/// What one [`Write`] did.
+#[derive(Debug)]
+pub enum Written {
+    /// The job as stored and its `created` event, or why it was not admitted (nothing
+    /// was stored).
+    Created(Result<Box<(Job, StoredEvent)>, Refusal>),
+    /// The jobs claimed, oldest first (none when the queue is empty).
+    Claimed(Vec<ClaimedJob>),
+    Recorded(Recorded),
+}
+
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
-    /// Stores a new job as `queued` and appends its `created` event, atomically, if
-    /// `admission` lets it in (else [`StoreError::Refused`], and nothing is stored).
-    /// `retry_of` links it to the job it retries.
+    /// Writes `writes` in order, in one transaction: one commit for all. Each is done or
+    /// refused on its own (a later one sees what the earlier ones did); an error writes
+    /// none of them.
+    async fn write_all(
+        &self,
+        writes: &[Write],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Written>, StoreError>;
+
+    /// Writes one change, in a transaction of its own.
+    async fn write(&self, write: Write, now: DateTime<Utc>) -> Result<Written, StoreError> {
+        self.write_all(std::slice::from_ref(&write), now)
+            .await?
+            .pop()
+            .ok_or_else(|| StoreError::Corrupt("a write had no outcome".to_owned()))
+    }
+
+    /// Stores a new job as `queued` and appends its `created` event, atomically, if its
+    /// admission lets it in (else [`StoreError::Refused`], and nothing is stored).
     async fn create_job(
         &self,
-        owner: &Owner,
-        spec: &JobSpec,
-        title: &str,
-        retry_of: Option<JobId>,
-        admission: Admission,
+        job: NewJob,
         now: DateTime<Utc>,
-    ) -> Result<(Job, StoredEvent), StoreError>;
+    ) -> Result<(Job, StoredEvent), StoreError> {
+        match self.write(Write::Create(job), now).await? {
+            Written::Created(created) => Ok(*created?),
+            other => Err(unexpected(&other)),
+        }
+    }
 
     /// Claims the oldest queued job: marks it `running` (appending that event), or returns
     /// `None` when the queue is empty.
-    async fn claim_next(&self, now: DateTime<Utc>) -> Result<Option<ClaimedJob>, StoreError>;
+    async fn claim_next(&self, now: DateTime<Utc>) -> Result<Option<ClaimedJob>, StoreError> {
+        match self.write(Write::Claim { max: 1 }, now).await? {
+            Written::Claimed(claimed) => Ok(claimed.into_iter().next()),
+            other => Err(unexpected(&other)),
+        }
+    }
 
     /// Appends an event and applies it to its job, atomically, if the job's state allows it.
-    /// A `removed` event also deletes the job's earlier events and marks its row removed.
-    async fn record(&self, event: &JobEvent) -> Result<Recorded, StoreError>;
-
-    /// Records `events` in order, as [`Store::record`] does each, in one transaction (one
-    /// commit for all: the log's group commit). Each is stored or refused on its own;
-    /// an error stores none of them.
-    async fn record_all(&self, events: &[JobEvent]) -> Result<Vec<Recorded>, StoreError> {
-        let mut recorded = Vec::with_capacity(events.len());
-        for event in events {
-            recorded.push(self.record(event).await?);
+    async fn record(&self, event: JobEvent) -> Result<Recorded, StoreError> {
+        match self.write(Write::Record(event), Utc::now()).await? {
+            Written::Recorded(recorded) => Ok(recorded),
+            other => Err(unexpected(&other)),
         }
-        Ok(recorded)
     }
 
     /// One of the owner's jobs (`None` for another owner's job, exactly as for no job,
@@ -176,4 +228,9 @@ pub trait Store: Send + Sync + 'static {
 
     /// Revokes the token with this id; `false` if there is no such unrevoked token.
     async fn revoke_token(&self, id: &str, now: DateTime<Utc>) -> Result<bool, StoreError>;
+}
+
+/// A write answered with the outcome of another kind of write.
+pub(crate) fn unexpected(written: &Written) -> StoreError {
+    StoreError::Corrupt(format!("a write had an unexpected outcome: {written:?}"))
 }

@@ -4,19 +4,23 @@
 //! then changes it can never be overtaken by another writer. `synchronous = FULL`: an
 //! accepted job survives a crash of the process and of the machine.
 
+use std::collections::HashMap;
 use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
 
 use app::event::{EventId, EventKind, JobCreated, JobEvent, StatusUpdate};
-use app::job::{InvalidTransition, Job, JobId, JobList, JobSpec, JobStatus};
+use app::job::{InvalidTransition, Job, JobId, JobList, JobStatus};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{SqliteConnection, SqlitePool};
 
 use super::rows::{EventRow, JobRow, job_id, select_jobs};
-use super::{Admission, ClaimedJob, Recorded, Refusal, Store, StoreError, StoredEvent, TokenInfo};
+use super::{
+    Admission, ClaimedJob, NewJob, Recorded, Refusal, Store, StoreError, StoredEvent, TokenInfo,
+    Write, Written,
+};
 use crate::owner::Owner;
 
 /// The step a job shows from the moment a worker picks it up until it reports its own.
@@ -113,34 +117,42 @@ impl SqliteStore {
         conn: &mut SqliteConnection,
         owner: &Owner,
         admission: Admission,
-    ) -> Result<(), StoreError> {
+        counts: &mut AdmissionCounts,
+    ) -> Result<Result<(), Refusal>, StoreError> {
         if admission.max_in_flight_per_owner < u32::MAX {
-            let in_flight: i64 = sqlx::query_scalar(
-                "SELECT COUNT(*) FROM jobs WHERE owner = ? AND status IN ('queued', 'running')",
-            )
-            .bind(owner.as_str())
-            .fetch_one(&mut *conn)
-            .await?;
+            let in_flight = match counts.in_flight.get(owner) {
+                Some(&count) => count,
+                None => sqlx::query_scalar(
+                    "SELECT COUNT(*) FROM jobs WHERE owner = ? AND status IN ('queued', 'running')",
+                )
+                .bind(owner.as_str())
+                .fetch_one(&mut *conn)
+                .await?,
+            };
+            counts.in_flight.insert(owner.clone(), in_flight);
             if in_flight >= i64::from(admission.max_in_flight_per_owner) {
-                return Err(Refusal::OwnerBusy {
+                return Ok(Err(Refusal::OwnerBusy {
                     max: admission.max_in_flight_per_owner,
-                }
-                .into());
+                }));
             }
         }
         if admission.max_queued < u32::MAX {
-            let queued: i64 =
-                sqlx::query_scalar("SELECT COUNT(*) FROM jobs WHERE status = 'queued'")
-                    .fetch_one(&mut *conn)
-                    .await?;
-            if queued >= i64::from(admission.max_queued) {
-                return Err(Refusal::QueueFull {
-                    max: admission.max_queued,
+            let queued = match counts.queued {
+                Some(count) => count,
+                None => {
+                    sqlx::query_scalar("SELECT COUNT(*) FROM jobs WHERE status = 'queued'")
+                        .fetch_one(&mut *conn)
+                        .await?
                 }
-                .into());
+            };
+            counts.queued = Some(queued);
+            if queued >= i64::from(admission.max_queued) {
+                return Ok(Err(Refusal::QueueFull {
+                    max: admission.max_queued,
+                }));
             }
         }
-        Ok(())
+        Ok(Ok(()))
     }
 
     async fn save_state(conn: &mut SqliteConnection, job: &Job) -> Result<(), StoreError> {
@@ -203,29 +215,31 @@ impl SqliteStore {
         };
         Ok(Ok((stored, job)))
     }
-}
 
-#[async_trait]
-impl Store for SqliteStore {
-    async fn create_job(
-        &self,
-        owner: &Owner,
-        spec: &JobSpec,
-        title: &str,
-        retry_of: Option<JobId>,
-        admission: Admission,
+    /// Stores a new queued job and its `created` event, if its admission lets it in.
+    async fn insert_job(
+        conn: &mut SqliteConnection,
+        new: &NewJob,
+        counts: &mut AdmissionCounts,
         now: DateTime<Utc>,
-    ) -> Result<(Job, StoredEvent), StoreError> {
+    ) -> Result<Result<Box<(Job, StoredEvent)>, Refusal>, StoreError> {
+        let NewJob {
+            owner,
+            spec,
+            title,
+            retry_of,
+            admission,
+        } = new;
+        if let Err(refusal) = Self::admit(conn, owner, *admission, counts).await? {
+            return Ok(Err(refusal));
+        }
         let mut job = Job::new(
             JobId(uuid::Uuid::new_v4()),
             spec.clone(),
-            title.to_owned(),
+            title.clone(),
             now,
         );
-        job.retry_of = retry_of;
-        let _turn = self.turns.take().await;
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        Self::admit(&mut tx, owner, admission).await?;
+        job.retry_of = *retry_of;
         sqlx::query(
             "INSERT INTO jobs (id, owner, kind, params, title, status, created_at, retry_of) \
              VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -238,11 +252,11 @@ impl Store for SqliteStore {
         .bind(JobStatus::Queued.as_str())
         .bind(now)
         .bind(retry_of.map(|id| id.to_string()))
-        .execute(&mut *tx)
+        .execute(&mut *conn)
         .await?;
         // The `created` event carries the job as of that event, its own id included, so
         // the id is taken first and the payload written second.
-        let id = Self::append(&mut tx, job.id, owner, EventKind::Created, "{}", now).await?;
+        let id = Self::append(conn, job.id, owner, EventKind::Created, "{}", now).await?;
         job.last_event_id = id;
         let event = JobEvent::Created(Box::new(JobCreated {
             job_id: job.id,
@@ -252,14 +266,14 @@ impl Store for SqliteStore {
         sqlx::query("UPDATE events SET data = ? WHERE id = ?")
             .bind(&data)
             .bind(id.0)
-            .execute(&mut *tx)
+            .execute(&mut *conn)
             .await?;
         sqlx::query("UPDATE jobs SET last_event_id = ? WHERE id = ?")
             .bind(id.0)
             .bind(job.id.to_string())
-            .execute(&mut *tx)
+            .execute(&mut *conn)
             .await?;
-        tx.commit().await?;
+        counts.added(owner);
         let stored = StoredEvent {
             id,
             job_id: job.id,
@@ -267,64 +281,89 @@ impl Store for SqliteStore {
             kind: EventKind::Created,
             data,
         };
-        Ok((job, stored))
+        Ok(Ok(Box::new((job, stored))))
     }
 
-    async fn claim_next(&self, now: DateTime<Utc>) -> Result<Option<ClaimedJob>, StoreError> {
-        let _turn = self.turns.take().await;
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        let next: Option<String> =
-            sqlx::query_scalar("SELECT id FROM jobs WHERE status = 'queued' ORDER BY seq LIMIT 1")
-                .fetch_optional(&mut *tx)
+    /// Claims up to `max` of the oldest queued jobs.
+    async fn claim(
+        conn: &mut SqliteConnection,
+        max: u32,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<ClaimedJob>, StoreError> {
+        let next: Vec<String> =
+            sqlx::query_scalar("SELECT id FROM jobs WHERE status = 'queued' ORDER BY seq LIMIT ?")
+                .bind(i64::from(max))
+                .fetch_all(&mut *conn)
                 .await?;
-        let Some(id) = next else {
-            return Ok(None);
-        };
-        let job_id = job_id(&id)?;
-        let start = JobEvent::StatusUpdate(StatusUpdate {
-            job_id,
-            status: JobStatus::Running,
-            progress: 0,
-            step: Some(STARTING_STEP.to_owned()),
-            at: now,
-        });
-        let Ok((event, job)) = Self::apply(&mut tx, &start).await? else {
-            return Err(StoreError::Corrupt(format!(
-                "queued job {job_id} could not be started"
-            )));
-        };
-        tx.commit().await?;
-        Ok(Some(ClaimedJob { job, event }))
+        let mut claimed = Vec::with_capacity(next.len());
+        for id in next {
+            let job_id = job_id(&id)?;
+            let start = JobEvent::StatusUpdate(StatusUpdate {
+                job_id,
+                status: JobStatus::Running,
+                progress: 0,
+                step: Some(STARTING_STEP.to_owned()),
+                at: now,
+            });
+            let Ok((event, job)) = Self::apply(conn, &start).await? else {
+                return Err(StoreError::Corrupt(format!(
+                    "queued job {job_id} could not be started"
+                )));
+            };
+            claimed.push(ClaimedJob { job, event });
+        }
+        Ok(claimed)
     }
+}
 
-    async fn record_all(&self, events: &[JobEvent]) -> Result<Vec<Recorded>, StoreError> {
+/// What admission compares with, read at most once per transaction and counted up by the
+/// jobs the transaction adds. Claims and endings in the same transaction are not counted
+/// down: a count can only be too high, so a limit is never overshot.
+#[derive(Default)]
+struct AdmissionCounts {
+    queued: Option<i64>,
+    in_flight: HashMap<Owner, i64>,
+}
+
+impl AdmissionCounts {
+    fn added(&mut self, owner: &Owner) {
+        if let Some(queued) = &mut self.queued {
+            *queued += 1;
+        }
+        if let Some(in_flight) = self.in_flight.get_mut(owner) {
+            *in_flight += 1;
+        }
+    }
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn write_all(
+        &self,
+        writes: &[Write],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Written>, StoreError> {
         let _turn = self.turns.take().await;
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        let mut recorded = Vec::with_capacity(events.len());
-        for event in events {
-            // A refused event wrote nothing: the others go on.
-            recorded.push(match Self::apply(&mut tx, event).await? {
-                Ok((stored, _)) => Recorded::Stored(stored),
-                Err(refused) => Recorded::Refused(refused),
+        let mut counts = AdmissionCounts::default();
+        let mut written = Vec::with_capacity(writes.len());
+        for write in writes {
+            written.push(match write {
+                Write::Create(new) => {
+                    Written::Created(Self::insert_job(&mut tx, new, &mut counts, now).await?)
+                }
+                Write::Claim { max } => Written::Claimed(Self::claim(&mut tx, *max, now).await?),
+                // A refused event wrote nothing: the others go on.
+                Write::Record(event) => {
+                    Written::Recorded(match Self::apply(&mut tx, event).await? {
+                        Ok((stored, _)) => Recorded::Stored(stored),
+                        Err(refused) => Recorded::Refused(refused),
+                    })
+                }
             });
         }
         tx.commit().await?;
-        Ok(recorded)
-    }
-
-    async fn record(&self, event: &JobEvent) -> Result<Recorded, StoreError> {
-        let _turn = self.turns.take().await;
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        match Self::apply(&mut tx, event).await? {
-            Ok((stored, _)) => {
-                tx.commit().await?;
-                Ok(Recorded::Stored(stored))
-            }
-            Err(refused) => {
-                tx.rollback().await?;
-                Ok(Recorded::Refused(refused))
-            }
-        }
+        Ok(written)
     }
 
     async fn job(&self, owner: &Owner, id: JobId) -> Result<Option<Job>, StoreError> {

@@ -3,7 +3,7 @@
 use app::job::{JobSpec, JobStatus};
 use chrono::Utc;
 use server::owner::Owner;
-use server::store::{Admission, SqliteStore, Store};
+use server::store::{Admission, NewJob, SqliteStore, Store};
 
 use crate::helpers::*;
 
@@ -16,29 +16,15 @@ async fn jobs_a_dead_process_left_behind_are_ended_or_run() {
             .await
             .unwrap();
         let spec = JobSpec::new("demo", serde_json::json!({ "steps": 2, "stepMs": 0 }));
-        let owner = Owner::new(TEST_OWNER);
-        let (running, _) = store
-            .create_job(
-                &owner,
-                &spec,
-                "Demo: 2 steps",
-                None,
-                Admission::UNLIMITED,
-                Utc::now(),
-            )
-            .await
-            .unwrap();
-        let (queued, _) = store
-            .create_job(
-                &owner,
-                &spec,
-                "Demo: 2 steps",
-                None,
-                Admission::UNLIMITED,
-                Utc::now(),
-            )
-            .await
-            .unwrap();
+        let new_job = || NewJob {
+            owner: Owner::new(TEST_OWNER),
+            spec: spec.clone(),
+            title: "Demo: 2 steps".to_owned(),
+            retry_of: None,
+            admission: Admission::UNLIMITED,
+        };
+        let (running, _) = store.create_job(new_job(), Utc::now()).await.unwrap();
+        let (queued, _) = store.create_job(new_job(), Utc::now()).await.unwrap();
         let claimed = store.claim_next(Utc::now()).await.unwrap().unwrap();
         assert_eq!(claimed.job.id, running.id);
         (running, queued)
