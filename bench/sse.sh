@@ -7,10 +7,13 @@
 #
 #   bash bench/sse.sh            # SCALE=small for a quick run (1,000 subscribers at most)
 #
-# Scenarios so far: idle subscribers (memory per connection), fan-out at 100 events a
-# second to 1,000 and 10,000 subscribers (delivered events/s, publish-to-receive latency,
-# server CPU), and accepting work (POST /api/jobs per second, durable). The load generator drives Candor through its public API (demo
-# jobs that report every 250 ms); the yardstick publishes by itself.
+# Scenarios: idle subscribers (memory per connection); fan-out at 100 events a second to
+# 1,000 and 10,000 subscribers (delivered events/s, publish-to-receive latency, server
+# CPU); a burst (50 jobs of 100 steps at once: time until every subscriber has every
+# ending); the polling baseline (the same watchers polling GET /api/jobs/{id} each second
+# instead of holding the job's stream: requests, bytes, staleness); and accepting work
+# (POST /api/jobs per second, durable). The load generator drives Candor through its
+# public API (demo jobs); the yardstick and the peers publish by themselves.
 
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -70,7 +73,7 @@ start_candor() {
   mkdir -p "$data"
   CANDOR_DATA_DIR="$data" RUST_LOG=warn target/release/candor token create --label bench >"$WORK/token" 2>/dev/null
   CANDOR_DATA_DIR="$data" LEPTOS_SITE_ADDR="127.0.0.1:$1" LEPTOS_OUTPUT_NAME=candor \
-    CANDOR_WORKERS=64 CANDOR_OWNER_MAX_STREAMS=100000 CANDOR_MAX_STREAMS=100000 \
+    CANDOR_WORKERS="${WORKERS:-64}" CANDOR_OWNER_MAX_STREAMS=100000 CANDOR_MAX_STREAMS=100000 \
     CANDOR_OWNER_MAX_IN_FLIGHT=10000000 CANDOR_OWNER_JOBS_PER_MINUTE=10000000 \
     CANDOR_QUEUE_MAX=10000000 RUST_LOG=warn \
     target/release/candor >"$WORK/candor-$1.log" 2>&1 &
@@ -129,6 +132,37 @@ run_fanout() {
   done
 }
 
+run_burst() {
+  local n=$1 pid peer burst=(--burst-jobs 50 --burst-steps 100)
+  echo "==> burst: 50 jobs x 100 steps at once, $n subscribers" >&2
+  pid=$(start_candor 3918)
+  load "burst candor $n" --url http://127.0.0.1:3918/api/events --token "$(cat "$WORK/token")" \
+    --subscribers "$n" --server-pid "$pid" --drive-candor http://127.0.0.1:3918 "${burst[@]}"
+  stop "$pid"
+  pid=$(start_yardstick 3919 1)
+  load "burst yardstick $n" --url http://127.0.0.1:3919/events --subscribers "$n" --server-pid "$pid" \
+    --start-url "http://127.0.0.1:3919/burst?jobs=50&steps=100" "${burst[@]}"
+  stop "$pid"
+  for peer in better-sse sse-starlette; do
+    pid=$(start_peer "$peer" 3920 1)
+    load "burst $peer $n" --url http://127.0.0.1:3920/events --subscribers "$n" --server-pid "$pid" \
+      --start-url "http://127.0.0.1:3920/burst?jobs=50&steps=100" "${burst[@]}"
+    stop "$pid"
+  done
+}
+
+# run_watch <jobs> <step ms> <seconds>: 1,000 watchers on <jobs> jobs, polling, then streaming.
+run_watch() {
+  local jobs=$1 step=$2 secs=$3 how pid
+  echo "==> polling baseline: 1,000 watchers of $jobs jobs (a change every $step ms each), poll vs SSE" >&2
+  for how in poll sse; do
+    pid=$(WORKERS=1024 start_candor 3921)
+    load "watch $how $jobs" --url http://127.0.0.1:3921 --token "$(cat "$WORK/token")" --watch "$how" \
+      --watch-jobs "$jobs" --step-ms "$step" --subscribers 1000 --seconds "$secs" --warmup 3
+    stop "$pid"
+  done
+}
+
 run_accept() {
   local pid
   echo "==> accepting work: 20,000 POST /api/jobs, 64 at a time" >&2
@@ -141,6 +175,9 @@ run_accept() {
 run_idle "$BIG"
 run_fanout 1000
 [ "$BIG" -gt 1000 ] && run_fanout "$BIG"
+run_burst 1000
+run_watch 1000 10000 60
+run_watch 25 250 20
 run_accept
 
 python3 - "$RESULTS" "$OUT" "$(nproc)" "$(uname -m)" "$(rustc --version)" <<'PY'
@@ -149,8 +186,12 @@ results_path, out, cores, arch, rustc = sys.argv[1:6]
 rows = [json.loads(line) for line in open(results_path) if line.strip()]
 failed = [r["label"] for r in rows if r.get("failed")]
 rows = [r for r in rows if not r.get("failed")]
-accepts = [r for r in rows if r["label"].startswith("accept")]
-rows = [r for r in rows if not r["label"].startswith("accept")]
+def take(prefix):
+    global rows
+    taken = [r for r in rows if r["label"].startswith(prefix)]
+    rows = [r for r in rows if not r["label"].startswith(prefix)]
+    return taken
+accepts, bursts, watches = take("accept"), take("burst"), take("watch")
 by = {r["label"]: r for r in rows}
 def f(v, fmt="{:,.0f}"):
     return "—" if v is None else fmt.format(v)
@@ -179,6 +220,30 @@ for r in rows:
         f(r["p99Ms"], "{:.1f}") if timed else "—",
         f(r["maxMs"], "{:.1f}") if timed else "—",
         f(r["serverCpuPercent"]), f(r["rssPerSubscriberKib"], "{:.1f}"), r["errors"]))
+if bursts:
+    lines += ["", "Burst: 50 jobs started at once, each 100 steps with no pause between them, then its",
+              "`completion`; the time from the start until every subscriber has all 50 endings. Candor",
+              "runs 50 demo jobs through its API (progress coalesced, every event durable); the others",
+              "publish 5,000 progress events and 50 endings, yielding after each.", "",
+              "| run | subscribers held | events delivered | every subscriber has every ending, s | median subscriber, s | subscribers with every ending | server CPU s | errors |",
+              "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in bursts:
+        lines.append("| {} | {} | {} | {} | {} | {} | {} | {} |".format(
+            r["label"], f(r["held"]), f(r["events"]), f(r["allTerminalSecs"], "{:.3f}") if r["allTerminalSecs"] is not None else "never (within 120 s)",
+            f(r["p50TerminalSecs"], "{:.3f}"), f(r["subscribersWithAll"]), f(r["serverCpuSecs"], "{:.2f}"), r["errors"]))
+if watches:
+    lines += ["", "Polling baseline: 1,000 watchers follow Candor jobs, either polling `GET /api/jobs/{id}` once",
+              "a second (keep-alive, spread over the second) or holding the job's stream",
+              "(`GET /api/jobs/{id}/events`). Requests and bytes (HTTP heads included, both directions)",
+              "per second over the whole run, connecting included; staleness: from the server's stamp",
+              "on a change to the moment the watcher knew it (a poll returning it or a later one).", "",
+              "| run | watchers | jobs | changes/s in all | requests/s | bytes/s | mean staleness ms | p99 staleness ms | changes measured | errors |",
+              "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in watches:
+        lines.append("| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |".format(
+            r["label"], f(r["watchers"]), f(r["jobs"]), f(r["changesPerSec"]), f(r["requestsPerSec"], "{:,.1f}"),
+            f(r["bytesPerSec"]), f(r["meanStalenessMs"], "{:,.1f}"), f(r["p99StalenessMs"], "{:,.1f}"),
+            f(r["changesMeasured"]), r["errors"]))
 if accepts:
     lines += ["", "Accepting work: `POST /api/jobs` (a one-step demo job each, 64 requests in flight), every",
               "accepted job durable (SQLite WAL, `synchronous=FULL`) before its `202`; the jobs run meanwhile.", "",
@@ -198,6 +263,23 @@ for n in sizes:
         o = by.get(f"fan-out {other} {n}")
         if c and o and o["eventsPerSec"]:
             lines.append(f"- fan-out to {n:,}, against {other}: {c['eventsPerSec'] / o['eventsPerSec']:.2f}x its events/s; p99 {c['p99Ms']:.1f} ms against {o['p99Ms']:.1f} ms")
+wby = {r["label"]: r for r in watches}
+for jobs in sorted({r["label"].split()[-1] for r in watches}, key=int):
+    p, e = wby.get(f"watch poll {jobs}"), wby.get(f"watch sse {jobs}")
+    if p and e and p["requestsPerSec"] and p["bytesPerSec"]:
+        lines.append(f"- watching {int(jobs):,} jobs ({e['changesPerSec'] / e['jobs']:.1f} changes/s each), SSE against polling: "
+                     f"{e['requestsPerSec'] / p['requestsPerSec']:.1%} of the requests, {e['bytesPerSec'] / p['bytesPerSec']:.1%} of the bytes, "
+                     f"mean staleness {e['meanStalenessMs']:.1f} ms against {p['meanStalenessMs']:.1f} ms")
+bby = {r["label"]: r for r in bursts}
+cb = next((r for r in bursts if r["label"].startswith("burst candor")), None)
+if cb:
+    n = cb["label"].split()[-1]
+    for other in ["yardstick", "better-sse", "sse-starlette"]:
+        o = bby.get(f"burst {other} {n}")
+        if o:
+            theirs = "never (some subscriber missed an ending)" if o["allTerminalSecs"] is None else f"{o['allTerminalSecs']:.3f} s"
+            ours = "never" if cb["allTerminalSecs"] is None else f"{cb['allTerminalSecs']:.3f} s"
+            lines.append(f"- burst to {int(n):,}, against {other}: every ending everywhere after {ours} against {theirs}")
 for r in rows:
     if r["label"].startswith("idle candor"):
         n = r["label"].split()[-1]
@@ -206,7 +288,7 @@ for r in rows:
             if o and o["rssPerSubscriberKib"] and r["rssPerSubscriberKib"]:
                 lines.append(f"- idle, {int(n):,} subscribers, against {other}: {r['rssPerSubscriberKib']:.1f} KiB per subscriber against {o['rssPerSubscriberKib']:.1f} KiB ({r['rssPerSubscriberKib'] - o['rssPerSubscriberKib']:+.1f} KiB)")
 lines += ["", "Raw results (one JSON line per run, as the load generator printed them):", "", "```"]
-lines += [json.dumps(r, sort_keys=True) for r in rows + accepts]
+lines += [json.dumps(r, sort_keys=True) for r in rows + bursts + watches + accepts]
 lines += ["```", ""]
 open(out, "w").write("\n".join(lines))
 print("\n".join(lines))

@@ -14,6 +14,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+mod accept;
+mod burst;
+mod watch;
+
+use burst::Burst;
 use clap::Parser;
 use hdrhistogram::Histogram;
 use memchr::memmem;
@@ -22,7 +27,7 @@ use tokio::net::TcpStream;
 use tokio::sync::Mutex;
 
 #[derive(Debug, Parser)]
-struct Args {
+pub(crate) struct Args {
     /// The event stream to subscribe to, on loopback.
     #[arg(long)]
     url: String,
@@ -61,19 +66,39 @@ struct Args {
     /// How many of those requests are in flight at once.
     #[arg(long, default_value_t = 64)]
     concurrency: usize,
+    /// The burst scenario: once the subscribers are connected, start this many jobs at
+    /// once (Candor: through `--drive-candor`; a peer: `--start-url` starts them), and
+    /// measure the time until every subscriber has every job's `completion` event.
+    #[arg(long)]
+    burst_jobs: Option<u64>,
+    /// Steps of each burst job, run without pauses.
+    #[arg(long, default_value_t = 100)]
+    burst_steps: u64,
+    /// The polling baseline: `poll` or `sse`. `--url` is Candor's base URL; starts
+    /// `--watch-jobs` demo jobs reporting every `--step-ms`, and `--subscribers` watchers
+    /// follow them (watcher i follows job i mod jobs) by polling each `--poll-ms` or by
+    /// the job's event stream.
+    #[arg(long)]
+    watch: Option<String>,
+    #[arg(long, default_value_t = 1000)]
+    watch_jobs: usize,
+    #[arg(long, default_value_t = 10_000)]
+    step_ms: u64,
+    #[arg(long, default_value_t = 1000)]
+    poll_ms: u64,
     /// A name for the run in the output.
     #[arg(long, default_value = "run")]
     label: String,
 }
 
 /// Parsed `http://host:port/path`.
-struct Target {
+pub(crate) struct Target {
     addr: String,
     host: String,
     path: String,
 }
 
-fn target(url: &str) -> Target {
+pub(crate) fn target(url: &str) -> Target {
     let rest = url.strip_prefix("http://").expect("an http:// URL");
     let (authority, path) = rest
         .split_once('/')
@@ -99,14 +124,14 @@ struct Counters {
 }
 
 /// Microseconds since midnight UTC, now.
-fn now_micros_of_day() -> i64 {
+pub(crate) fn now_micros_of_day() -> i64 {
     let now = chrono::Utc::now();
     let midnight = now.date_naive().and_hms_opt(0, 0, 0).unwrap().and_utc();
     (now - midnight).num_microseconds().unwrap_or(0)
 }
 
 /// Microseconds since midnight of an `"at":"YYYY-MM-DDTHH:MM:SS.ffffff…Z"` value.
-fn micros_of_day(at: &[u8]) -> Option<i64> {
+pub(crate) fn micros_of_day(at: &[u8]) -> Option<i64> {
     if at.len() < 20 || at[10] != b'T' {
         return None;
     }
@@ -140,6 +165,7 @@ struct Shared {
     latencies: Vec<Mutex<Histogram<u64>>>,
     measuring: AtomicBool,
     sample_every: u64,
+    burst: Option<Burst>,
 }
 
 async fn subscriber(index: usize, shared: Arc<Shared>, connected: tokio::sync::mpsc::Sender<bool>) {
@@ -150,6 +176,7 @@ async fn subscriber(index: usize, shared: Arc<Shared>, connected: tokio::sync::m
         latencies,
         measuring,
         sample_every,
+        burst,
     } = &*shared;
     let sample_every = *sample_every;
     let connecting =
@@ -201,12 +228,20 @@ async fn subscriber(index: usize, shared: Arc<Shared>, connected: tokio::sync::m
     let at_key = memmem::Finder::new(b"\"at\":\"");
     let shard = &latencies[index % latencies.len()];
     let mut seen: u64 = 0;
+    let mut terminals: u64 = 0;
     loop {
         // Whole lines only; a chunked body's size lines are harmless (not `data:`).
         let mut start = 0;
         let mut counted = 0;
         while let Some(newline) = memchr::memchr(b'\n', &carry[start..]) {
             let line = &carry[start..start + newline];
+            let line = line.strip_suffix(b"\r").unwrap_or(line);
+            if let Some(burst) = burst
+                && Burst::is_terminal(line)
+            {
+                terminals += 1;
+                burst.terminal_seen(terminals);
+            }
             if line.starts_with(b"data:") {
                 seen += 1;
                 counted += 1;
@@ -241,14 +276,61 @@ async fn subscriber(index: usize, shared: Arc<Shared>, connected: tokio::sync::m
     }
 }
 
+/// The burst: starts the jobs, waits until every subscriber has every terminal event.
+async fn run_burst(
+    args: &Args,
+    shared: &Shared,
+    held: usize,
+    connect_secs: f64,
+    idle: Option<(u64, u64)>,
+) -> serde_json::Value {
+    let burst = shared.burst.as_ref().expect("a burst run");
+    shared.measuring.store(true, Ordering::Relaxed);
+    burst.start();
+    let started = if let Some(base) = &args.drive_candor {
+        burst::start_candor_jobs(base, args.token.as_deref(), burst.jobs, args.burst_steps).await
+    } else if let Some(url) = &args.start_url {
+        match reqwest::get(url).await {
+            Ok(r) if r.status().is_success() => burst.jobs as usize,
+            _ => 0,
+        }
+    } else {
+        0
+    };
+    let done = burst.wait(held, Duration::from_secs(120)).await;
+    let end = args.server_pid.and_then(process_stats);
+    let at = |q: f64| {
+        done.get(((done.len() as f64 * q) as usize).min(done.len().saturating_sub(1)))
+            .copied()
+    };
+    serde_json::json!({
+        "label": args.label,
+        "subscribers": args.subscribers,
+        "held": held,
+        "connectSecs": connect_secs,
+        "jobs": burst.jobs,
+        "jobsStarted": started,
+        "steps": args.burst_steps,
+        "subscribersWithAll": done.len(),
+        "allTerminalSecs": if done.len() == held { done.last().copied() } else { None },
+        "p50TerminalSecs": at(0.5),
+        "events": shared.counters.events.load(Ordering::Relaxed),
+        "serverCpuSecs": match (idle, end) {
+            (Some((_, a)), Some((_, b))) => Some((b - a) as f64 / 100.0),
+            _ => None,
+        },
+        "errors": shared.counters.errors.load(Ordering::Relaxed),
+    })
+}
+
 /// A line for the person running the benchmark (stdout is the report).
-fn note(text: &str) {
+pub(crate) fn note(text: &str) {
     use std::io::Write;
     let _ = writeln!(std::io::stderr(), "{text}");
 }
 
 /// (RSS in KiB, CPU ticks) of a process.
-fn process_stats(pid: u32) -> Option<(u64, u64)> {
+pub(crate) fn process_stats(pid: u32) -> Option<(u64, u64)> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     let rss = status
         .lines()
@@ -292,76 +374,18 @@ async fn drive_candor(base: &str, token: Option<&str>, rate: u32, seconds: u64) 
     started
 }
 
-/// The "accepting work" scenario: `jobs` requests, `concurrency` at a time.
-async fn post_jobs(args: &Args, jobs: usize) -> serde_json::Value {
-    target(&args.url); // loopback only
-    let client = reqwest::Client::builder()
-        .pool_max_idle_per_host(args.concurrency)
-        .build()
-        .unwrap();
-    let latencies = Arc::new(Mutex::new(
-        Histogram::<u64>::new_with_bounds(1, 600_000_000, 3).unwrap(),
-    ));
-    let errors = Arc::new(AtomicU64::new(0));
-    let next = Arc::new(AtomicU64::new(0));
-    let before = args.server_pid.and_then(process_stats);
-    let started = Instant::now();
-    let workers: Vec<_> = (0..args.concurrency)
-        .map(|_| {
-            let (client, url, token) = (client.clone(), args.url.clone(), args.token.clone());
-            let (latencies, errors, next) = (latencies.clone(), errors.clone(), next.clone());
-            tokio::spawn(async move {
-                while next.fetch_add(1, Ordering::Relaxed) < jobs as u64 {
-                    let mut request = client.post(&url).json(&serde_json::json!({
-                        "kind": "demo", "params": {"steps": 1, "stepMs": 0}
-                    }));
-                    if let Some(token) = &token {
-                        request = request.bearer_auth(token);
-                    }
-                    let sent = Instant::now();
-                    match request.send().await {
-                        Ok(response) if response.status() == 202 => {
-                            let _ = response.bytes().await;
-                            let micros = sent.elapsed().as_micros() as u64;
-                            let _ = latencies.lock().await.record(micros.max(1));
-                        }
-                        _ => {
-                            errors.fetch_add(1, Ordering::Relaxed);
-                        }
-                    }
-                }
-            })
-        })
-        .collect();
-    for worker in workers {
-        let _ = worker.await;
-    }
-    let elapsed = started.elapsed().as_secs_f64();
-    let after = args.server_pid.and_then(process_stats);
-    let latencies = latencies.lock().await;
-    let ms = |micros: u64| micros as f64 / 1000.0;
-    serde_json::json!({
-        "label": args.label,
-        "jobs": jobs,
-        "accepted": latencies.len(),
-        "jobsPerSec": latencies.len() as f64 / elapsed,
-        "p50Ms": ms(latencies.value_at_quantile(0.5)),
-        "p99Ms": ms(latencies.value_at_quantile(0.99)),
-        "maxMs": ms(latencies.max()),
-        "serverCpuPercent": match (before, after) {
-            (Some((_, a)), Some((_, b))) => Some((b - a) as f64 / 100.0 / elapsed * 100.0),
-            _ => None,
-        },
-        "errors": errors.load(Ordering::Relaxed),
-    })
-}
-
 #[tokio::main]
 async fn main() {
     let args = Args::parse();
     let _ = rlimit::increase_nofile_limit(u64::MAX);
+    if let Some(how) = &args.watch {
+        let report = watch::run(&args, how).await;
+        use std::io::Write;
+        let _ = writeln!(std::io::stdout().lock(), "{report}");
+        std::process::exit(0);
+    }
     if let Some(jobs) = args.post_jobs {
-        let report = post_jobs(&args, jobs).await;
+        let report = accept::post_jobs(&args, jobs).await;
         use std::io::Write;
         let _ = writeln!(std::io::stdout().lock(), "{report}");
         return;
@@ -375,6 +399,7 @@ async fn main() {
             .collect(),
         measuring: AtomicBool::new(false),
         sample_every: args.sample_every.max(1),
+        burst: args.burst_jobs.map(Burst::new),
     });
     let (counters, latencies, measuring) = (&shared.counters, &shared.latencies, &shared.measuring);
     let before = args.server_pid.and_then(process_stats);
@@ -405,6 +430,12 @@ async fn main() {
     tokio::time::sleep(Duration::from_secs(1)).await;
     let idle = args.server_pid.and_then(process_stats);
 
+    if shared.burst.is_some() {
+        let report = run_burst(&args, &shared, ok, connect_secs, idle).await;
+        use std::io::Write;
+        let _ = writeln!(std::io::stdout().lock(), "{report}");
+        std::process::exit(0);
+    }
     if let Some(url) = &args.start_url
         && let Err(err) = reqwest::get(url).await
     {

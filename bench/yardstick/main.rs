@@ -6,12 +6,15 @@
 //!   cargo run --release -p server --example yardstick   # BENCH_ADDR=127.0.0.1:3901
 //!
 //! `GET /events` subscribes; `GET /start` starts publishing (once the subscribers are
-//! connected); `GET /healthz` answers once it serves.
+//! connected); `GET /burst?jobs=50&steps=100` publishes a burst instead: each job's steps
+//! as fast as they go (yielding after each event, as an async job would), then each job's
+//! `completion`; `GET /healthz` answers once it serves.
 
 use std::convert::Infallible;
 use std::time::Duration;
 
 use axum::Router;
+use axum::extract::Query;
 use axum::response::sse::{Event, Sse};
 use axum::routing::get;
 use futures::{Stream, StreamExt};
@@ -50,8 +53,16 @@ async fn main() {
             );
         }
     });
+    let bursting = sender.clone();
     let app = Router::new()
         .route("/healthz", get(|| async { "ok" }))
+        .route(
+            "/burst",
+            get(move |Query(burst): Query<BurstParams>| async move {
+                tokio::spawn(publish_burst(bursting, burst));
+                "started"
+            }),
+        )
         .route(
             "/start",
             get(move || async move {
@@ -68,6 +79,38 @@ async fn main() {
         );
     let listener = tokio::net::TcpListener::bind(&addr).await.expect("bind");
     axum::serve(listener, app).await.expect("serve");
+}
+
+#[derive(serde::Deserialize)]
+struct BurstParams {
+    jobs: u64,
+    steps: u64,
+}
+
+async fn publish_burst(sender: broadcast::Sender<Event>, burst: BurstParams) {
+    let job = |j: u64| format!("7d4c1e0a-0000-4000-8000-{j:012}");
+    let mut id = 0u64;
+    let mut next = |kind: &str, data: String| {
+        id += 1;
+        Event::default().id(id.to_string()).event(kind).data(data)
+    };
+    for step in 1..=burst.steps {
+        for j in 0..burst.jobs {
+            let at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+            let data = format!(
+                r#"{{"jobId":"{}","status":"running","progress":{},"step":"Step {step}","at":"{at}"}}"#,
+                job(j),
+                step * 100 / burst.steps
+            );
+            let _ = sender.send(next("status-update", data));
+            tokio::task::yield_now().await;
+        }
+    }
+    for j in 0..burst.jobs {
+        let data = format!(r#"{{"jobId":"{}","url":null}}"#, job(j));
+        let _ = sender.send(next("completion", data));
+        tokio::task::yield_now().await;
+    }
 }
 
 fn events(receiver: broadcast::Receiver<Event>) -> impl Stream<Item = Result<Event, Infallible>> {

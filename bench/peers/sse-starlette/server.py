@@ -2,7 +2,9 @@
 queue per subscriber. Publishes BENCH_RATE events a second (default 100) shaped like
 Candor's status-update, stamped with the time they were published. GET /events
 subscribes; GET /start starts publishing (once the subscribers are connected);
-GET /healthz answers."""
+GET /burst?jobs=50&steps=100 publishes a burst instead: each job's steps as fast as they
+go (yielding to the event loop after each event, as an async job would), then each job's
+completion; GET /healthz answers."""
 
 import asyncio
 import datetime
@@ -20,6 +22,32 @@ JOB_ID = "7d4c1e0a-0000-4000-8000-000000000000"
 subscribers: set[asyncio.Queue] = set()
 
 
+def broadcast(event: dict) -> None:
+    for queue in list(subscribers):
+        if queue.full():
+            queue.get_nowait()  # a slow subscriber loses its oldest event
+        queue.put_nowait(event)
+
+
+async def publish_burst(jobs: int, steps: int) -> None:
+    event_id = 0
+    for step in range(1, steps + 1):
+        for j in range(jobs):
+            event_id += 1
+            at = datetime.datetime.now(datetime.timezone.utc).isoformat().replace("+00:00", "Z")
+            data = {"jobId": f"7d4c1e0a-0000-4000-8000-{j:012}", "status": "running",
+                    "progress": step * 100 // steps, "step": f"Step {step}", "at": at}
+            broadcast({"id": str(event_id), "event": "status-update",
+                       "data": json.dumps(data, separators=(",", ":"))})
+            await asyncio.sleep(0)
+    for j in range(jobs):
+        event_id += 1
+        data = {"jobId": f"7d4c1e0a-0000-4000-8000-{j:012}", "url": None}
+        broadcast({"id": str(event_id), "event": "completion",
+                   "data": json.dumps(data, separators=(",", ":"))})
+        await asyncio.sleep(0)
+
+
 async def publish() -> None:
     started = time.monotonic()
     event_id = 0
@@ -35,10 +63,7 @@ async def publish() -> None:
                 separators=(",", ":"),
             ),
         }
-        for queue in list(subscribers):
-            if queue.full():
-                queue.get_nowait()  # a slow subscriber loses its oldest event
-            queue.put_nowait(event)
+        broadcast(event)
         await asyncio.sleep(max(0.0, started + event_id / RATE - time.monotonic()))
 
 
@@ -52,6 +77,12 @@ publisher: list[asyncio.Task] = []
 async def start() -> str:
     if not publisher:
         publisher.append(asyncio.get_running_loop().create_task(publish()))
+    return "started"
+
+
+@app.get("/burst")
+async def burst(jobs: int, steps: int) -> str:
+    publisher.append(asyncio.get_running_loop().create_task(publish_burst(jobs, steps)))
     return "started"
 
 

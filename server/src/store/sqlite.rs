@@ -89,26 +89,27 @@ impl SqliteStore {
         row.map(JobRow::into_job).transpose()
     }
 
+    /// Appends an event under the transaction's next id.
     async fn append(
         conn: &mut SqliteConnection,
-        job_id: JobId,
-        owner: &Owner,
-        kind: EventKind,
-        data: &str,
+        group: &mut Group,
+        event: (JobId, &Owner, EventKind, &str),
         now: DateTime<Utc>,
     ) -> Result<EventId, StoreError> {
-        let id: i64 = sqlx::query_scalar(
-            "INSERT INTO events (job_id, owner, kind, data, created_at) VALUES (?, ?, ?, ?, ?) \
-             RETURNING id",
+        let (job_id, owner, kind, data) = event;
+        let id = group.next_event_id(conn).await?;
+        sqlx::query(
+            "INSERT INTO events (id, job_id, owner, kind, data, created_at) VALUES (?, ?, ?, ?, ?, ?)",
         )
+        .bind(id.0)
         .bind(job_id.to_string())
         .bind(owner.as_str())
         .bind(kind.as_str())
         .bind(data)
         .bind(now)
-        .fetch_one(&mut *conn)
+        .execute(&mut *conn)
         .await?;
-        Ok(EventId(id))
+        Ok(id)
     }
 
     /// Checks `admission` inside the writing transaction: no other writer can add a job
@@ -117,10 +118,10 @@ impl SqliteStore {
         conn: &mut SqliteConnection,
         owner: &Owner,
         admission: Admission,
-        counts: &mut AdmissionCounts,
+        group: &mut Group,
     ) -> Result<Result<(), Refusal>, StoreError> {
         if admission.max_in_flight_per_owner < u32::MAX {
-            let in_flight = match counts.in_flight.get(owner) {
+            let in_flight = match group.in_flight.get(owner) {
                 Some(&count) => count,
                 None => sqlx::query_scalar(
                     "SELECT COUNT(*) FROM jobs WHERE owner = ? AND status IN ('queued', 'running')",
@@ -129,7 +130,7 @@ impl SqliteStore {
                 .fetch_one(&mut *conn)
                 .await?,
             };
-            counts.in_flight.insert(owner.clone(), in_flight);
+            group.in_flight.insert(owner.clone(), in_flight);
             if in_flight >= i64::from(admission.max_in_flight_per_owner) {
                 return Ok(Err(Refusal::OwnerBusy {
                     max: admission.max_in_flight_per_owner,
@@ -137,7 +138,7 @@ impl SqliteStore {
             }
         }
         if admission.max_queued < u32::MAX {
-            let queued = match counts.queued {
+            let queued = match group.queued {
                 Some(count) => count,
                 None => {
                     sqlx::query_scalar("SELECT COUNT(*) FROM jobs WHERE status = 'queued'")
@@ -145,7 +146,7 @@ impl SqliteStore {
                         .await?
                 }
             };
-            counts.queued = Some(queued);
+            group.queued = Some(queued);
             if queued >= i64::from(admission.max_queued) {
                 return Ok(Err(Refusal::QueueFull {
                     max: admission.max_queued,
@@ -180,6 +181,7 @@ impl SqliteStore {
     /// the job after it, or why the state machine refused it.
     async fn apply(
         conn: &mut SqliteConnection,
+        group: &mut Group,
         event: &JobEvent,
     ) -> Result<Result<(StoredEvent, Job), InvalidTransition>, StoreError> {
         let job_id = event.job_id();
@@ -190,7 +192,13 @@ impl SqliteStore {
             return Ok(Err(refused));
         }
         let data = event.to_json();
-        let id = Self::append(conn, job_id, &owner, event.kind(), &data, Utc::now()).await?;
+        let id = Self::append(
+            conn,
+            group,
+            (job_id, &owner, event.kind(), &data),
+            Utc::now(),
+        )
+        .await?;
         job.apply(id, event)
             .map_err(|e| StoreError::Corrupt(e.to_string()))?;
         Self::save_state(conn, &job).await?;
@@ -220,7 +228,7 @@ impl SqliteStore {
     async fn insert_job(
         conn: &mut SqliteConnection,
         new: &NewJob,
-        counts: &mut AdmissionCounts,
+        group: &mut Group,
         now: DateTime<Utc>,
     ) -> Result<Result<Box<(Job, StoredEvent)>, Refusal>, StoreError> {
         let NewJob {
@@ -230,7 +238,7 @@ impl SqliteStore {
             retry_of,
             admission,
         } = new;
-        if let Err(refusal) = Self::admit(conn, owner, *admission, counts).await? {
+        if let Err(refusal) = Self::admit(conn, owner, *admission, group).await? {
             return Ok(Err(refusal));
         }
         let mut job = Job::new(
@@ -240,9 +248,12 @@ impl SqliteStore {
             now,
         );
         job.retry_of = *retry_of;
+        // The `created` event carries the job as of that event, its own id included.
+        job.last_event_id = group.next_event_id(conn).await?;
+        group.reuse_event_id(job.last_event_id);
         sqlx::query(
-            "INSERT INTO jobs (id, owner, kind, params, title, status, created_at, retry_of) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO jobs (id, owner, kind, params, title, status, created_at, retry_of, \
+             last_event_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(job.id.to_string())
         .bind(owner.as_str())
@@ -252,28 +263,16 @@ impl SqliteStore {
         .bind(JobStatus::Queued.as_str())
         .bind(now)
         .bind(retry_of.map(|id| id.to_string()))
+        .bind(job.last_event_id.0)
         .execute(&mut *conn)
         .await?;
-        // The `created` event carries the job as of that event, its own id included, so
-        // the id is taken first and the payload written second.
-        let id = Self::append(conn, job.id, owner, EventKind::Created, "{}", now).await?;
-        job.last_event_id = id;
         let event = JobEvent::Created(Box::new(JobCreated {
             job_id: job.id,
             job: job.clone(),
         }));
         let data = event.to_json();
-        sqlx::query("UPDATE events SET data = ? WHERE id = ?")
-            .bind(&data)
-            .bind(id.0)
-            .execute(&mut *conn)
-            .await?;
-        sqlx::query("UPDATE jobs SET last_event_id = ? WHERE id = ?")
-            .bind(id.0)
-            .bind(job.id.to_string())
-            .execute(&mut *conn)
-            .await?;
-        counts.added(owner);
+        let id = Self::append(conn, group, (job.id, owner, EventKind::Created, &data), now).await?;
+        group.added(owner);
         let stored = StoredEvent {
             id,
             job_id: job.id,
@@ -287,6 +286,7 @@ impl SqliteStore {
     /// Claims up to `max` of the oldest queued jobs.
     async fn claim(
         conn: &mut SqliteConnection,
+        group: &mut Group,
         max: u32,
         now: DateTime<Utc>,
     ) -> Result<Vec<ClaimedJob>, StoreError> {
@@ -305,7 +305,7 @@ impl SqliteStore {
                 step: Some(STARTING_STEP.to_owned()),
                 at: now,
             });
-            let Ok((event, job)) = Self::apply(conn, &start).await? else {
+            let Ok((event, job)) = Self::apply(conn, group, &start).await? else {
                 return Err(StoreError::Corrupt(format!(
                     "queued job {job_id} could not be started"
                 )));
@@ -316,16 +316,23 @@ impl SqliteStore {
     }
 }
 
-/// What admission compares with, read at most once per transaction and counted up by the
-/// jobs the transaction adds. Claims and endings in the same transaction are not counted
-/// down: a count can only be too high, so a limit is never overshot.
+/// What one transaction keeps track of, read at most once and then counted on.
+///
+/// Admission's counts are counted up by the jobs the transaction adds; claims and endings
+/// in the same transaction are not counted down: a count can only be too high, so a limit
+/// is never overshot. Event ids are given out here, so a `created` event can name its own
+/// id before it is written (AUTOINCREMENT keeps the largest id ever used in
+/// `sqlite_sequence`; an explicit larger id moves it on, and ids are still never reused).
 #[derive(Default)]
-struct AdmissionCounts {
+struct Group {
     queued: Option<i64>,
     in_flight: HashMap<Owner, i64>,
+    last_event_id: Option<i64>,
+    /// An id taken but not used yet, for the next event.
+    reserved: Option<EventId>,
 }
 
-impl AdmissionCounts {
+impl Group {
     fn added(&mut self, owner: &Owner) {
         if let Some(queued) = &mut self.queued {
             *queued += 1;
@@ -333,6 +340,28 @@ impl AdmissionCounts {
         if let Some(in_flight) = self.in_flight.get_mut(owner) {
             *in_flight += 1;
         }
+    }
+
+    async fn next_event_id(&mut self, conn: &mut SqliteConnection) -> Result<EventId, StoreError> {
+        if let Some(id) = self.reserved.take() {
+            return Ok(id);
+        }
+        let last = match self.last_event_id {
+            Some(last) => last,
+            None => sqlx::query_scalar(
+                "SELECT MAX(COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'events'), 0), \
+                     COALESCE((SELECT MAX(id) FROM events), 0))",
+            )
+            .fetch_one(&mut *conn)
+            .await?,
+        };
+        self.last_event_id = Some(last + 1);
+        Ok(EventId(last + 1))
+    }
+
+    /// Gives `id` (just taken) to the next event.
+    fn reuse_event_id(&mut self, id: EventId) {
+        self.reserved = Some(id);
     }
 }
 
@@ -345,17 +374,19 @@ impl Store for SqliteStore {
     ) -> Result<Vec<Written>, StoreError> {
         let _turn = self.turns.take().await;
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        let mut counts = AdmissionCounts::default();
+        let mut group = Group::default();
         let mut written = Vec::with_capacity(writes.len());
         for write in writes {
             written.push(match write {
                 Write::Create(new) => {
-                    Written::Created(Self::insert_job(&mut tx, new, &mut counts, now).await?)
+                    Written::Created(Self::insert_job(&mut tx, new, &mut group, now).await?)
                 }
-                Write::Claim { max } => Written::Claimed(Self::claim(&mut tx, *max, now).await?),
+                Write::Claim { max } => {
+                    Written::Claimed(Self::claim(&mut tx, &mut group, *max, now).await?)
+                }
                 // A refused event wrote nothing: the others go on.
                 Write::Record(event) => {
-                    Written::Recorded(match Self::apply(&mut tx, event).await? {
+                    Written::Recorded(match Self::apply(&mut tx, &mut group, event).await? {
                         Ok((stored, _)) => Recorded::Stored(stored),
                         Err(refused) => Recorded::Refused(refused),
                     })
