@@ -7,6 +7,7 @@
 use std::collections::HashMap;
 use std::path::Path;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use app::event::{EventId, EventKind, JobCreated, JobEvent, StatusUpdate};
@@ -30,6 +31,7 @@ const STARTING_STEP: &str = "Starting";
 pub struct SqliteStore {
     pool: SqlitePool,
     turns: WriteTurns,
+    live: LiveJobs,
 }
 
 /// Writers take turns, in arrival order. SQLite has one writer at a time, and its busy
@@ -64,6 +66,7 @@ impl SqliteStore {
         Ok(Self {
             pool,
             turns: WriteTurns::default(),
+            live: LiveJobs::default(),
         })
     }
 
@@ -185,9 +188,12 @@ impl SqliteStore {
         event: &JobEvent,
     ) -> Result<Result<(StoredEvent, Job), InvalidTransition>, StoreError> {
         let job_id = event.job_id();
-        let (mut job, owner) = Self::job_row(conn, job_id)
-            .await?
-            .ok_or(StoreError::UnknownJob(job_id))?;
+        let (mut job, owner) = match group.job(job_id) {
+            Some(known) => known,
+            None => Self::job_row(conn, job_id)
+                .await?
+                .ok_or(StoreError::UnknownJob(job_id))?,
+        };
         if let Err(refused) = job.check(event) {
             return Ok(Err(refused));
         }
@@ -202,6 +208,7 @@ impl SqliteStore {
         job.apply(id, event)
             .map_err(|e| StoreError::Corrupt(e.to_string()))?;
         Self::save_state(conn, &job).await?;
+        group.keep(&job, &owner);
         if let JobEvent::Removed(removed) = event {
             sqlx::query("DELETE FROM events WHERE job_id = ? AND id < ?")
                 .bind(job_id.to_string())
@@ -273,6 +280,7 @@ impl SqliteStore {
         let data = event.to_json();
         let id = Self::append(conn, group, (job.id, owner, EventKind::Created, &data), now).await?;
         group.added(owner);
+        group.keep(&job, owner);
         let stored = StoredEvent {
             id,
             job_id: job.id,
@@ -323,16 +331,60 @@ impl SqliteStore {
 /// is never overshot. Event ids are given out here, so a `created` event can name its own
 /// id before it is written (AUTOINCREMENT keeps the largest id ever used in
 /// `sqlite_sequence`; an explicit larger id moves it on, and ids are still never reused).
-#[derive(Default)]
+///
+/// Jobs not yet ended are known as this store last wrote them (it is their only writer), so
+/// a change to one needs no read: the transaction works on its own copies and hands them
+/// to [`LiveJobs`] only once it has committed.
 struct Group {
     queued: Option<i64>,
     in_flight: HashMap<Owner, i64>,
     last_event_id: Option<i64>,
     /// An id taken but not used yet, for the next event.
     reserved: Option<EventId>,
+    live: LiveJobs,
+    /// The jobs this transaction wrote, as it left them.
+    jobs: HashMap<JobId, (Job, Owner)>,
 }
 
+/// The jobs queued or running, as last committed.
+type LiveJobs = Arc<std::sync::Mutex<HashMap<JobId, (Job, Owner)>>>;
+
 impl Group {
+    fn new(live: LiveJobs) -> Self {
+        Self {
+            queued: None,
+            in_flight: HashMap::new(),
+            last_event_id: None,
+            reserved: None,
+            live,
+            jobs: HashMap::new(),
+        }
+    }
+
+    /// A job as this transaction, or else the last commit, left it (if it had not ended).
+    fn job(&self, id: JobId) -> Option<(Job, Owner)> {
+        match self.jobs.get(&id) {
+            Some(job) => Some(job.clone()),
+            None => self.live.lock().expect("live jobs").get(&id).cloned(),
+        }
+    }
+
+    fn keep(&mut self, job: &Job, owner: &Owner) {
+        self.jobs.insert(job.id, (job.clone(), owner.clone()));
+    }
+
+    /// After the commit: the jobs it wrote become the known ones; ended ones are dropped.
+    fn committed(self) {
+        let mut live = self.live.lock().expect("live jobs");
+        for (id, job) in self.jobs {
+            if job.0.status.is_terminal() {
+                live.remove(&id);
+            } else {
+                live.insert(id, job);
+            }
+        }
+    }
+
     fn added(&mut self, owner: &Owner) {
         if let Some(queued) = &mut self.queued {
             *queued += 1;
@@ -374,7 +426,7 @@ impl Store for SqliteStore {
     ) -> Result<Vec<Written>, StoreError> {
         let _turn = self.turns.take().await;
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        let mut group = Group::default();
+        let mut group = Group::new(self.live.clone());
         let mut written = Vec::with_capacity(writes.len());
         for write in writes {
             written.push(match write {
@@ -394,6 +446,7 @@ impl Store for SqliteStore {
             });
         }
         tx.commit().await?;
+        group.committed();
         Ok(written)
     }
 
