@@ -8,15 +8,26 @@ use std::time::Instant;
 use hdrhistogram::Histogram;
 use tokio::sync::Mutex;
 
+use crate::http1::Connection;
 use crate::{Args, process_stats, target};
 
-/// The "accepting work" scenario: `jobs` requests, `concurrency` at a time.
+/// The "accepting work" scenario: `jobs` requests, `concurrency` at a time, each on its
+/// own keep-alive connection.
 pub(crate) async fn post_jobs(args: &Args, jobs: usize) -> serde_json::Value {
-    target(&args.url); // loopback only
-    let client = reqwest::Client::builder()
-        .pool_max_idle_per_host(args.concurrency)
-        .build()
-        .unwrap();
+    let site = target(&args.url);
+    let body = r#"{"kind":"demo","params":{"steps":1,"stepMs":0}}"#;
+    let auth = args
+        .token
+        .as_ref()
+        .map_or(String::new(), |t| format!("authorization: Bearer {t}\r\n"));
+    let request: Arc<[u8]> = format!(
+        "POST {} HTTP/1.1\r\nhost: {}\r\ncontent-type: application/json\r\n{auth}content-length: {}\r\n\r\n{body}",
+        site.path,
+        site.host,
+        body.len()
+    )
+    .into_bytes()
+    .into();
     let latencies = Arc::new(Mutex::new(
         Histogram::<u64>::new_with_bounds(1, 600_000_000, 3).unwrap(),
     ));
@@ -26,20 +37,14 @@ pub(crate) async fn post_jobs(args: &Args, jobs: usize) -> serde_json::Value {
     let started = Instant::now();
     let workers: Vec<_> = (0..args.concurrency)
         .map(|_| {
-            let (client, url, token) = (client.clone(), args.url.clone(), args.token.clone());
+            let (request, addr) = (request.clone(), site.addr.clone());
             let (latencies, errors, next) = (latencies.clone(), errors.clone(), next.clone());
             tokio::spawn(async move {
+                let mut connection = Connection::new(&addr);
                 while next.fetch_add(1, Ordering::Relaxed) < jobs as u64 {
-                    let mut request = client.post(&url).json(&serde_json::json!({
-                        "kind": "demo", "params": {"steps": 1, "stepMs": 0}
-                    }));
-                    if let Some(token) = &token {
-                        request = request.bearer_auth(token);
-                    }
                     let sent = Instant::now();
-                    match request.send().await {
-                        Ok(response) if response.status() == 202 => {
-                            let _ = response.bytes().await;
+                    match connection.exchange(&request).await {
+                        Some(exchange) if exchange.status == 202 => {
                             let micros = sent.elapsed().as_micros() as u64;
                             let _ = latencies.lock().await.record(micros.max(1));
                         }

@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 
 mod accept;
 mod burst;
+mod http1;
 mod watch;
 
 use burst::Burst;
@@ -345,14 +346,17 @@ pub(crate) fn process_stats(pid: u32) -> Option<(u64, u64)> {
     Some((rss, ticks))
 }
 
-/// Starts demo jobs on Candor that emit about `rate` progress events a second in total
-/// for `seconds`: each job reports every 250 ms.
+/// Starts demo jobs on Candor that emit `rate` progress events a second in total for
+/// `seconds`: each job reports every 250 ms, and the jobs start evenly spread over those
+/// 250 ms, so the events are evenly spread too (as a publisher's ticks would be).
 async fn drive_candor(base: &str, token: Option<&str>, rate: u32, seconds: u64) -> usize {
     let client = reqwest::Client::new();
     let jobs = (rate / 4).max(1);
     let steps = (seconds * 4 + 8).min(100);
     let mut started = 0;
+    let mut slots = tokio::time::interval(Duration::from_micros(250_000 / u64::from(jobs)));
     for _ in 0..jobs {
+        slots.tick().await;
         let mut request = client
             .post(format!("{base}/api/jobs"))
             .json(&serde_json::json!({

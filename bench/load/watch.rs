@@ -17,6 +17,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::Mutex;
 
+use crate::http1::Connection;
 use crate::{Args, micros_of_day, note, now_micros_of_day, target};
 
 #[derive(Default)]
@@ -56,6 +57,7 @@ pub(crate) async fn run(args: &Args, how: &str) -> serde_json::Value {
     let steps = ((run_secs + 10) * 1000 / step_ms).clamp(2, 100);
     let client = reqwest::Client::new();
     let mut jobs = Vec::new();
+    let mut refused = 0;
     for _ in 0..jobs_wanted {
         let response = client
             .post(format!("{base}/api/jobs"))
@@ -70,8 +72,24 @@ pub(crate) async fn run(args: &Args, how: &str) -> serde_json::Value {
                 let job: serde_json::Value = r.json().await.unwrap_or_default();
                 jobs.push(job["id"].as_str().unwrap_or_default().to_owned());
             }
-            _ => note("a job was refused"),
+            Ok(r) => {
+                refused += 1;
+                if refused == 1 {
+                    note(&format!(
+                        "a job was refused: {} {:?}",
+                        r.status(),
+                        r.text().await
+                    ));
+                }
+            }
+            Err(err) => {
+                refused += 1;
+                note(&format!("a job could not be started: {err}"));
+            }
         }
+    }
+    if jobs.is_empty() {
+        return serde_json::json!({"label": args.label, "failed": true, "refused": refused});
     }
 
     let wire = Arc::new(Wire::default());
@@ -83,8 +101,10 @@ pub(crate) async fn run(args: &Args, how: &str) -> serde_json::Value {
         let (addr, host, token) = (site.addr.clone(), site.host.clone(), token.clone());
         let (wire, measuring, stop) = (wire.clone(), measuring.clone(), stop.clone());
         let poll = Duration::from_millis(args.poll_ms);
-        // Polls are spread evenly over the interval, as independent watchers' would be.
-        let offset = poll * w as u32 / args.subscribers as u32;
+        // Polls are spread evenly over the interval, as independent watchers' would be,
+        // in an order unrelated to the jobs' (which started one after the other).
+        let slot = (w as u64 * 7919) % args.subscribers as u64;
+        let offset = poll * slot as u32 / args.subscribers as u32;
         let sse = how == "sse";
         watchers.push(tokio::spawn(async move {
             let seen = if sse {
@@ -154,7 +174,7 @@ pub(crate) async fn run(args: &Args, how: &str) -> serde_json::Value {
         "meanStalenessMs": ms(staleness.mean()),
         "p50StalenessMs": ms(staleness.value_at_quantile(0.5) as f64),
         "p99StalenessMs": ms(staleness.value_at_quantile(0.99) as f64),
-        "errors": wire.errors.load(Ordering::Relaxed),
+        "errors": wire.errors.load(Ordering::Relaxed) + refused,
     })
 }
 
@@ -194,63 +214,26 @@ async fn watch_polling(
         "GET /api/jobs/{job} HTTP/1.1\r\nhost: {host}\r\naccept: application/json\r\nauthorization: Bearer {token}\r\n\r\n"
     );
     let mut seen = Seen::new();
-    let mut socket: Option<TcpStream> = None;
-    let mut buffer = vec![0u8; 8 * 1024];
+    let mut connection = Connection::new(addr);
     let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + offset, every);
     while !stop.load(Ordering::Relaxed) {
         tick.tick().await;
-        let sent = match socket.as_mut() {
-            Some(open) => open.write_all(request.as_bytes()).await.is_ok().then(|| {
-                wire.requests.fetch_add(1, Ordering::Relaxed);
+        wire.requests.fetch_add(1, Ordering::Relaxed);
+        match connection.exchange(request.as_bytes()).await {
+            Some(exchange) if exchange.status == 200 => {
                 wire.bytes_out
-                    .fetch_add(request.len() as u64, Ordering::Relaxed);
-            }),
-            None => None,
-        };
-        if sent.is_none() {
-            socket = send(addr, request.as_bytes(), wire).await;
-        }
-        let Some(open) = socket.as_mut() else {
-            wire.errors.fetch_add(1, Ordering::Relaxed);
-            continue;
-        };
-        // One response: the head, then Content-Length bytes of body.
-        let mut response = Vec::with_capacity(2048);
-        let complete = loop {
-            let Ok(n) = open.read(&mut buffer).await else {
-                break false;
-            };
-            if n == 0 {
-                break false;
-            }
-            wire.bytes_in.fetch_add(n as u64, Ordering::Relaxed);
-            response.extend_from_slice(&buffer[..n]);
-            if let Some(head) = memmem::find(&response, b"\r\n\r\n") {
-                let length = std::str::from_utf8(&response[..head])
-                    .ok()
-                    .and_then(|h| {
-                        h.lines().find_map(|l| {
-                            l.to_ascii_lowercase()
-                                .strip_prefix("content-length:")
-                                .map(|v| v.trim().to_owned())
-                        })
-                    })
-                    .and_then(|v| v.parse::<usize>().ok())
-                    .unwrap_or(0);
-                if response.len() >= head + 4 + length {
-                    break true;
+                    .fetch_add(exchange.bytes_out as u64, Ordering::Relaxed);
+                wire.bytes_in
+                    .fetch_add(exchange.bytes_in as u64, Ordering::Relaxed);
+                if measuring.load(Ordering::Relaxed)
+                    && let Some(id) = last_event_id(&connection.response)
+                {
+                    seen.push((id, now_micros_of_day()));
                 }
             }
-        };
-        if !complete || !response.starts_with(b"HTTP/1.1 200") {
-            wire.errors.fetch_add(1, Ordering::Relaxed);
-            socket = None;
-            continue;
-        }
-        if measuring.load(Ordering::Relaxed)
-            && let Some(id) = last_event_id(&response)
-        {
-            seen.push((id, now_micros_of_day()));
+            _ => {
+                wire.errors.fetch_add(1, Ordering::Relaxed);
+            }
         }
     }
     seen
