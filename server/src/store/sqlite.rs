@@ -4,10 +4,8 @@
 //! then changes it can never be overtaken by another writer. `synchronous = FULL`: an
 //! accepted job survives a crash of the process and of the machine.
 
-use std::collections::HashMap;
 use std::path::Path;
 use std::str::FromStr;
-use std::sync::Arc;
 use std::time::Duration;
 
 use app::event::{EventId, EventKind, JobCreated, JobEvent, StatusUpdate};
@@ -16,6 +14,10 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{SqliteConnection, SqlitePool};
+
+mod group;
+
+use group::{Group, LiveJobs};
 
 use super::rows::{EventRow, JobRow, job_id, select_jobs};
 use super::{
@@ -92,29 +94,6 @@ impl SqliteStore {
         row.map(JobRow::into_job).transpose()
     }
 
-    /// Appends an event under the transaction's next id.
-    async fn append(
-        conn: &mut SqliteConnection,
-        group: &mut Group,
-        event: (JobId, &Owner, EventKind, &str),
-        now: DateTime<Utc>,
-    ) -> Result<EventId, StoreError> {
-        let (job_id, owner, kind, data) = event;
-        let id = group.next_event_id(conn).await?;
-        sqlx::query(
-            "INSERT INTO events (id, job_id, owner, kind, data, created_at) VALUES (?, ?, ?, ?, ?, ?)",
-        )
-        .bind(id.0)
-        .bind(job_id.to_string())
-        .bind(owner.as_str())
-        .bind(kind.as_str())
-        .bind(data)
-        .bind(now)
-        .execute(&mut *conn)
-        .await?;
-        Ok(id)
-    }
-
     /// Checks `admission` inside the writing transaction: no other writer can add a job
     /// between the count and the insert.
     async fn admit(
@@ -123,6 +102,12 @@ impl SqliteStore {
         admission: Admission,
         group: &mut Group,
     ) -> Result<Result<(), Refusal>, StoreError> {
+        if (admission.max_in_flight_per_owner < u32::MAX && !group.in_flight.contains_key(owner))
+            || (admission.max_queued < u32::MAX && group.queued.is_none())
+        {
+            // The counts are read from the tables: the rows collected so far go first.
+            group.flush(conn).await?;
+        }
         if admission.max_in_flight_per_owner < u32::MAX {
             let in_flight = match group.in_flight.get(owner) {
                 Some(&count) => count,
@@ -159,26 +144,6 @@ impl SqliteStore {
         Ok(Ok(()))
     }
 
-    async fn save_state(conn: &mut SqliteConnection, job: &Job) -> Result<(), StoreError> {
-        sqlx::query(
-            "UPDATE jobs SET status = ?, progress = ?, step = ?, error = ?, result_url = ?, \
-             started_at = ?, finished_at = ?, attempt = ?, last_event_id = ? WHERE id = ?",
-        )
-        .bind(job.status.as_str())
-        .bind(i64::from(job.progress))
-        .bind(job.step.as_deref())
-        .bind(job.error.as_deref())
-        .bind(job.result_url.as_deref())
-        .bind(job.started_at)
-        .bind(job.finished_at)
-        .bind(i64::from(job.attempt))
-        .bind(job.last_event_id.0)
-        .bind(job.id.to_string())
-        .execute(&mut *conn)
-        .await?;
-        Ok(())
-    }
-
     /// Checks `event` against the job's state, appends it, and applies it: the heart of
     /// every write. Runs inside the caller's transaction; returns the stored event and
     /// the job after it, or why the state machine refused it.
@@ -198,18 +163,14 @@ impl SqliteStore {
             return Ok(Err(refused));
         }
         let data = event.to_json();
-        let id = Self::append(
-            conn,
-            group,
-            (job_id, &owner, event.kind(), &data),
-            Utc::now(),
-        )
-        .await?;
+        let id = group
+            .append(conn, (job_id, &owner, event.kind(), &data), Utc::now())
+            .await?;
         job.apply(id, event)
             .map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        Self::save_state(conn, &job).await?;
-        group.keep(&job, &owner);
+        group.update_job(&job, &owner);
         if let JobEvent::Removed(removed) = event {
+            group.flush(conn).await?;
             sqlx::query("DELETE FROM events WHERE job_id = ? AND id < ?")
                 .bind(job_id.to_string())
                 .bind(id.0)
@@ -258,29 +219,16 @@ impl SqliteStore {
         // The `created` event carries the job as of that event, its own id included.
         job.last_event_id = group.next_event_id(conn).await?;
         group.reuse_event_id(job.last_event_id);
-        sqlx::query(
-            "INSERT INTO jobs (id, owner, kind, params, title, status, created_at, retry_of, \
-             last_event_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(job.id.to_string())
-        .bind(owner.as_str())
-        .bind(&spec.kind)
-        .bind(spec.params.to_string())
-        .bind(title)
-        .bind(JobStatus::Queued.as_str())
-        .bind(now)
-        .bind(retry_of.map(|id| id.to_string()))
-        .bind(job.last_event_id.0)
-        .execute(&mut *conn)
-        .await?;
+        group.insert_job(&job, owner);
         let event = JobEvent::Created(Box::new(JobCreated {
             job_id: job.id,
             job: job.clone(),
         }));
         let data = event.to_json();
-        let id = Self::append(conn, group, (job.id, owner, EventKind::Created, &data), now).await?;
+        let id = group
+            .append(conn, (job.id, owner, EventKind::Created, &data), now)
+            .await?;
         group.added(owner);
-        group.keep(&job, owner);
         let stored = StoredEvent {
             id,
             job_id: job.id,
@@ -298,6 +246,8 @@ impl SqliteStore {
         max: u32,
         now: DateTime<Utc>,
     ) -> Result<Vec<ClaimedJob>, StoreError> {
+        // Which jobs are queued is read from the table: the rows collected so far go first.
+        group.flush(conn).await?;
         let next: Vec<String> =
             sqlx::query_scalar("SELECT id FROM jobs WHERE status = 'queued' ORDER BY seq LIMIT ?")
                 .bind(i64::from(max))
@@ -321,99 +271,6 @@ impl SqliteStore {
             claimed.push(ClaimedJob { job, event });
         }
         Ok(claimed)
-    }
-}
-
-/// What one transaction keeps track of, read at most once and then counted on.
-///
-/// Admission's counts are counted up by the jobs the transaction adds; claims and endings
-/// in the same transaction are not counted down: a count can only be too high, so a limit
-/// is never overshot. Event ids are given out here, so a `created` event can name its own
-/// id before it is written (AUTOINCREMENT keeps the largest id ever used in
-/// `sqlite_sequence`; an explicit larger id moves it on, and ids are still never reused).
-///
-/// Jobs not yet ended are known as this store last wrote them (it is their only writer), so
-/// a change to one needs no read: the transaction works on its own copies and hands them
-/// to [`LiveJobs`] only once it has committed.
-struct Group {
-    queued: Option<i64>,
-    in_flight: HashMap<Owner, i64>,
-    last_event_id: Option<i64>,
-    /// An id taken but not used yet, for the next event.
-    reserved: Option<EventId>,
-    live: LiveJobs,
-    /// The jobs this transaction wrote, as it left them.
-    jobs: HashMap<JobId, (Job, Owner)>,
-}
-
-/// The jobs queued or running, as last committed.
-type LiveJobs = Arc<std::sync::Mutex<HashMap<JobId, (Job, Owner)>>>;
-
-impl Group {
-    fn new(live: LiveJobs) -> Self {
-        Self {
-            queued: None,
-            in_flight: HashMap::new(),
-            last_event_id: None,
-            reserved: None,
-            live,
-            jobs: HashMap::new(),
-        }
-    }
-
-    /// A job as this transaction, or else the last commit, left it (if it had not ended).
-    fn job(&self, id: JobId) -> Option<(Job, Owner)> {
-        match self.jobs.get(&id) {
-            Some(job) => Some(job.clone()),
-            None => self.live.lock().expect("live jobs").get(&id).cloned(),
-        }
-    }
-
-    fn keep(&mut self, job: &Job, owner: &Owner) {
-        self.jobs.insert(job.id, (job.clone(), owner.clone()));
-    }
-
-    /// After the commit: the jobs it wrote become the known ones; ended ones are dropped.
-    fn committed(self) {
-        let mut live = self.live.lock().expect("live jobs");
-        for (id, job) in self.jobs {
-            if job.0.status.is_terminal() {
-                live.remove(&id);
-            } else {
-                live.insert(id, job);
-            }
-        }
-    }
-
-    fn added(&mut self, owner: &Owner) {
-        if let Some(queued) = &mut self.queued {
-            *queued += 1;
-        }
-        if let Some(in_flight) = self.in_flight.get_mut(owner) {
-            *in_flight += 1;
-        }
-    }
-
-    async fn next_event_id(&mut self, conn: &mut SqliteConnection) -> Result<EventId, StoreError> {
-        if let Some(id) = self.reserved.take() {
-            return Ok(id);
-        }
-        let last = match self.last_event_id {
-            Some(last) => last,
-            None => sqlx::query_scalar(
-                "SELECT MAX(COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'events'), 0), \
-                     COALESCE((SELECT MAX(id) FROM events), 0))",
-            )
-            .fetch_one(&mut *conn)
-            .await?,
-        };
-        self.last_event_id = Some(last + 1);
-        Ok(EventId(last + 1))
-    }
-
-    /// Gives `id` (just taken) to the next event.
-    fn reuse_event_id(&mut self, id: EventId) {
-        self.reserved = Some(id);
     }
 }
 
@@ -445,6 +302,7 @@ impl Store for SqliteStore {
                 }
             });
         }
+        group.flush(&mut tx).await?;
         tx.commit().await?;
         group.committed();
         Ok(written)

@@ -1,0 +1,247 @@
+//! One write transaction's bookkeeping: the group commit's working state.
+//!
+//! A group of writes (new jobs, claims, job changes) runs in one transaction. Rather than
+//! a round trip to SQLite per row, the rows the group writes are collected here and
+//! written a few statements for the whole group (multi-row `INSERT`s and one `UPDATE …
+//! FROM (VALUES …)`), before anything reads the tables they touch and before the commit.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+
+use app::event::{EventId, EventKind};
+use app::job::{Job, JobId, JobStatus};
+use chrono::{DateTime, Utc};
+use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
+
+use crate::owner::Owner;
+use crate::store::StoreError;
+
+/// Rows per statement (each binds at most 10 values; SQLite allows 32,766).
+const ROWS_PER_STATEMENT: usize = 500;
+
+/// The jobs queued or running, as last committed. The store is their only writer, so a
+/// change to one needs no read.
+pub(super) type LiveJobs = Arc<Mutex<HashMap<JobId, (Job, Owner)>>>;
+
+/// What one transaction keeps track of.
+///
+/// Admission's counts are read at most once and counted up by the jobs the transaction
+/// adds; claims and endings in the same transaction are not counted down: a count can only
+/// be too high, so a limit is never overshot. Event ids are given out here, so a `created`
+/// event can name its own id before it is written (AUTOINCREMENT keeps the largest id ever
+/// used in `sqlite_sequence`; an explicit larger id moves it on, and ids are still never
+/// reused). Jobs are worked on as copies, handed to [`LiveJobs`] only after the commit.
+pub(super) struct Group {
+    pub(super) queued: Option<i64>,
+    pub(super) in_flight: HashMap<Owner, i64>,
+    last_event_id: Option<i64>,
+    /// An id taken but not used yet, for the next event.
+    reserved: Option<EventId>,
+    live: LiveJobs,
+    /// The jobs this transaction wrote, as it left them.
+    jobs: HashMap<JobId, (Job, Owner)>,
+    /// Rows not written yet.
+    new_jobs: Vec<NewJobRow>,
+    events: Vec<NewEventRow>,
+    changed: Vec<JobId>,
+    changed_set: HashSet<JobId>,
+}
+
+struct NewJobRow {
+    id: String,
+    owner: String,
+    kind: String,
+    params: String,
+    title: String,
+    created_at: DateTime<Utc>,
+    retry_of: Option<String>,
+    last_event_id: i64,
+}
+
+struct NewEventRow {
+    id: i64,
+    job_id: String,
+    owner: String,
+    kind: &'static str,
+    data: String,
+    created_at: DateTime<Utc>,
+}
+
+impl Group {
+    pub(super) fn new(live: LiveJobs) -> Self {
+        Self {
+            queued: None,
+            in_flight: HashMap::new(),
+            last_event_id: None,
+            reserved: None,
+            live,
+            jobs: HashMap::new(),
+            new_jobs: Vec::new(),
+            events: Vec::new(),
+            changed: Vec::new(),
+            changed_set: HashSet::new(),
+        }
+    }
+
+    /// A job added by this transaction counts against admission.
+    pub(super) fn added(&mut self, owner: &Owner) {
+        if let Some(queued) = &mut self.queued {
+            *queued += 1;
+        }
+        if let Some(in_flight) = self.in_flight.get_mut(owner) {
+            *in_flight += 1;
+        }
+    }
+
+    pub(super) async fn next_event_id(
+        &mut self,
+        conn: &mut SqliteConnection,
+    ) -> Result<EventId, StoreError> {
+        if let Some(id) = self.reserved.take() {
+            return Ok(id);
+        }
+        let last = match self.last_event_id {
+            Some(last) => last,
+            // Read before this transaction appended anything.
+            None => sqlx::query_scalar(
+                "SELECT MAX(COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'events'), 0), \
+                     COALESCE((SELECT MAX(id) FROM events), 0))",
+            )
+            .fetch_one(&mut *conn)
+            .await?,
+        };
+        self.last_event_id = Some(last + 1);
+        Ok(EventId(last + 1))
+    }
+
+    /// Gives `id` (just taken) to the next event.
+    pub(super) fn reuse_event_id(&mut self, id: EventId) {
+        self.reserved = Some(id);
+    }
+
+    /// A job as this transaction, or else the last commit, left it (if it had not ended).
+    pub(super) fn job(&self, id: JobId) -> Option<(Job, Owner)> {
+        match self.jobs.get(&id) {
+            Some(job) => Some(job.clone()),
+            None => self.live.lock().expect("live jobs").get(&id).cloned(),
+        }
+    }
+
+    /// A new job, queued: its row is written with the group's.
+    pub(super) fn insert_job(&mut self, job: &Job, owner: &Owner) {
+        self.new_jobs.push(NewJobRow {
+            id: job.id.to_string(),
+            owner: owner.as_str().to_owned(),
+            kind: job.spec.kind.clone(),
+            params: job.spec.params.to_string(),
+            title: job.title.clone(),
+            created_at: job.created_at,
+            retry_of: job.retry_of.map(|id| id.to_string()),
+            last_event_id: job.last_event_id.0,
+        });
+        self.jobs.insert(job.id, (job.clone(), owner.clone()));
+    }
+
+    /// A job's new state: its row is updated with the group's.
+    pub(super) fn update_job(&mut self, job: &Job, owner: &Owner) {
+        if self.changed_set.insert(job.id) {
+            self.changed.push(job.id);
+        }
+        self.jobs.insert(job.id, (job.clone(), owner.clone()));
+    }
+
+    /// Appends an event under the transaction's next id: written with the group's.
+    pub(super) async fn append(
+        &mut self,
+        conn: &mut SqliteConnection,
+        event: (JobId, &Owner, EventKind, &str),
+        now: DateTime<Utc>,
+    ) -> Result<EventId, StoreError> {
+        let (job_id, owner, kind, data) = event;
+        let id = self.next_event_id(conn).await?;
+        self.events.push(NewEventRow {
+            id: id.0,
+            job_id: job_id.to_string(),
+            owner: owner.as_str().to_owned(),
+            kind: kind.as_str(),
+            data: data.to_owned(),
+            created_at: now,
+        });
+        Ok(id)
+    }
+
+    /// Writes the rows collected so far: new jobs, then events, then changed jobs.
+    pub(super) async fn flush(&mut self, conn: &mut SqliteConnection) -> Result<(), StoreError> {
+        for rows in self.new_jobs.chunks(ROWS_PER_STATEMENT) {
+            let mut insert = QueryBuilder::<Sqlite>::new(
+                "INSERT INTO jobs (id, owner, kind, params, title, status, created_at, retry_of, \
+                 last_event_id) ",
+            );
+            insert.push_values(rows, |mut row, job| {
+                row.push_bind(&job.id)
+                    .push_bind(&job.owner)
+                    .push_bind(&job.kind)
+                    .push_bind(&job.params)
+                    .push_bind(&job.title)
+                    .push_bind(JobStatus::Queued.as_str())
+                    .push_bind(job.created_at)
+                    .push_bind(job.retry_of.as_deref())
+                    .push_bind(job.last_event_id);
+            });
+            insert.build().execute(&mut *conn).await?;
+        }
+        self.new_jobs.clear();
+        for rows in self.events.chunks(ROWS_PER_STATEMENT) {
+            let mut insert = QueryBuilder::<Sqlite>::new(
+                "INSERT INTO events (id, job_id, owner, kind, data, created_at) ",
+            );
+            insert.push_values(rows, |mut row, event| {
+                row.push_bind(event.id)
+                    .push_bind(&event.job_id)
+                    .push_bind(&event.owner)
+                    .push_bind(event.kind)
+                    .push_bind(&event.data)
+                    .push_bind(event.created_at);
+            });
+            insert.build().execute(&mut *conn).await?;
+        }
+        self.events.clear();
+        let changed: Vec<&Job> = self.changed.iter().map(|id| &self.jobs[id].0).collect();
+        for jobs in changed.chunks(ROWS_PER_STATEMENT) {
+            let mut update = QueryBuilder::<Sqlite>::new(
+                "UPDATE jobs SET status = v.column2, progress = v.column3, step = v.column4, \
+                 error = v.column5, result_url = v.column6, started_at = v.column7, \
+                 finished_at = v.column8, attempt = v.column9, last_event_id = v.column10 FROM (",
+            );
+            update.push_values(jobs, |mut row, job| {
+                row.push_bind(job.id.to_string())
+                    .push_bind(job.status.as_str())
+                    .push_bind(i64::from(job.progress))
+                    .push_bind(job.step.as_deref())
+                    .push_bind(job.error.as_deref())
+                    .push_bind(job.result_url.as_deref())
+                    .push_bind(job.started_at)
+                    .push_bind(job.finished_at)
+                    .push_bind(i64::from(job.attempt))
+                    .push_bind(job.last_event_id.0);
+            });
+            update.push(") AS v WHERE jobs.id = v.column1");
+            update.build().execute(&mut *conn).await?;
+        }
+        self.changed.clear();
+        self.changed_set.clear();
+        Ok(())
+    }
+
+    /// After the commit: the jobs it wrote become the known ones; ended ones are dropped.
+    pub(super) fn committed(self) {
+        let mut live = self.live.lock().expect("live jobs");
+        for (id, job) in self.jobs {
+            if job.0.status.is_terminal() {
+                live.remove(&id);
+            } else {
+                live.insert(id, job);
+            }
+        }
+    }
+}
