@@ -19,9 +19,16 @@ use crate::store::StoreError;
 /// Rows per statement (each binds at most 10 values; SQLite allows 32,766).
 const ROWS_PER_STATEMENT: usize = 500;
 
-/// The jobs queued or running, as last committed. The store is their only writer, so a
-/// change to one needs no read.
-pub(super) type LiveJobs = Arc<Mutex<HashMap<JobId, (Job, Owner)>>>;
+/// What the last commit left: the jobs queued or running, and the newest event id. The
+/// store is the only writer of both, so a change to a job needs no read, and a new event
+/// id no look-up.
+pub(super) type LiveJobs = Arc<Mutex<Committed>>;
+
+#[derive(Debug, Default)]
+pub(super) struct Committed {
+    jobs: HashMap<JobId, (Job, Owner)>,
+    last_event_id: Option<i64>,
+}
 
 /// What one transaction keeps track of.
 ///
@@ -69,10 +76,12 @@ struct NewEventRow {
 
 impl Group {
     pub(super) fn new(live: LiveJobs) -> Self {
+        // A transaction that failed used no id for good: its successor may use them.
+        let last_event_id = live.lock().expect("live jobs").last_event_id;
         Self {
             queued: None,
             in_flight: HashMap::new(),
-            last_event_id: None,
+            last_event_id,
             reserved: None,
             live,
             jobs: HashMap::new(),
@@ -102,7 +111,7 @@ impl Group {
         }
         let last = match self.last_event_id {
             Some(last) => last,
-            // Read before this transaction appended anything.
+            // Read once, before anything was appended.
             None => sqlx::query_scalar(
                 "SELECT MAX(COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'events'), 0), \
                      COALESCE((SELECT MAX(id) FROM events), 0))",
@@ -123,7 +132,7 @@ impl Group {
     pub(super) fn job(&self, id: JobId) -> Option<(Job, Owner)> {
         match self.jobs.get(&id) {
             Some(job) => Some(job.clone()),
-            None => self.live.lock().expect("live jobs").get(&id).cloned(),
+            None => self.live.lock().expect("live jobs").jobs.get(&id).cloned(),
         }
     }
 
@@ -170,14 +179,19 @@ impl Group {
         Ok(id)
     }
 
-    /// Writes the rows collected so far: new jobs, then events, then changed jobs.
+    /// Writes the rows collected so far: new jobs, then events, then changed jobs, in one
+    /// round trip (SQLite runs the statements in order, each with its own values).
     pub(super) async fn flush(&mut self, conn: &mut SqliteConnection) -> Result<(), StoreError> {
+        if self.new_jobs.is_empty() && self.events.is_empty() && self.changed.is_empty() {
+            return Ok(());
+        }
+        let mut query = QueryBuilder::<Sqlite>::new("");
         for rows in self.new_jobs.chunks(ROWS_PER_STATEMENT) {
-            let mut insert = QueryBuilder::<Sqlite>::new(
+            query.push(
                 "INSERT INTO jobs (id, owner, kind, params, title, status, created_at, retry_of, \
                  last_event_id) ",
             );
-            insert.push_values(rows, |mut row, job| {
+            query.push_values(rows, |mut row, job| {
                 row.push_bind(&job.id)
                     .push_bind(&job.owner)
                     .push_bind(&job.kind)
@@ -188,14 +202,11 @@ impl Group {
                     .push_bind(job.retry_of.as_deref())
                     .push_bind(job.last_event_id);
             });
-            insert.build().execute(&mut *conn).await?;
+            query.push(";\n");
         }
-        self.new_jobs.clear();
         for rows in self.events.chunks(ROWS_PER_STATEMENT) {
-            let mut insert = QueryBuilder::<Sqlite>::new(
-                "INSERT INTO events (id, job_id, owner, kind, data, created_at) ",
-            );
-            insert.push_values(rows, |mut row, event| {
+            query.push("INSERT INTO events (id, job_id, owner, kind, data, created_at) ");
+            query.push_values(rows, |mut row, event| {
                 row.push_bind(event.id)
                     .push_bind(&event.job_id)
                     .push_bind(&event.owner)
@@ -203,17 +214,16 @@ impl Group {
                     .push_bind(&event.data)
                     .push_bind(event.created_at);
             });
-            insert.build().execute(&mut *conn).await?;
+            query.push(";\n");
         }
-        self.events.clear();
         let changed: Vec<&Job> = self.changed.iter().map(|id| &self.jobs[id].0).collect();
         for jobs in changed.chunks(ROWS_PER_STATEMENT) {
-            let mut update = QueryBuilder::<Sqlite>::new(
+            query.push(
                 "UPDATE jobs SET status = v.column2, progress = v.column3, step = v.column4, \
                  error = v.column5, result_url = v.column6, started_at = v.column7, \
                  finished_at = v.column8, attempt = v.column9, last_event_id = v.column10 FROM (",
             );
-            update.push_values(jobs, |mut row, job| {
+            query.push_values(jobs, |mut row, job| {
                 row.push_bind(job.id.to_string())
                     .push_bind(job.status.as_str())
                     .push_bind(i64::from(job.progress))
@@ -225,9 +235,11 @@ impl Group {
                     .push_bind(i64::from(job.attempt))
                     .push_bind(job.last_event_id.0);
             });
-            update.push(") AS v WHERE jobs.id = v.column1");
-            update.build().execute(&mut *conn).await?;
+            query.push(") AS v WHERE jobs.id = v.column1;\n");
         }
+        query.build().execute(&mut *conn).await?;
+        self.new_jobs.clear();
+        self.events.clear();
         self.changed.clear();
         self.changed_set.clear();
         Ok(())
@@ -238,10 +250,11 @@ impl Group {
         let mut live = self.live.lock().expect("live jobs");
         for (id, job) in self.jobs {
             if job.0.status.is_terminal() {
-                live.remove(&id);
+                live.jobs.remove(&id);
             } else {
-                live.insert(id, job);
+                live.jobs.insert(id, job);
             }
         }
+        live.last_event_id = self.last_event_id;
     }
 }
