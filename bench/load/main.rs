@@ -457,12 +457,14 @@ async fn main() {
     }
     tokio::time::sleep(Duration::from_secs(args.warmup)).await;
     let start_stats = args.server_pid.and_then(process_stats);
+    let own_start = process_stats(std::process::id());
     measuring.store(true, Ordering::Relaxed);
     let window = Instant::now();
     tokio::time::sleep(Duration::from_secs(args.seconds)).await;
     measuring.store(false, Ordering::Relaxed);
     let elapsed = window.elapsed().as_secs_f64();
     let end_stats = args.server_pid.and_then(process_stats);
+    let own_end = process_stats(std::process::id());
 
     let mut merged = Histogram::<u64>::new_with_bounds(1, 600_000_000, 3).unwrap();
     for shard in latencies.iter() {
@@ -497,6 +499,10 @@ async fn main() {
         "serverRssEndKib": end_stats.map(|s| s.0),
         "rssPerSubscriberKib": per_subscriber_kib,
         "serverCpuPercent": cpu,
+        "loadGeneratorCpuPercent": match (own_start, own_end) {
+            (Some((_, a)), Some((_, b))) => Some((b - a) as f64 / ticks_per_sec / elapsed * 100.0),
+            _ => None,
+        },
         "errors": counters.errors.load(Ordering::Relaxed),
     });
     let mut out = std::io::stdout().lock();
