@@ -75,14 +75,7 @@ pub(crate) async fn start_candor_jobs(
 ) -> usize {
     let client = reqwest::Client::new();
     let requests = (0..jobs).map(|_| {
-        let mut request = client
-            .post(format!("{base}/api/jobs"))
-            .json(&serde_json::json!({
-                "kind": "demo", "params": {"steps": steps, "stepMs": 0}
-            }));
-        if let Some(token) = token {
-            request = request.bearer_auth(token);
-        }
+        let request = crate::demo_job(&client, base, token, steps, 0);
         async move { matches!(request.send().await, Ok(r) if r.status() == 202) }
     });
     futures::future::join_all(requests)

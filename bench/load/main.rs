@@ -346,6 +346,23 @@ pub(crate) fn process_stats(pid: u32) -> Option<(u64, u64)> {
     Some((rss, ticks))
 }
 
+/// `POST {base}/api/jobs` for a demo job of `steps` steps `step_ms` apart.
+pub(crate) fn demo_job(
+    client: &reqwest::Client,
+    base: &str,
+    token: Option<&str>,
+    steps: u64,
+    step_ms: u64,
+) -> reqwest::RequestBuilder {
+    let request = client
+        .post(format!("{base}/api/jobs"))
+        .json(&serde_json::json!({"kind": "demo", "params": {"steps": steps, "stepMs": step_ms}}));
+    match token {
+        Some(token) => request.bearer_auth(token),
+        None => request,
+    }
+}
+
 /// Starts demo jobs on Candor that emit `rate` progress events a second in total for
 /// `seconds`: each job reports every 250 ms, and the jobs start evenly spread over those
 /// 250 ms, so the events are evenly spread too (as a publisher's ticks would be).
@@ -357,15 +374,7 @@ async fn drive_candor(base: &str, token: Option<&str>, rate: u32, seconds: u64) 
     let mut slots = tokio::time::interval(Duration::from_micros(250_000 / u64::from(jobs)));
     for _ in 0..jobs {
         slots.tick().await;
-        let mut request = client
-            .post(format!("{base}/api/jobs"))
-            .json(&serde_json::json!({
-                "kind": "demo", "params": {"steps": steps, "stepMs": 250}
-            }));
-        if let Some(token) = token {
-            request = request.bearer_auth(token);
-        }
-        match request.send().await {
+        match demo_job(&client, base, token, steps, 250).send().await {
             Ok(r) if r.status() == 202 => started += 1,
             Ok(r) => note(&format!(
                 "a job was refused: {} {:?}",

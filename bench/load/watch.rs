@@ -59,12 +59,7 @@ pub(crate) async fn run(args: &Args, how: &str) -> serde_json::Value {
     let mut jobs = Vec::new();
     let mut refused = 0;
     for _ in 0..jobs_wanted {
-        let response = client
-            .post(format!("{base}/api/jobs"))
-            .bearer_auth(&token)
-            .json(
-                &serde_json::json!({"kind": "demo", "params": {"steps": steps, "stepMs": step_ms}}),
-            )
+        let response = crate::demo_job(&client, &base, Some(&token), steps, step_ms)
             .send()
             .await;
         match response {

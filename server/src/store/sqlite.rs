@@ -486,14 +486,14 @@ mod tests {
 
     use super::*;
 
-    fn new_job(owner: &Owner, admission: Admission) -> Write {
-        Write::Create(NewJob {
+    fn new_job(owner: &Owner, admission: Admission) -> NewJob {
+        NewJob {
             owner: owner.clone(),
             spec: JobSpec::new("demo", serde_json::json!({ "steps": 2, "stepMs": 0 })),
             title: "Demo".to_owned(),
             retry_of: None,
             admission,
-        })
+        }
     }
 
     /// One group with every kind of write: each sees what the ones before it did, and
@@ -506,16 +506,7 @@ mod tests {
         let store = SqliteStore::open(&path).await.unwrap();
         let owner = Owner::new("t-group");
         let (first, _) = store
-            .create_job(
-                NewJob {
-                    owner: owner.clone(),
-                    spec: JobSpec::new("demo", serde_json::json!({ "steps": 2, "stepMs": 0 })),
-                    title: "Demo".to_owned(),
-                    retry_of: None,
-                    admission: Admission::UNLIMITED,
-                },
-                Utc::now(),
-            )
+            .create_job(new_job(&owner, Admission::UNLIMITED), Utc::now())
             .await
             .unwrap();
         let at = Utc::now();
@@ -535,9 +526,9 @@ mod tests {
         let written = store
             .write_all(
                 &[
-                    new_job(&owner, two_in_flight),
+                    Write::Create(new_job(&owner, two_in_flight)),
                     // The owner now has two jobs in flight: the third is refused.
-                    new_job(&owner, two_in_flight),
+                    Write::Create(new_job(&owner, two_in_flight)),
                     Write::Claim { max: 5 },
                     progress(first.id, 40),
                     progress(first.id, 80),
@@ -599,16 +590,7 @@ mod tests {
         assert!(log.windows(2).all(|w| w[0].id < w[1].id));
         // New ids carry on after the reopen: never reused.
         let (third, created) = store
-            .create_job(
-                NewJob {
-                    owner: owner.clone(),
-                    spec: JobSpec::new("demo", serde_json::json!({ "steps": 1, "stepMs": 0 })),
-                    title: "Demo".to_owned(),
-                    retry_of: None,
-                    admission: Admission::UNLIMITED,
-                },
-                Utc::now(),
-            )
+            .create_job(new_job(&owner, Admission::UNLIMITED), Utc::now())
             .await
             .unwrap();
         assert!(created.id > done.id);
