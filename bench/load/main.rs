@@ -369,7 +369,9 @@ pub(crate) fn demo_job(
 async fn drive_candor(base: &str, token: Option<&str>, rate: u32, seconds: u64) -> usize {
     let client = reqwest::Client::new();
     let jobs = (rate / 4).max(1);
-    let steps = (seconds * 4 + 8).min(100);
+    // Long enough to outlast the run even when starting them is slow (a saturated server
+    // answers each POST late): the longest a demo job may be, 100 steps, 25 s.
+    let steps = ((seconds + 12) * 4).min(100);
     let mut started = 0;
     let mut slots = tokio::time::interval(Duration::from_micros(250_000 / u64::from(jobs)));
     for _ in 0..jobs {
