@@ -23,9 +23,9 @@ use burst::Burst;
 use clap::Parser;
 use hdrhistogram::Histogram;
 use memchr::memmem;
+use std::sync::Mutex;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::sync::Mutex;
 
 #[derive(Debug, Parser)]
 pub(crate) struct Args {
@@ -232,11 +232,8 @@ async fn subscriber(index: usize, shared: Arc<Shared>, connected: tokio::sync::m
     let mut terminals: u64 = 0;
     loop {
         // Whole lines only; a chunked body's size lines are harmless (not `data:`).
-        let mut start = 0;
         let mut counted = 0;
-        while let Some(newline) = memchr::memchr(b'\n', &carry[start..]) {
-            let line = &carry[start..start + newline];
-            let line = line.strip_suffix(b"\r").unwrap_or(line);
+        complete_lines(&mut carry, |line| {
             if let Some(burst) = burst
                 && Burst::is_terminal(line)
             {
@@ -252,12 +249,10 @@ async fn subscriber(index: usize, shared: Arc<Shared>, connected: tokio::sync::m
                     && let Some(sent) = micros_of_day(&line[pos + 6..])
                 {
                     let latency = (now_micros_of_day() - sent).max(0) as u64;
-                    let _ = shard.lock().await.record(latency);
+                    let _ = shard.lock().unwrap().record(latency);
                 }
             }
-            start += newline + 1;
-        }
-        carry.drain(..start);
+        });
         if counted > 0 && measuring.load(Ordering::Relaxed) {
             counters.events.fetch_add(counted, Ordering::Relaxed);
         }
@@ -322,6 +317,23 @@ async fn run_burst(
         },
         "errors": shared.counters.errors.load(Ordering::Relaxed),
     })
+}
+
+/// Calls `each` with every complete line in `carry` (without its `\n` or `\r\n`) and keeps
+/// only the unfinished rest.
+pub(crate) fn complete_lines(carry: &mut Vec<u8>, mut each: impl FnMut(&[u8])) {
+    let mut start = 0;
+    while let Some(newline) = memchr::memchr(b'\n', &carry[start..]) {
+        let line = &carry[start..start + newline];
+        each(line.strip_suffix(b"\r").unwrap_or(line));
+        start += newline + 1;
+    }
+    carry.drain(..start);
+}
+
+/// The number in an SSE field's value (`id: 42`).
+pub(crate) fn field_number(value: &[u8]) -> Option<i64> {
+    std::str::from_utf8(value).ok()?.trim().parse().ok()
 }
 
 /// A line for the person running the benchmark (stdout is the report).
@@ -479,7 +491,7 @@ async fn main() {
 
     let mut merged = Histogram::<u64>::new_with_bounds(1, 600_000_000, 3).unwrap();
     for shard in latencies.iter() {
-        merged.add(&*shard.lock().await).unwrap();
+        merged.add(&*shard.lock().unwrap()).unwrap();
     }
     let events = counters.events.load(Ordering::Relaxed);
     let ms = |micros: u64| micros as f64 / 1000.0;

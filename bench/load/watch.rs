@@ -7,18 +7,17 @@
 //! that change or a later one, or the event itself).
 
 use std::collections::HashMap;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
 use memchr::memmem;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::sync::Mutex;
 
 use crate::http1::Connection;
-use crate::{Args, micros_of_day, note, now_micros_of_day, target};
+use crate::{Args, complete_lines, field_number, micros_of_day, note, now_micros_of_day, target};
 
 #[derive(Default)]
 struct Wire {
@@ -126,14 +125,15 @@ pub(crate) async fn run(args: &Args, how: &str) -> serde_json::Value {
 
     // Staleness of each change made in the window (but the last poll interval's and a
     // second's, which a poll may not have had the chance to see yet).
-    let changes = changes.lock().await;
+    let mut learned = Vec::with_capacity(watchers.len());
+    for watcher in watchers {
+        learned.extend(watcher.await);
+    }
+    let changes = changes.lock().unwrap();
     let until = window_end - (args.poll_ms as i64 + 1000) * 1000;
     let mut staleness = Histogram::<u64>::new_with_bounds(1, 600_000_000, 3).unwrap();
     let mut unseen = 0u64;
-    for watcher in watchers {
-        let Ok((job, seen)) = watcher.await else {
-            continue;
-        };
+    for (job, seen) in learned {
         let Some(job_changes) = changes.get(&job) else {
             continue;
         };
@@ -262,20 +262,13 @@ async fn watch_stream(
         };
         wire.bytes_in.fetch_add(n as u64, Ordering::Relaxed);
         carry.extend_from_slice(&buffer[..n]);
-        let mut start = 0;
-        while let Some(newline) = memchr::memchr(b'\n', &carry[start..]) {
-            let line = &carry[start..start + newline];
-            if let Some(id) = line.strip_prefix(b"id:")
+        complete_lines(&mut carry, |line| {
+            if let Some(id) = line.strip_prefix(b"id:").and_then(field_number)
                 && measuring.load(Ordering::Relaxed)
-                && let Some(id) = std::str::from_utf8(id)
-                    .ok()
-                    .and_then(|i| i.trim().parse().ok())
             {
                 seen.push((id, now_micros_of_day()));
             }
-            start += newline + 1;
-        }
-        carry.drain(..start);
+        });
     }
     seen
 }
@@ -308,24 +301,18 @@ async fn reference(
             return;
         }
         carry.extend_from_slice(&buffer[..n]);
-        let mut start = 0;
-        while let Some(newline) = memchr::memchr(b'\n', &carry[start..]) {
-            let line = &carry[start..start + newline];
+        complete_lines(&mut carry, |line| {
             if let Some(value) = line.strip_prefix(b"id:") {
-                id = std::str::from_utf8(value)
-                    .ok()
-                    .and_then(|v| v.trim().parse().ok())
-                    .unwrap_or(0);
+                id = field_number(value).unwrap_or(0);
             } else if line.starts_with(b"data:")
                 && let (Some(j), Some(a)) = (job_key.find(line), at_key.find(line))
                 && let Some(at) = micros_of_day(&line[a + 6..])
             {
                 let job = &line[j + 9..];
                 let job = String::from_utf8_lossy(&job[..job.len().min(36)]).into_owned();
-                changes.lock().await.entry(job).or_default().push((id, at));
+                let mut changes = changes.lock().unwrap();
+                changes.entry(job).or_default().push((id, at));
             }
-            start += newline + 1;
-        }
-        carry.drain(..start);
+        });
     }
 }

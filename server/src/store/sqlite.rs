@@ -102,44 +102,13 @@ impl SqliteStore {
         admission: Admission,
         group: &mut Group,
     ) -> Result<Result<(), Refusal>, StoreError> {
-        if (admission.max_in_flight_per_owner < u32::MAX && !group.in_flight.contains_key(owner))
-            || (admission.max_queued < u32::MAX && group.queued.is_none())
-        {
-            // The counts are read from the tables: the rows collected so far go first.
-            group.flush(conn).await?;
+        let max = admission.max_in_flight_per_owner;
+        if max < u32::MAX && group.in_flight(conn, owner).await? >= i64::from(max) {
+            return Ok(Err(Refusal::OwnerBusy { max }));
         }
-        if admission.max_in_flight_per_owner < u32::MAX {
-            let in_flight = match group.in_flight.get(owner) {
-                Some(&count) => count,
-                None => sqlx::query_scalar(
-                    "SELECT COUNT(*) FROM jobs WHERE owner = ? AND status IN ('queued', 'running')",
-                )
-                .bind(owner.as_str())
-                .fetch_one(&mut *conn)
-                .await?,
-            };
-            group.in_flight.insert(owner.clone(), in_flight);
-            if in_flight >= i64::from(admission.max_in_flight_per_owner) {
-                return Ok(Err(Refusal::OwnerBusy {
-                    max: admission.max_in_flight_per_owner,
-                }));
-            }
-        }
-        if admission.max_queued < u32::MAX {
-            let queued = match group.queued {
-                Some(count) => count,
-                None => {
-                    sqlx::query_scalar("SELECT COUNT(*) FROM jobs WHERE status = 'queued'")
-                        .fetch_one(&mut *conn)
-                        .await?
-                }
-            };
-            group.queued = Some(queued);
-            if queued >= i64::from(admission.max_queued) {
-                return Ok(Err(Refusal::QueueFull {
-                    max: admission.max_queued,
-                }));
-            }
+        let max = admission.max_queued;
+        if max < u32::MAX && group.queued(conn).await? >= i64::from(max) {
+            return Ok(Err(Refusal::QueueFull { max }));
         }
         Ok(Ok(()))
     }
@@ -151,6 +120,7 @@ impl SqliteStore {
         conn: &mut SqliteConnection,
         group: &mut Group,
         event: &JobEvent,
+        now: DateTime<Utc>,
     ) -> Result<Result<(StoredEvent, Job), InvalidTransition>, StoreError> {
         let job_id = event.job_id();
         let (mut job, owner) = match group.job(job_id) {
@@ -164,7 +134,7 @@ impl SqliteStore {
         }
         let data = event.to_json();
         let id = group
-            .append(conn, (job_id, &owner, event.kind(), &data), Utc::now())
+            .append(conn, (job_id, &owner, event.kind(), &data), now)
             .await?;
         job.apply(id, event)
             .map_err(|e| StoreError::Corrupt(e.to_string()))?;
@@ -218,16 +188,14 @@ impl SqliteStore {
         job.retry_of = *retry_of;
         // The `created` event carries the job as of that event, its own id included.
         job.last_event_id = group.next_event_id(conn).await?;
-        group.reuse_event_id(job.last_event_id);
         group.insert_job(&job, owner);
         let event = JobEvent::Created(Box::new(JobCreated {
             job_id: job.id,
             job: job.clone(),
         }));
         let data = event.to_json();
-        let id = group
-            .append(conn, (job.id, owner, EventKind::Created, &data), now)
-            .await?;
+        let id = job.last_event_id;
+        group.push_event(id, (job.id, owner, EventKind::Created, &data), now);
         group.added(owner);
         let stored = StoredEvent {
             id,
@@ -263,7 +231,7 @@ impl SqliteStore {
                 step: Some(STARTING_STEP.to_owned()),
                 at: now,
             });
-            let Ok((event, job)) = Self::apply(conn, group, &start).await? else {
+            let Ok((event, job)) = Self::apply(conn, group, &start, now).await? else {
                 return Err(StoreError::Corrupt(format!(
                     "queued job {job_id} could not be started"
                 )));
@@ -295,7 +263,7 @@ impl Store for SqliteStore {
                 }
                 // A refused event wrote nothing: the others go on.
                 Write::Record(event) => {
-                    Written::Recorded(match Self::apply(&mut tx, &mut group, event).await? {
+                    Written::Recorded(match Self::apply(&mut tx, &mut group, event, now).await? {
                         Ok((stored, _)) => Recorded::Stored(stored),
                         Err(refused) => Recorded::Refused(refused),
                     })

@@ -39,19 +39,16 @@ pub(super) struct Committed {
 /// used in `sqlite_sequence`; an explicit larger id moves it on, and ids are still never
 /// reused). Jobs are worked on as copies, handed to [`LiveJobs`] only after the commit.
 pub(super) struct Group {
-    pub(super) queued: Option<i64>,
-    pub(super) in_flight: HashMap<Owner, i64>,
+    queued: Option<i64>,
+    in_flight: HashMap<Owner, i64>,
     last_event_id: Option<i64>,
-    /// An id taken but not used yet, for the next event.
-    reserved: Option<EventId>,
     live: LiveJobs,
     /// The jobs this transaction wrote, as it left them.
     jobs: HashMap<JobId, (Job, Owner)>,
     /// Rows not written yet.
     new_jobs: Vec<NewJobRow>,
     events: Vec<NewEventRow>,
-    changed: Vec<JobId>,
-    changed_set: HashSet<JobId>,
+    changed: HashSet<JobId>,
 }
 
 struct NewJobRow {
@@ -82,14 +79,46 @@ impl Group {
             queued: None,
             in_flight: HashMap::new(),
             last_event_id,
-            reserved: None,
             live,
             jobs: HashMap::new(),
             new_jobs: Vec::new(),
             events: Vec::new(),
-            changed: Vec::new(),
-            changed_set: HashSet::new(),
+            changed: HashSet::new(),
         }
+    }
+
+    /// How many jobs `owner` has queued or running, this transaction's included.
+    pub(super) async fn in_flight(
+        &mut self,
+        conn: &mut SqliteConnection,
+        owner: &Owner,
+    ) -> Result<i64, StoreError> {
+        if let Some(&count) = self.in_flight.get(owner) {
+            return Ok(count);
+        }
+        // Counted in the table: the rows collected so far go first.
+        self.flush(conn).await?;
+        let count = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM jobs WHERE owner = ? AND status IN ('queued', 'running')",
+        )
+        .bind(owner.as_str())
+        .fetch_one(&mut *conn)
+        .await?;
+        self.in_flight.insert(owner.clone(), count);
+        Ok(count)
+    }
+
+    /// How many jobs are queued, this transaction's included.
+    pub(super) async fn queued(&mut self, conn: &mut SqliteConnection) -> Result<i64, StoreError> {
+        if let Some(count) = self.queued {
+            return Ok(count);
+        }
+        self.flush(conn).await?;
+        let count = sqlx::query_scalar("SELECT COUNT(*) FROM jobs WHERE status = 'queued'")
+            .fetch_one(&mut *conn)
+            .await?;
+        self.queued = Some(count);
+        Ok(count)
     }
 
     /// A job added by this transaction counts against admission.
@@ -106,9 +135,6 @@ impl Group {
         &mut self,
         conn: &mut SqliteConnection,
     ) -> Result<EventId, StoreError> {
-        if let Some(id) = self.reserved.take() {
-            return Ok(id);
-        }
         let last = match self.last_event_id {
             Some(last) => last,
             // Read once, before anything was appended.
@@ -121,11 +147,6 @@ impl Group {
         };
         self.last_event_id = Some(last + 1);
         Ok(EventId(last + 1))
-    }
-
-    /// Gives `id` (just taken) to the next event.
-    pub(super) fn reuse_event_id(&mut self, id: EventId) {
-        self.reserved = Some(id);
     }
 
     /// A job as this transaction, or else the last commit, left it (if it had not ended).
@@ -153,9 +174,7 @@ impl Group {
 
     /// A job's new state: its row is updated with the group's.
     pub(super) fn update_job(&mut self, job: &Job, owner: &Owner) {
-        if self.changed_set.insert(job.id) {
-            self.changed.push(job.id);
-        }
+        self.changed.insert(job.id);
         self.jobs.insert(job.id, (job.clone(), owner.clone()));
     }
 
@@ -166,8 +185,18 @@ impl Group {
         event: (JobId, &Owner, EventKind, &str),
         now: DateTime<Utc>,
     ) -> Result<EventId, StoreError> {
-        let (job_id, owner, kind, data) = event;
         let id = self.next_event_id(conn).await?;
+        self.push_event(id, event, now);
+        Ok(id)
+    }
+
+    /// An event under an id already taken with [`Group::next_event_id`].
+    pub(super) fn push_event(
+        &mut self,
+        id: EventId,
+        (job_id, owner, kind, data): (JobId, &Owner, EventKind, &str),
+        now: DateTime<Utc>,
+    ) {
         self.events.push(NewEventRow {
             id: id.0,
             job_id: job_id.to_string(),
@@ -176,7 +205,6 @@ impl Group {
             data: data.to_owned(),
             created_at: now,
         });
-        Ok(id)
     }
 
     /// Writes the rows collected so far: new jobs, then events, then changed jobs, in one
@@ -241,7 +269,6 @@ impl Group {
         self.new_jobs.clear();
         self.events.clear();
         self.changed.clear();
-        self.changed_set.clear();
         Ok(())
     }
 
