@@ -81,3 +81,9 @@ fn content_length(head: &[u8]) -> Option<usize> {
             .then(|| value.trim().parse().ok())?
     })
 }
+
+/// A `GET` request's bytes, with `Authorization: Bearer` when there is a token.
+pub(crate) fn get(path: &str, host: &str, accept: &str, token: Option<&str>) -> String {
+    let auth = token.map_or(String::new(), |t| format!("authorization: Bearer {t}\r\n"));
+    format!("GET {path} HTTP/1.1\r\nhost: {host}\r\naccept: {accept}\r\n{auth}\r\n")
+}

@@ -187,12 +187,11 @@ async fn subscriber(index: usize, shared: Arc<Shared>, connected: tokio::sync::m
         let _ = connected.send(false).await;
         return;
     };
-    let auth = token
-        .as_ref()
-        .map_or(String::new(), |t| format!("authorization: Bearer {t}\r\n"));
-    let request = format!(
-        "GET {} HTTP/1.1\r\nhost: {}\r\naccept: text/event-stream\r\n{auth}\r\n",
-        target.path, target.host
+    let request = http1::get(
+        &target.path,
+        &target.host,
+        "text/event-stream",
+        token.as_deref(),
     );
     if socket.write_all(request.as_bytes()).await.is_err() {
         counters.errors.fetch_add(1, Ordering::Relaxed);

@@ -16,7 +16,7 @@ use memchr::memmem;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::http1::Connection;
+use crate::http1::{self, Connection};
 use crate::{Args, complete_lines, field_number, micros_of_day, note, now_micros_of_day, target};
 
 #[derive(Default)]
@@ -205,8 +205,11 @@ async fn watch_polling(
     measuring: &AtomicBool,
     stop: &AtomicBool,
 ) -> Seen {
-    let request = format!(
-        "GET /api/jobs/{job} HTTP/1.1\r\nhost: {host}\r\naccept: application/json\r\nauthorization: Bearer {token}\r\n\r\n"
+    let request = http1::get(
+        &format!("/api/jobs/{job}"),
+        host,
+        "application/json",
+        Some(token),
     );
     let mut seen = Seen::new();
     let mut connection = Connection::new(addr);
@@ -243,8 +246,11 @@ async fn watch_stream(
     measuring: &AtomicBool,
     stop: &AtomicBool,
 ) -> Seen {
-    let request = format!(
-        "GET /api/jobs/{job}/events HTTP/1.1\r\nhost: {host}\r\naccept: text/event-stream\r\nauthorization: Bearer {token}\r\n\r\n"
+    let request = http1::get(
+        &format!("/api/jobs/{job}/events"),
+        host,
+        "text/event-stream",
+        Some(token),
     );
     let mut seen = Seen::new();
     let Some(mut socket) = send(addr, request.as_bytes(), wire).await else {
@@ -281,9 +287,7 @@ async fn reference(
     changes: Changes,
     stop: Arc<AtomicBool>,
 ) {
-    let request = format!(
-        "GET /api/events HTTP/1.1\r\nhost: {host}\r\naccept: text/event-stream\r\nauthorization: Bearer {token}\r\n\r\n"
-    );
+    let request = http1::get("/api/events", &host, "text/event-stream", Some(&token));
     let Some(mut socket) = send(&addr, request.as_bytes(), &Wire::default()).await else {
         note("the reference stream did not open");
         return;
