@@ -46,6 +46,34 @@ pub(super) struct JobRow {
 }
 
 impl JobRow {
+    /// The columns of [`select_jobs!`], as the store's write connection reads them.
+    pub(super) fn from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
+        Ok(Self {
+            id: row.get(0)?,
+            owner: row.get(1)?,
+            kind: row.get(2)?,
+            params: row.get(3)?,
+            title: row.get(4)?,
+            status: row.get(5)?,
+            progress: row.get(6)?,
+            step: row.get(7)?,
+            error: row.get(8)?,
+            result_url: row.get(9)?,
+            created_at: time(row, 10)?,
+            started_at: row
+                .get::<_, Option<String>>(11)?
+                .map(|_| time(row, 11))
+                .transpose()?,
+            finished_at: row
+                .get::<_, Option<String>>(12)?
+                .map(|_| time(row, 12))
+                .transpose()?,
+            attempt: row.get(13)?,
+            retry_of: row.get(14)?,
+            last_event_id: row.get(15)?,
+        })
+    }
+
     pub(super) fn into_job(self) -> Result<(Job, Owner), StoreError> {
         let corrupt = |what: &str, err: &dyn std::fmt::Display| {
             StoreError::Corrupt(format!("job {}: {what}: {err}", self.id))
@@ -80,6 +108,16 @@ impl JobRow {
         };
         Ok((job, Owner::new(self.owner)))
     }
+}
+
+/// A time as the store writes it (RFC 3339, sqlx's form), read from column `index`.
+fn time(row: &rusqlite::Row<'_>, index: usize) -> rusqlite::Result<DateTime<Utc>> {
+    let text: String = row.get(index)?;
+    DateTime::parse_from_rfc3339(&text)
+        .map(|at| at.with_timezone(&Utc))
+        .map_err(|e| {
+            rusqlite::Error::FromSqlConversionFailure(index, rusqlite::types::Type::Text, e.into())
+        })
 }
 
 #[derive(sqlx::FromRow)]

@@ -1,15 +1,19 @@
 //! The embedded store: one SQLite file in WAL mode.
 //!
-//! Writes run in `BEGIN IMMEDIATE` transactions, so a transaction that reads a job and
-//! then changes it can never be overtaken by another writer. `synchronous = FULL`: an
-//! accepted job survives a crash of the process and of the machine.
+//! Reads go through sqlx's pool. The jobs and their log are written through one
+//! connection of the store's own ([`group`]), called directly by the writing thread, in
+//! `BEGIN IMMEDIATE` transactions, so a transaction that reads a job and then changes it
+//! can never be overtaken by another writer. `synchronous = FULL`: an accepted job
+//! survives a crash of the process and of the machine.
 
 use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
 
-use app::event::{EventId, EventKind, JobCreated, JobEvent, StatusUpdate};
-use app::job::{InvalidTransition, Job, JobId, JobList, JobStatus};
+use std::sync::{Arc, Mutex};
+
+use app::event::EventId;
+use app::job::{Job, JobId, JobList};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
@@ -19,19 +23,23 @@ mod group;
 
 use group::{Group, LiveJobs};
 
-use super::rows::{EventRow, JobRow, job_id, select_jobs};
-use super::{
-    Admission, ClaimedJob, NewJob, Recorded, Refusal, Store, StoreError, StoredEvent, TokenInfo,
-    Write, Written,
-};
+use rusqlite::TransactionBehavior;
+
+use super::rows::{EventRow, JobRow, select_jobs};
+use super::{Store, StoreError, StoredEvent, TokenInfo, Write, Written};
 use crate::owner::Owner;
 
 /// The step a job shows from the moment a worker picks it up until it reports its own.
 const STARTING_STEP: &str = "Starting";
 
+/// How long a write waits for another connection's write to end before it fails.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
 #[derive(Clone, Debug)]
 pub struct SqliteStore {
     pool: SqlitePool,
+    /// The connection that writes the jobs and their log.
+    writer: Arc<Mutex<rusqlite::Connection>>,
     turns: WriteTurns,
     live: LiveJobs,
 }
@@ -59,14 +67,20 @@ impl SqliteStore {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(10));
+            .busy_timeout(BUSY_TIMEOUT);
         let pool = SqlitePoolOptions::new()
             .max_connections(8)
             .connect_with(options)
             .await?;
         sqlx::migrate!("./migrations").run(&pool).await?;
+        let writer = rusqlite::Connection::open(path)?;
+        writer.busy_timeout(BUSY_TIMEOUT)?;
+        writer.pragma_update(None, "synchronous", "FULL")?;
+        writer.pragma_update(None, "foreign_keys", true)?;
+        writer.set_prepared_statement_cache_capacity(32);
         Ok(Self {
             pool,
+            writer: Arc::new(Mutex::new(writer)),
             turns: WriteTurns::default(),
             live: LiveJobs::default(),
         })
@@ -93,153 +107,6 @@ impl SqliteStore {
                 .await?;
         row.map(JobRow::into_job).transpose()
     }
-
-    /// Checks `admission` inside the writing transaction: no other writer can add a job
-    /// between the count and the insert.
-    async fn admit(
-        conn: &mut SqliteConnection,
-        owner: &Owner,
-        admission: Admission,
-        group: &mut Group,
-    ) -> Result<Result<(), Refusal>, StoreError> {
-        let max = admission.max_in_flight_per_owner;
-        if max < u32::MAX && group.in_flight(conn, owner).await? >= i64::from(max) {
-            return Ok(Err(Refusal::OwnerBusy { max }));
-        }
-        let max = admission.max_queued;
-        if max < u32::MAX && group.queued(conn).await? >= i64::from(max) {
-            return Ok(Err(Refusal::QueueFull { max }));
-        }
-        Ok(Ok(()))
-    }
-
-    /// Checks `event` against the job's state, appends it, and applies it: the heart of
-    /// every write. Runs inside the caller's transaction; returns the stored event and
-    /// the job after it, or why the state machine refused it.
-    async fn apply(
-        conn: &mut SqliteConnection,
-        group: &mut Group,
-        event: &JobEvent,
-        now: DateTime<Utc>,
-    ) -> Result<Result<(StoredEvent, Job), InvalidTransition>, StoreError> {
-        let job_id = event.job_id();
-        let (mut job, owner) = match group.job(job_id) {
-            Some(known) => known,
-            None => Self::job_row(conn, job_id)
-                .await?
-                .ok_or(StoreError::UnknownJob(job_id))?,
-        };
-        if let Err(refused) = job.check(event) {
-            return Ok(Err(refused));
-        }
-        let data = event.to_json();
-        let id = group
-            .append(conn, (job_id, &owner, event.kind(), &data), now)
-            .await?;
-        job.apply(id, event)
-            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        group.update_job(&job, &owner);
-        if let JobEvent::Removed(removed) = event {
-            group.flush(conn).await?;
-            sqlx::query("DELETE FROM events WHERE job_id = ? AND id < ?")
-                .bind(job_id.to_string())
-                .bind(id.0)
-                .execute(&mut *conn)
-                .await?;
-            sqlx::query("UPDATE jobs SET removed_at = ? WHERE id = ?")
-                .bind(removed.at)
-                .bind(job_id.to_string())
-                .execute(&mut *conn)
-                .await?;
-        }
-        let stored = StoredEvent {
-            id,
-            job_id,
-            owner,
-            kind: event.kind(),
-            data,
-        };
-        Ok(Ok((stored, job)))
-    }
-
-    /// Stores a new queued job and its `created` event, if its admission lets it in.
-    async fn insert_job(
-        conn: &mut SqliteConnection,
-        new: &NewJob,
-        group: &mut Group,
-        now: DateTime<Utc>,
-    ) -> Result<Result<Box<(Job, StoredEvent)>, Refusal>, StoreError> {
-        let NewJob {
-            owner,
-            spec,
-            title,
-            retry_of,
-            admission,
-        } = new;
-        if let Err(refusal) = Self::admit(conn, owner, *admission, group).await? {
-            return Ok(Err(refusal));
-        }
-        let mut job = Job::new(
-            JobId(uuid::Uuid::new_v4()),
-            spec.clone(),
-            title.clone(),
-            now,
-        );
-        job.retry_of = *retry_of;
-        // The `created` event carries the job as of that event, its own id included.
-        job.last_event_id = group.next_event_id(conn).await?;
-        group.insert_job(&job, owner);
-        let event = JobEvent::Created(Box::new(JobCreated {
-            job_id: job.id,
-            job: job.clone(),
-        }));
-        let data = event.to_json();
-        let id = job.last_event_id;
-        group.push_event(id, (job.id, owner, EventKind::Created, &data), now);
-        group.added(owner);
-        let stored = StoredEvent {
-            id,
-            job_id: job.id,
-            owner: owner.clone(),
-            kind: EventKind::Created,
-            data,
-        };
-        Ok(Ok(Box::new((job, stored))))
-    }
-
-    /// Claims up to `max` of the oldest queued jobs.
-    async fn claim(
-        conn: &mut SqliteConnection,
-        group: &mut Group,
-        max: u32,
-        now: DateTime<Utc>,
-    ) -> Result<Vec<ClaimedJob>, StoreError> {
-        // Which jobs are queued is read from the table: the rows collected so far go first.
-        group.flush(conn).await?;
-        let next: Vec<String> =
-            sqlx::query_scalar("SELECT id FROM jobs WHERE status = 'queued' ORDER BY seq LIMIT ?")
-                .bind(i64::from(max))
-                .fetch_all(&mut *conn)
-                .await?;
-        let mut claimed = Vec::with_capacity(next.len());
-        for id in next {
-            let job_id = job_id(&id)?;
-            let start = JobEvent::StatusUpdate(StatusUpdate {
-                job_id,
-                status: JobStatus::Running,
-                progress: 0,
-                step: Some(STARTING_STEP.to_owned()),
-                at: now,
-            });
-            let Ok((event, job)) = Self::apply(conn, group, &start, now).await? else {
-                return Err(StoreError::Corrupt(format!(
-                    "queued job {job_id} could not be started"
-                )));
-            };
-            claimed.push(ClaimedJob { job, event });
-        }
-        Ok(claimed)
-    }
 }
 
 #[async_trait]
@@ -250,29 +117,16 @@ impl Store for SqliteStore {
         now: DateTime<Utc>,
     ) -> Result<Vec<Written>, StoreError> {
         let _turn = self.turns.take().await;
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        let mut group = Group::new(self.live.clone());
-        let mut written = Vec::with_capacity(writes.len());
-        for write in writes {
-            written.push(match write {
-                Write::Create(new) => {
-                    Written::Created(Self::insert_job(&mut tx, new, &mut group, now).await?)
-                }
-                Write::Claim { max } => {
-                    Written::Claimed(Self::claim(&mut tx, &mut group, *max, now).await?)
-                }
-                // A refused event wrote nothing: the others go on.
-                Write::Record(event) => {
-                    Written::Recorded(match Self::apply(&mut tx, &mut group, event, now).await? {
-                        Ok((stored, _)) => Recorded::Stored(stored),
-                        Err(refused) => Recorded::Refused(refused),
-                    })
-                }
-            });
-        }
-        group.flush(&mut tx).await?;
-        tx.commit().await?;
-        group.committed();
+        let mut conn = self.writer.lock().expect("the write connection");
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let mut group = Group::new(&tx, &self.live);
+        let written = writes
+            .iter()
+            .map(|write| group.write(write, now))
+            .collect::<Result<Vec<_>, _>>()?;
+        let changes = group.changes();
+        tx.commit()?;
+        changes.committed(&self.live);
         Ok(written)
     }
 
@@ -453,6 +307,7 @@ mod tests {
     use chrono::Utc;
 
     use super::*;
+    use crate::store::{Admission, NewJob, Recorded, Refusal};
 
     fn new_job(owner: &Owner, admission: Admission) -> NewJob {
         NewJob {

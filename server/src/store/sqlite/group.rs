@@ -1,23 +1,25 @@
-//! One write transaction's bookkeeping: the group commit's working state.
+//! One write transaction: a group of writes (new jobs, claims, job changes), each done or
+//! refused on its own, all committed at once (the log's group commit).
 //!
-//! A group of writes (new jobs, claims, job changes) runs in one transaction. Rather than
-//! a round trip to SQLite per row, the rows the group writes are collected here and
-//! written a few statements for the whole group (multi-row `INSERT`s and one `UPDATE …
-//! FROM (VALUES …)`), before anything reads the tables they touch and before the commit.
+//! It runs on the store's write connection, called directly on the calling thread (the
+//! event writer's): each statement is a call into SQLite, with no hand-over to another
+//! thread and back. Under load such a hand-over waits for a free core, and a group made
+//! several of them.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use app::event::{EventId, EventKind};
-use app::job::{Job, JobId, JobStatus};
-use chrono::{DateTime, Utc};
-use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
+use app::event::{EventId, JobCreated, JobEvent, StatusUpdate};
+use app::job::{InvalidTransition, Job, JobId, JobStatus};
+use chrono::{DateTime, SecondsFormat, Utc};
+use rusqlite::{Connection, OptionalExtension, params};
 
+use super::STARTING_STEP;
 use crate::owner::Owner;
-use crate::store::StoreError;
-
-/// Rows per statement (each binds at most 10 values; SQLite allows 32,766).
-const ROWS_PER_STATEMENT: usize = 500;
+use crate::store::rows::{JobRow, job_id, select_jobs};
+use crate::store::{
+    Admission, ClaimedJob, NewJob, Recorded, Refusal, StoreError, StoredEvent, Write, Written,
+};
 
 /// What the last commit left: the jobs queued or running, and the newest event id. The
 /// store is the only writer of both, so a change to a job needs no read, and a new event
@@ -38,243 +40,322 @@ pub(super) struct Committed {
 /// event can name its own id before it is written (AUTOINCREMENT keeps the largest id ever
 /// used in `sqlite_sequence`; an explicit larger id moves it on, and ids are still never
 /// reused). Jobs are worked on as copies, handed to [`LiveJobs`] only after the commit.
-pub(super) struct Group {
+pub(super) struct Group<'c> {
+    conn: &'c Connection,
+    live: &'c LiveJobs,
     queued: Option<i64>,
     in_flight: HashMap<Owner, i64>,
     last_event_id: Option<i64>,
-    live: LiveJobs,
     /// The jobs this transaction wrote, as it left them.
     jobs: HashMap<JobId, (Job, Owner)>,
-    /// Rows not written yet.
-    new_jobs: Vec<NewJobRow>,
-    events: Vec<NewEventRow>,
-    changed: HashSet<JobId>,
 }
 
-struct NewJobRow {
-    id: String,
-    owner: String,
-    kind: String,
-    params: String,
-    title: String,
-    created_at: DateTime<Utc>,
-    retry_of: Option<String>,
-    last_event_id: i64,
+/// What a group leaves for [`LiveJobs`] once it is committed.
+pub(super) struct Changes {
+    jobs: HashMap<JobId, (Job, Owner)>,
+    last_event_id: Option<i64>,
 }
 
-struct NewEventRow {
-    id: i64,
-    job_id: String,
-    owner: String,
-    kind: &'static str,
-    data: String,
-    created_at: DateTime<Utc>,
+/// A time as the store keeps it (RFC 3339, as sqlx writes and reads it).
+fn stamp(at: DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(SecondsFormat::AutoSi, false)
 }
 
-impl Group {
-    pub(super) fn new(live: LiveJobs) -> Self {
+impl<'c> Group<'c> {
+    /// A group writing through `conn`, which is inside a `BEGIN IMMEDIATE` transaction.
+    pub(super) fn new(conn: &'c Connection, live: &'c LiveJobs) -> Self {
         // A transaction that failed used no id for good: its successor may use them.
         let last_event_id = live.lock().expect("live jobs").last_event_id;
         Self {
+            conn,
+            live,
             queued: None,
             in_flight: HashMap::new(),
             last_event_id,
-            live,
             jobs: HashMap::new(),
-            new_jobs: Vec::new(),
-            events: Vec::new(),
-            changed: HashSet::new(),
         }
     }
 
-    /// How many jobs `owner` has queued or running, this transaction's included.
-    pub(super) async fn in_flight(
+    /// Does one write, or says why it was refused; a later write sees what it did.
+    pub(super) fn write(
         &mut self,
-        conn: &mut SqliteConnection,
-        owner: &Owner,
-    ) -> Result<i64, StoreError> {
-        if let Some(&count) = self.in_flight.get(owner) {
-            return Ok(count);
-        }
-        // Counted in the table: the rows collected so far go first.
-        self.flush(conn).await?;
-        let count = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM jobs WHERE owner = ? AND status IN ('queued', 'running')",
-        )
-        .bind(owner.as_str())
-        .fetch_one(&mut *conn)
-        .await?;
-        self.in_flight.insert(owner.clone(), count);
-        Ok(count)
+        write: &Write,
+        now: DateTime<Utc>,
+    ) -> Result<Written, StoreError> {
+        Ok(match write {
+            Write::Create(new) => Written::Created(self.create(new, now)?),
+            Write::Claim { max } => Written::Claimed(self.claim(*max, now)?),
+            // A refused event wrote nothing: the others go on.
+            Write::Record(event) => Written::Recorded(match self.apply(event, now)? {
+                Ok((stored, _)) => Recorded::Stored(stored),
+                Err(refused) => Recorded::Refused(refused),
+            }),
+        })
     }
 
-    /// How many jobs are queued, this transaction's included.
-    pub(super) async fn queued(&mut self, conn: &mut SqliteConnection) -> Result<i64, StoreError> {
-        if let Some(count) = self.queued {
-            return Ok(count);
+    /// What the commit makes known; call [`Changes::committed`] once it has succeeded.
+    pub(super) fn changes(self) -> Changes {
+        Changes {
+            jobs: self.jobs,
+            last_event_id: self.last_event_id,
         }
-        self.flush(conn).await?;
-        let count = sqlx::query_scalar("SELECT COUNT(*) FROM jobs WHERE status = 'queued'")
-            .fetch_one(&mut *conn)
-            .await?;
-        self.queued = Some(count);
-        Ok(count)
     }
 
-    /// A job added by this transaction counts against admission.
-    pub(super) fn added(&mut self, owner: &Owner) {
+    /// Stores a new queued job and its `created` event, if its admission lets it in.
+    fn create(
+        &mut self,
+        new: &NewJob,
+        now: DateTime<Utc>,
+    ) -> Result<Result<Box<(Job, StoredEvent)>, Refusal>, StoreError> {
+        let NewJob {
+            owner,
+            spec,
+            title,
+            retry_of,
+            admission,
+        } = new;
+        if let Err(refusal) = self.admit(owner, *admission)? {
+            return Ok(Err(refusal));
+        }
+        let mut job = Job::new(
+            JobId(uuid::Uuid::new_v4()),
+            spec.clone(),
+            title.clone(),
+            now,
+        );
+        job.retry_of = *retry_of;
+        // The `created` event carries the job as of that event, its own id included.
+        job.last_event_id = self.next_event_id()?;
+        self.conn
+            .prepare_cached(
+                "INSERT INTO jobs (id, owner, kind, params, title, status, created_at, retry_of, \
+                 last_event_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            )?
+            .execute(params![
+                job.id.to_string(),
+                owner.as_str(),
+                job.spec.kind,
+                job.spec.params.to_string(),
+                job.title,
+                JobStatus::Queued.as_str(),
+                stamp(job.created_at),
+                job.retry_of.map(|id| id.to_string()),
+                job.last_event_id.0,
+            ])?;
+        let event = JobEvent::Created(Box::new(JobCreated {
+            job_id: job.id,
+            job: job.clone(),
+        }));
+        let stored = self.insert_event(job.last_event_id, job.id, owner, &event, now)?;
+        self.jobs.insert(job.id, (job.clone(), owner.clone()));
         if let Some(queued) = &mut self.queued {
             *queued += 1;
         }
         if let Some(in_flight) = self.in_flight.get_mut(owner) {
             *in_flight += 1;
         }
+        Ok(Ok(Box::new((job, stored))))
     }
 
-    pub(super) async fn next_event_id(
+    /// Checks `admission` inside the writing transaction: no other writer can add a job
+    /// between the count and the insert.
+    fn admit(
         &mut self,
-        conn: &mut SqliteConnection,
-    ) -> Result<EventId, StoreError> {
+        owner: &Owner,
+        admission: Admission,
+    ) -> Result<Result<(), Refusal>, StoreError> {
+        let max = admission.max_in_flight_per_owner;
+        if max < u32::MAX && self.in_flight(owner)? >= i64::from(max) {
+            return Ok(Err(Refusal::OwnerBusy { max }));
+        }
+        let max = admission.max_queued;
+        if max < u32::MAX && self.queued()? >= i64::from(max) {
+            return Ok(Err(Refusal::QueueFull { max }));
+        }
+        Ok(Ok(()))
+    }
+
+    /// How many jobs `owner` has queued or running, this transaction's included.
+    fn in_flight(&mut self, owner: &Owner) -> Result<i64, StoreError> {
+        if let Some(&count) = self.in_flight.get(owner) {
+            return Ok(count);
+        }
+        let count = self
+            .conn
+            .prepare_cached(
+                "SELECT COUNT(*) FROM jobs WHERE owner = ? AND status IN ('queued', 'running')",
+            )?
+            .query_row([owner.as_str()], |row| row.get(0))?;
+        self.in_flight.insert(owner.clone(), count);
+        Ok(count)
+    }
+
+    /// How many jobs are queued, this transaction's included.
+    fn queued(&mut self) -> Result<i64, StoreError> {
+        if let Some(count) = self.queued {
+            return Ok(count);
+        }
+        let count = self
+            .conn
+            .prepare_cached("SELECT COUNT(*) FROM jobs WHERE status = 'queued'")?
+            .query_row([], |row| row.get(0))?;
+        self.queued = Some(count);
+        Ok(count)
+    }
+
+    /// Claims up to `max` of the oldest queued jobs (this transaction's new ones included).
+    fn claim(&mut self, max: u32, now: DateTime<Utc>) -> Result<Vec<ClaimedJob>, StoreError> {
+        let next: Vec<String> = self
+            .conn
+            .prepare_cached("SELECT id FROM jobs WHERE status = 'queued' ORDER BY seq LIMIT ?")?
+            .query_map([i64::from(max)], |row| row.get(0))?
+            .collect::<Result<_, _>>()?;
+        let mut claimed = Vec::with_capacity(next.len());
+        for id in next {
+            let job_id = job_id(&id)?;
+            let start = JobEvent::StatusUpdate(StatusUpdate {
+                job_id,
+                status: JobStatus::Running,
+                progress: 0,
+                step: Some(STARTING_STEP.to_owned()),
+                at: now,
+            });
+            let Ok((event, job)) = self.apply(&start, now)? else {
+                return Err(StoreError::Corrupt(format!(
+                    "queued job {job_id} could not be started"
+                )));
+            };
+            claimed.push(ClaimedJob { job, event });
+        }
+        Ok(claimed)
+    }
+
+    /// Checks `event` against the job's state, appends it, and applies it: the heart of
+    /// every write. Returns the stored event and the job after it, or why the state
+    /// machine refused it.
+    fn apply(
+        &mut self,
+        event: &JobEvent,
+        now: DateTime<Utc>,
+    ) -> Result<Result<(StoredEvent, Job), InvalidTransition>, StoreError> {
+        let job_id = event.job_id();
+        let (mut job, owner) = match self.job(job_id)? {
+            Some(known) => known,
+            None => return Err(StoreError::UnknownJob(job_id)),
+        };
+        if let Err(refused) = job.check(event) {
+            return Ok(Err(refused));
+        }
+        let id = self.next_event_id()?;
+        job.apply(id, event)
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let stored = self.insert_event(id, job_id, &owner, event, now)?;
+        self.update_job(&job)?;
+        if let JobEvent::Removed(removed) = event {
+            self.conn
+                .prepare_cached("DELETE FROM events WHERE job_id = ? AND id < ?")?
+                .execute(params![job_id.to_string(), id.0])?;
+            self.conn
+                .prepare_cached("UPDATE jobs SET removed_at = ? WHERE id = ?")?
+                .execute(params![stamp(removed.at), job_id.to_string()])?;
+        }
+        self.jobs.insert(job_id, (job.clone(), owner));
+        Ok(Ok((stored, job)))
+    }
+
+    /// A job as this transaction, or else the last commit, left it (if it had not
+    /// ended), or else as its row holds it.
+    fn job(&self, id: JobId) -> Result<Option<(Job, Owner)>, StoreError> {
+        if let Some(job) = self.jobs.get(&id) {
+            return Ok(Some(job.clone()));
+        }
+        if let Some(job) = self.live.lock().expect("live jobs").jobs.get(&id) {
+            return Ok(Some(job.clone()));
+        }
+        let row = self
+            .conn
+            .prepare_cached(select_jobs!("WHERE id = ? AND removed_at IS NULL"))?
+            .query_row([id.to_string()], JobRow::from_row)
+            .optional()?;
+        row.map(JobRow::into_job).transpose()
+    }
+
+    fn next_event_id(&mut self) -> Result<EventId, StoreError> {
         let last = match self.last_event_id {
             Some(last) => last,
             // Read once, before anything was appended.
-            None => sqlx::query_scalar(
-                "SELECT MAX(COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'events'), 0), \
+            None => self
+                .conn
+                .prepare_cached(
+                    "SELECT MAX(COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'events'), 0), \
                      COALESCE((SELECT MAX(id) FROM events), 0))",
-            )
-            .fetch_one(&mut *conn)
-            .await?,
+                )?
+                .query_row([], |row| row.get(0))?,
         };
         self.last_event_id = Some(last + 1);
         Ok(EventId(last + 1))
     }
 
-    /// A job as this transaction, or else the last commit, left it (if it had not ended).
-    pub(super) fn job(&self, id: JobId) -> Option<(Job, Owner)> {
-        match self.jobs.get(&id) {
-            Some(job) => Some(job.clone()),
-            None => self.live.lock().expect("live jobs").jobs.get(&id).cloned(),
-        }
-    }
-
-    /// A new job, queued: its row is written with the group's.
-    pub(super) fn insert_job(&mut self, job: &Job, owner: &Owner) {
-        self.new_jobs.push(NewJobRow {
-            id: job.id.to_string(),
-            owner: owner.as_str().to_owned(),
-            kind: job.spec.kind.clone(),
-            params: job.spec.params.to_string(),
-            title: job.title.clone(),
-            created_at: job.created_at,
-            retry_of: job.retry_of.map(|id| id.to_string()),
-            last_event_id: job.last_event_id.0,
-        });
-        self.jobs.insert(job.id, (job.clone(), owner.clone()));
-    }
-
-    /// A job's new state: its row is updated with the group's.
-    pub(super) fn update_job(&mut self, job: &Job, owner: &Owner) {
-        self.changed.insert(job.id);
-        self.jobs.insert(job.id, (job.clone(), owner.clone()));
-    }
-
-    /// Appends an event under the transaction's next id: written with the group's.
-    pub(super) async fn append(
-        &mut self,
-        conn: &mut SqliteConnection,
-        event: (JobId, &Owner, EventKind, &str),
-        now: DateTime<Utc>,
-    ) -> Result<EventId, StoreError> {
-        let id = self.next_event_id(conn).await?;
-        self.push_event(id, event, now);
-        Ok(id)
-    }
-
-    /// An event under an id already taken with [`Group::next_event_id`].
-    pub(super) fn push_event(
-        &mut self,
+    /// Appends `event` to the log under `id`, serialised once: the stored bytes are the
+    /// ones streamed.
+    fn insert_event(
+        &self,
         id: EventId,
-        (job_id, owner, kind, data): (JobId, &Owner, EventKind, &str),
+        job_id: JobId,
+        owner: &Owner,
+        event: &JobEvent,
         now: DateTime<Utc>,
-    ) {
-        self.events.push(NewEventRow {
-            id: id.0,
-            job_id: job_id.to_string(),
-            owner: owner.as_str().to_owned(),
-            kind: kind.as_str(),
-            data: data.to_owned(),
-            created_at: now,
-        });
+    ) -> Result<StoredEvent, StoreError> {
+        let data = event.to_json();
+        let kind = event.kind();
+        self.conn
+            .prepare_cached(
+                "INSERT INTO events (id, job_id, owner, kind, data, created_at) \
+                 VALUES (?, ?, ?, ?, ?, ?)",
+            )?
+            .execute(params![
+                id.0,
+                job_id.to_string(),
+                owner.as_str(),
+                kind.as_str(),
+                data,
+                stamp(now),
+            ])?;
+        Ok(StoredEvent {
+            id,
+            job_id,
+            owner: owner.clone(),
+            kind,
+            data,
+        })
     }
 
-    /// Writes the rows collected so far: new jobs, then events, then changed jobs, in one
-    /// round trip (SQLite runs the statements in order, each with its own values).
-    pub(super) async fn flush(&mut self, conn: &mut SqliteConnection) -> Result<(), StoreError> {
-        if self.new_jobs.is_empty() && self.events.is_empty() && self.changed.is_empty() {
-            return Ok(());
-        }
-        let mut query = QueryBuilder::<Sqlite>::new("");
-        for rows in self.new_jobs.chunks(ROWS_PER_STATEMENT) {
-            query.push(
-                "INSERT INTO jobs (id, owner, kind, params, title, status, created_at, retry_of, \
-                 last_event_id) ",
-            );
-            query.push_values(rows, |mut row, job| {
-                row.push_bind(&job.id)
-                    .push_bind(&job.owner)
-                    .push_bind(&job.kind)
-                    .push_bind(&job.params)
-                    .push_bind(&job.title)
-                    .push_bind(JobStatus::Queued.as_str())
-                    .push_bind(job.created_at)
-                    .push_bind(job.retry_of.as_deref())
-                    .push_bind(job.last_event_id);
-            });
-            query.push(";\n");
-        }
-        for rows in self.events.chunks(ROWS_PER_STATEMENT) {
-            query.push("INSERT INTO events (id, job_id, owner, kind, data, created_at) ");
-            query.push_values(rows, |mut row, event| {
-                row.push_bind(event.id)
-                    .push_bind(&event.job_id)
-                    .push_bind(&event.owner)
-                    .push_bind(event.kind)
-                    .push_bind(&event.data)
-                    .push_bind(event.created_at);
-            });
-            query.push(";\n");
-        }
-        let changed: Vec<&Job> = self.changed.iter().map(|id| &self.jobs[id].0).collect();
-        for jobs in changed.chunks(ROWS_PER_STATEMENT) {
-            query.push(
-                "UPDATE jobs SET status = v.column2, progress = v.column3, step = v.column4, \
-                 error = v.column5, result_url = v.column6, started_at = v.column7, \
-                 finished_at = v.column8, attempt = v.column9, last_event_id = v.column10 FROM (",
-            );
-            query.push_values(jobs, |mut row, job| {
-                row.push_bind(job.id.to_string())
-                    .push_bind(job.status.as_str())
-                    .push_bind(i64::from(job.progress))
-                    .push_bind(job.step.as_deref())
-                    .push_bind(job.error.as_deref())
-                    .push_bind(job.result_url.as_deref())
-                    .push_bind(job.started_at)
-                    .push_bind(job.finished_at)
-                    .push_bind(i64::from(job.attempt))
-                    .push_bind(job.last_event_id.0);
-            });
-            query.push(") AS v WHERE jobs.id = v.column1;\n");
-        }
-        query.build().execute(&mut *conn).await?;
-        self.new_jobs.clear();
-        self.events.clear();
-        self.changed.clear();
+    fn update_job(&self, job: &Job) -> Result<(), StoreError> {
+        self.conn
+            .prepare_cached(
+                "UPDATE jobs SET status = ?, progress = ?, step = ?, error = ?, result_url = ?, \
+                 started_at = ?, finished_at = ?, attempt = ?, last_event_id = ? WHERE id = ?",
+            )?
+            .execute(params![
+                job.status.as_str(),
+                i64::from(job.progress),
+                job.step,
+                job.error,
+                job.result_url,
+                job.started_at.map(stamp),
+                job.finished_at.map(stamp),
+                i64::from(job.attempt),
+                job.last_event_id.0,
+                job.id.to_string(),
+            ])?;
         Ok(())
     }
+}
 
+impl Changes {
     /// After the commit: the jobs it wrote become the known ones; ended ones are dropped.
-    pub(super) fn committed(self) {
-        let mut live = self.live.lock().expect("live jobs");
+    pub(super) fn committed(self, live: &LiveJobs) {
+        let mut live = live.lock().expect("live jobs");
         for (id, job) in self.jobs {
             if job.0.status.is_terminal() {
                 live.jobs.remove(&id);
