@@ -1,9 +1,11 @@
 //! The home page: the form to start a job and the live list of jobs.
 
 use leptos::prelude::*;
+use leptos_meta::Title;
 
 use super::clock::use_clock;
 use super::connection::ConnectionBadge;
+use super::filters::{Filter, Filters, page_title, watch_visibility};
 use super::job_card::JobCard;
 use super::job_form::NewJobForm;
 use super::store::JobsStore;
@@ -85,8 +87,15 @@ fn Dashboard(list: JobList, kinds: Vec<KindInfo>) -> AnyView {
     let connection = use_job_stream(store, after);
     let now = use_clock();
     let announcement = store.announcement();
+    let filter = RwSignal::new(Filter::All);
+    let shown = Memo::new(move |_| {
+        let filter = filter.get();
+        store.ids_where(|status| filter.keeps(status))
+    });
+    watch_visibility(store);
 
     view! {
+        <Title text=move || page_title(store.counts(), store.unseen_failures()) />
         <header class="top">
             <h1>"Candor"</h1>
             <p class="tagline">"Background jobs, reported honestly."</p>
@@ -96,13 +105,14 @@ fn Dashboard(list: JobList, kinds: Vec<KindInfo>) -> AnyView {
             <NewJobForm store kinds />
             <section class="jobs" aria-labelledby="jobs-heading">
                 <h2 id="jobs-heading">"Jobs"</h2>
+                <Filters filter store />
                 <Show
-                    when=move || !store.ids().is_empty()
-                    fallback=|| view! { <p class="empty">"No jobs yet. Start one with the form."</p> }
+                    when=move || !shown.read().is_empty()
+                    fallback=move || view! { <p class="empty">{move || filter.get().none_left()}</p> }
                 >
                     <ul class="job-list" data-testid="job-list">
                         <For
-                            each=move || store.ids()
+                            each=move || shown.get()
                             key=|id| *id
                             children=move |id| {
                                 store.get(id).map(|job| view! { <JobCard job now store /> })

@@ -8,6 +8,17 @@ use super::store::JobsStore;
 use crate::client::{cancel_job, retry_job};
 use crate::job::{Job, JobStatus};
 
+/// A shape for each state, so that it does not rest on colour alone.
+fn status_icon(status: JobStatus) -> &'static str {
+    match status {
+        JobStatus::Queued => "◷",
+        JobStatus::Running => "▶",
+        JobStatus::Completed => "✓",
+        JobStatus::Failed => "✕",
+        JobStatus::Cancelled => "⊘",
+    }
+}
+
 fn status_label(status: JobStatus) -> &'static str {
     match status {
         JobStatus::Queued => "Queued",
@@ -91,6 +102,7 @@ pub(crate) fn JobCard(
             <div class="job-head">
                 <span class="job-title">{title}</span>
                 <span class=move || format!("status status-{}", status.get())>
+                    <span class="status-icon" aria-hidden="true">{move || status_icon(status.get())}</span>
                     {move || status_label(status.get())}
                 </span>
             </div>

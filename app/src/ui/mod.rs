@@ -3,11 +3,13 @@
 //! - `home`: the page; loads the job list (on the server for the first paint) and
 //!   subscribes to the event stream.
 //! - `store`: the one reactive store of jobs that the stream feeds and components read.
-//! - `job_form`, `job_card`, `connection`: the page's parts.
+//! - `job_form`, `job_card`, `connection`, `filters`: the page's parts (`filters` also
+//!   keeps the tab's title).
 //! - `clock`, `format`: a ticking "now" and human formatting of times and durations.
 
 mod clock;
 mod connection;
+mod filters;
 mod format;
 mod home;
 mod job_card;

@@ -9,11 +9,43 @@ use leptos::prelude::*;
 use crate::event::{EventId, JobEvent};
 use crate::job::{Job, JobId, JobList, JobStatus};
 
+/// How many of the listed jobs are in each state (the filters' counts, the tab's title).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Counts {
+    pub all: usize,
+    /// Not ended yet: queued or running.
+    pub running: usize,
+    pub failed: usize,
+    pub completed: usize,
+}
+
+impl Counts {
+    fn of(statuses: impl Iterator<Item = JobStatus>) -> Self {
+        let mut counts = Counts::default();
+        for status in statuses {
+            counts.all += 1;
+            match status {
+                JobStatus::Queued | JobStatus::Running => counts.running += 1,
+                JobStatus::Failed => counts.failed += 1,
+                JobStatus::Completed => counts.completed += 1,
+                JobStatus::Cancelled => {}
+            }
+        }
+        counts
+    }
+}
+
 #[derive(Clone, Copy)]
 pub(crate) struct JobsStore {
     /// Job ids, newest first.
     order: RwSignal<Vec<JobId>>,
     jobs: StoredValue<HashMap<JobId, RwSignal<Job>>>,
+    /// Recounted when a job comes, goes or changes state; not on progress.
+    counts: RwSignal<Counts>,
+    /// Whether the page is out of sight (another tab in front, a minimised window).
+    hidden: RwSignal<bool>,
+    /// Jobs that failed while the page was out of sight, until it is seen again.
+    unseen_failures: RwSignal<usize>,
     /// The latest thing worth announcing to screen readers ("Export … completed").
     announcement: RwSignal<String>,
 }
@@ -23,6 +55,9 @@ impl JobsStore {
         let store = Self {
             order: RwSignal::new(Vec::with_capacity(list.jobs.len())),
             jobs: StoredValue::new(HashMap::with_capacity(list.jobs.len())),
+            counts: RwSignal::new(Counts::default()),
+            hidden: RwSignal::new(false),
+            unseen_failures: RwSignal::new(0),
             announcement: RwSignal::new(String::new()),
         };
         for job in list.jobs {
@@ -31,9 +66,48 @@ impl JobsStore {
         store
     }
 
-    /// Job ids, newest first (tracked).
-    pub(crate) fn ids(&self) -> Vec<JobId> {
-        self.order.get()
+    /// How many jobs are in each state (tracked).
+    pub(crate) fn counts(&self) -> Counts {
+        self.counts.get()
+    }
+
+    /// Job ids whose state passes `keep`, newest first (tracked: the list, and every
+    /// change of state).
+    pub(crate) fn ids_where(&self, keep: impl Fn(JobStatus) -> bool) -> Vec<JobId> {
+        self.counts.track();
+        let order = self.order.get();
+        self.jobs.with_value(|jobs| {
+            order
+                .into_iter()
+                .filter(|id| {
+                    jobs.get(id)
+                        .is_some_and(|job| job.with_untracked(|j| keep(j.status)))
+                })
+                .collect()
+        })
+    }
+
+    /// Jobs that failed while the page was out of sight (tracked).
+    pub(crate) fn unseen_failures(&self) -> usize {
+        self.unseen_failures.get()
+    }
+
+    /// The page went out of sight, or came back (which counts as seeing every failure).
+    #[cfg_attr(not(feature = "hydrate"), allow(dead_code))] // the browser tells
+    pub(crate) fn set_hidden(&self, hidden: bool) {
+        self.hidden.set(hidden);
+        if !hidden {
+            self.unseen_failures.set(0);
+        }
+    }
+
+    fn recount(&self) {
+        let counts = self.jobs.with_value(|jobs| {
+            Counts::of(jobs.values().map(|job| job.with_untracked(|j| j.status)))
+        });
+        if counts != self.counts.get_untracked() {
+            self.counts.set(counts);
+        }
     }
 
     pub(crate) fn get(&self, id: JobId) -> Option<RwSignal<Job>> {
@@ -49,6 +123,7 @@ impl JobsStore {
         if let Some(existing) = self.get(job.id) {
             if job.last_event_id > existing.with_untracked(|j| j.last_event_id) {
                 existing.set(job);
+                self.recount();
             }
             return;
         }
@@ -70,6 +145,7 @@ impl JobsStore {
                 .unwrap_or(order.len());
             order.insert(position, id);
         });
+        self.recount();
     }
 
     fn remove(&self, id: JobId) {
@@ -81,6 +157,7 @@ impl JobsStore {
         {
             self.order
                 .update(|order| order.retain(|other| *other != id));
+            self.recount();
         }
     }
 
@@ -108,7 +185,11 @@ impl JobsStore {
             changed
         });
         if changed && event.is_terminal() {
+            self.recount();
             let (title, status) = job.with_untracked(|j| (j.title.clone(), j.status));
+            if status == JobStatus::Failed && self.hidden.get_untracked() {
+                self.unseen_failures.update(|n| *n += 1);
+            }
             let message = match status {
                 JobStatus::Completed => format!("{title} completed."),
                 JobStatus::Failed => format!(
