@@ -237,3 +237,33 @@ impl JobEvent {
         })
     }
 }
+
+/// `heartbeat`: sent on every stream at a fixed interval, outside the log (it has no
+/// `id:`, so it does not move a client's `Last-Event-ID`). It tells the page that the
+/// connection works, what time the server has, and when each of the caller's running jobs
+/// last reported, so that "the connection stalled" and "the worker stopped reporting"
+/// can be told apart.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Heartbeat {
+    pub server_time: DateTime<Utc>,
+    /// How long until the next heartbeat.
+    pub interval_ms: u64,
+    /// After how long without a report a running job counts as silent.
+    pub silent_after_ms: u64,
+    /// The caller's running jobs (on a one-job stream, that job if it runs).
+    pub running: Vec<JobPulse>,
+}
+
+impl Heartbeat {
+    /// The SSE `event:` name.
+    pub const NAME: &'static str = "heartbeat";
+}
+
+/// When a running job last reported (started, or reported progress).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct JobPulse {
+    pub job_id: JobId,
+    pub last_report_at: DateTime<Utc>,
+}

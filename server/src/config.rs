@@ -26,9 +26,12 @@ pub struct Config {
     /// `CANDOR_PROGRESS_INTERVAL_MS`: the shortest time between two progress events of one
     /// job; progress reported faster is coalesced (the latest value wins). Default 200.
     pub progress_interval: Duration,
-    /// `CANDOR_KEEPALIVE_SECS`: how often an idle stream gets a `: keep-alive` comment.
-    /// Default 15.
+    /// `CANDOR_KEEPALIVE_SECS`: how often every stream gets a `: keep-alive` comment and
+    /// a `heartbeat` event. Default 15.
     pub keep_alive: Duration,
+    /// `CANDOR_SILENT_AFTER_SECS`: after how long without a report the page marks a running
+    /// job as silent. Default 120.
+    pub silent_after: Duration,
     /// `CANDOR_SHUTDOWN_GRACE_SECS`: how long running jobs may finish after a shutdown
     /// signal before they are ended as interrupted. Default 10.
     pub shutdown_grace: Duration,
@@ -107,6 +110,7 @@ impl Default for Config {
             workers: std::thread::available_parallelism().map_or(2, |n| n.get()),
             progress_interval: Duration::from_millis(200),
             keep_alive: Duration::from_secs(15),
+            silent_after: Duration::from_secs(120),
             shutdown_grace: Duration::from_secs(10),
             bus_capacity: 1024,
             time_limits: HashMap::new(),
@@ -209,6 +213,11 @@ impl Config {
             progress_interval: number("CANDOR_PROGRESS_INTERVAL_MS", 0..=60_000)?
                 .map_or(defaults.progress_interval, Duration::from_millis),
             keep_alive: seconds("CANDOR_KEEPALIVE_SECS", 1..=3600, defaults.keep_alive)?,
+            silent_after: seconds(
+                "CANDOR_SILENT_AFTER_SECS",
+                1..=86_400,
+                defaults.silent_after,
+            )?,
             shutdown_grace: seconds(
                 "CANDOR_SHUTDOWN_GRACE_SECS",
                 0..=3600,
@@ -311,6 +320,7 @@ mod tests {
         let config = Config::from_lookup(|_| None).unwrap();
         assert_eq!(config.data_dir, PathBuf::from("data"));
         assert_eq!(config.keep_alive, Duration::from_secs(15));
+        assert_eq!(config.silent_after, Duration::from_secs(120));
     }
 
     #[test]

@@ -111,6 +111,7 @@ impl Application {
             uploads: services.uploads,
             upload_max_bytes: config.upload_max_bytes,
             keep_alive: config.keep_alive,
+            silent_after: config.silent_after,
             identities,
             secure_cookies: config.secure_cookies,
             allowed_origins: config.allowed_origins.clone().into(),

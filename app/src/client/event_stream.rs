@@ -6,20 +6,17 @@
 //! browser gives up (the server answered with an error status), we open a new one after a
 //! pause, from the last event id we applied.
 
-use leptos::prelude::*;
-
 use crate::event::EventId;
-use crate::ui::{ConnectionState, JobsStore};
+use crate::ui::{JobsStore, Liveness};
 
-/// Subscribes to the event stream from `after` on (after hydration, in the browser only)
-/// and returns the connection's state. On the server the state stays `Connecting`.
-pub(crate) fn use_job_stream(store: JobsStore, after: EventId) -> ReadSignal<ConnectionState> {
-    let (state, set_state) = signal(ConnectionState::Connecting);
+/// Subscribes to the event stream from `after` on (after hydration, in the browser only);
+/// `liveness` hears of the connection's state, its heartbeats and every job's reports. On
+/// the server nothing happens: the state stays `Connecting`.
+pub(crate) fn use_job_stream(store: JobsStore, liveness: Liveness, after: EventId) {
     #[cfg(feature = "hydrate")]
-    browser::subscribe(store, after, set_state);
+    browser::subscribe(store, liveness, after);
     #[cfg(not(feature = "hydrate"))]
-    let _ = (store, after, set_state);
-    state
+    let _ = (store, liveness, after);
 }
 
 #[cfg(feature = "hydrate")]
@@ -34,8 +31,8 @@ mod browser {
     use wasm_bindgen::closure::Closure;
     use web_sys::{EventSource, MessageEvent};
 
-    use crate::event::{EventId, EventKind, JobEvent};
-    use crate::ui::{ConnectionState, JobsStore};
+    use crate::event::{EventId, EventKind, Heartbeat, JobEvent};
+    use crate::ui::{ConnectionState, JobsStore, Liveness};
 
     /// How long to wait before opening a new EventSource after the browser gave up.
     const REOPEN_AFTER: Duration = Duration::from_secs(3);
@@ -46,6 +43,7 @@ mod browser {
         _on_open: Closure<dyn FnMut(web_sys::Event)>,
         _on_error: Closure<dyn FnMut(web_sys::Event)>,
         _on_event: Vec<Closure<dyn FnMut(MessageEvent)>>,
+        _on_heartbeat: Closure<dyn FnMut(MessageEvent)>,
     }
 
     impl Drop for Connection {
@@ -56,21 +54,17 @@ mod browser {
 
     struct Subscription {
         store: JobsStore,
-        set_state: WriteSignal<ConnectionState>,
+        liveness: Liveness,
         /// The id of the last event applied: where a new connection resumes.
         last_seen: Cell<EventId>,
         connection: RefCell<Option<Connection>>,
         stopped: Cell<bool>,
     }
 
-    pub(super) fn subscribe(
-        store: JobsStore,
-        after: EventId,
-        set_state: WriteSignal<ConnectionState>,
-    ) {
+    pub(super) fn subscribe(store: JobsStore, liveness: Liveness, after: EventId) {
         let subscription = Rc::new(Subscription {
             store,
-            set_state,
+            liveness,
             last_seen: Cell::new(after),
             connection: RefCell::new(None),
             stopped: Cell::new(false),
@@ -91,17 +85,17 @@ mod browser {
         let source = match EventSource::new(&url) {
             Ok(source) => source,
             Err(_) => {
-                subscription.set_state.set(ConnectionState::Offline);
+                subscription.liveness.set_state(ConnectionState::Offline);
                 reopen_later(subscription);
                 return;
             }
         };
-        subscription.set_state.set(ConnectionState::Connecting);
+        subscription.liveness.set_state(ConnectionState::Connecting);
 
         let on_open = {
-            let set_state = subscription.set_state;
+            let liveness = subscription.liveness;
             Closure::<dyn FnMut(web_sys::Event)>::new(move |_| {
-                set_state.set(ConnectionState::Live);
+                liveness.set_state(ConnectionState::Live);
             })
         };
         source.set_onopen(Some(on_open.as_ref().unchecked_ref()));
@@ -117,10 +111,12 @@ mod browser {
                     // The browser gave up on this one: start over ourselves. (The old
                     // connection is replaced from the timer, not dropped here: this
                     // callback belongs to it.)
-                    subscription.set_state.set(ConnectionState::Offline);
+                    subscription.liveness.set_state(ConnectionState::Offline);
                     reopen_later(&subscription);
                 } else {
-                    subscription.set_state.set(ConnectionState::Reconnecting);
+                    subscription
+                        .liveness
+                        .set_state(ConnectionState::Reconnecting);
                 }
             })
         };
@@ -145,15 +141,32 @@ mod browser {
             })
             .collect();
 
+        let on_heartbeat = {
+            let liveness = subscription.liveness;
+            Closure::<dyn FnMut(MessageEvent)>::new(move |message: MessageEvent| {
+                let data = message.data().as_string().unwrap_or_default();
+                match serde_json::from_str::<Heartbeat>(&data) {
+                    Ok(beat) => liveness.heartbeat(&beat),
+                    Err(err) => leptos::logging::warn!("could not read a heartbeat: {err}"),
+                }
+            })
+        };
+        let _ = source.add_event_listener_with_callback(
+            Heartbeat::NAME,
+            on_heartbeat.as_ref().unchecked_ref(),
+        );
+
         *subscription.connection.borrow_mut() = Some(Connection {
             source,
             _on_open: on_open,
             _on_error: on_error,
             _on_event: on_event,
+            _on_heartbeat: on_heartbeat,
         });
     }
 
     fn receive(subscription: &Subscription, kind: EventKind, message: &MessageEvent) {
+        subscription.liveness.heard();
         let Ok(id) = message.last_event_id().parse::<EventId>() else {
             leptos::logging::warn!("event without a valid id: {}", message.last_event_id());
             return;
@@ -163,6 +176,9 @@ mod browser {
         };
         match JobEvent::decode(kind.as_str(), &data) {
             Ok(event) => {
+                if let JobEvent::StatusUpdate(update) = &event {
+                    subscription.liveness.reported(update.job_id, update.at);
+                }
                 subscription.store.apply(id, &event);
                 if id > subscription.last_seen.get() {
                     subscription.last_seen.set(id);

@@ -9,6 +9,9 @@ pub(crate) enum ConnectionState {
     Connecting,
     /// Events arrive as they happen.
     Live,
+    /// The browser believes the connection open, but nothing (not even a heartbeat) has
+    /// arrived for two heartbeats' time.
+    Stalled,
     /// The connection dropped; the browser is reconnecting and will resume where it was.
     Reconnecting,
     /// The server refused or is unreachable; retrying in a moment.
@@ -20,6 +23,7 @@ impl ConnectionState {
         match self {
             ConnectionState::Connecting => "connecting…",
             ConnectionState::Live => "live",
+            ConnectionState::Stalled => "stalled: no word from the server",
             ConnectionState::Reconnecting => "reconnecting…",
             ConnectionState::Offline => "offline, retrying…",
         }
@@ -29,6 +33,7 @@ impl ConnectionState {
         match self {
             ConnectionState::Connecting => "connecting",
             ConnectionState::Live => "live",
+            ConnectionState::Stalled => "stalled",
             ConnectionState::Reconnecting => "reconnecting",
             ConnectionState::Offline => "offline",
         }
@@ -37,7 +42,7 @@ impl ConnectionState {
 
 /// A badge that says whether the page is live.
 #[component]
-pub(crate) fn ConnectionBadge(state: ReadSignal<ConnectionState>) -> impl IntoView {
+pub(crate) fn ConnectionBadge(#[prop(into)] state: Signal<ConnectionState>) -> impl IntoView {
     view! {
         <span
             class=move || format!("connection {}", state.get().class())

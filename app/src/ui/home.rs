@@ -8,6 +8,7 @@ use super::connection::ConnectionBadge;
 use super::filters::{Filter, Filters, page_title, watch_visibility};
 use super::job_card::JobCard;
 use super::job_form::NewJobForm;
+use super::liveness::Liveness;
 use super::store::JobsStore;
 use crate::client::use_job_stream;
 use crate::job::JobList;
@@ -84,7 +85,8 @@ pub(crate) fn HomePage() -> AnyView {
 fn Dashboard(list: JobList, kinds: Vec<KindInfo>) -> AnyView {
     let after = list.last_event_id;
     let store = JobsStore::new(list);
-    let connection = use_job_stream(store, after);
+    let liveness = Liveness::new();
+    use_job_stream(store, liveness, after);
     let now = use_clock();
     let announcement = store.announcement();
     let filter = RwSignal::new(Filter::All);
@@ -99,7 +101,7 @@ fn Dashboard(list: JobList, kinds: Vec<KindInfo>) -> AnyView {
         <header class="top">
             <h1>"Candor"</h1>
             <p class="tagline">"Background jobs, reported honestly."</p>
-            <ConnectionBadge state=connection />
+            <ConnectionBadge state=Signal::derive(move || liveness.shown_state(now.get())) />
         </header>
         <main class="layout">
             <NewJobForm store kinds />
@@ -115,7 +117,7 @@ fn Dashboard(list: JobList, kinds: Vec<KindInfo>) -> AnyView {
                             each=move || shown.get()
                             key=|id| *id
                             children=move |id| {
-                                store.get(id).map(|job| view! { <JobCard job now store /> })
+                                store.get(id).map(|job| view! { <JobCard job now store liveness /> })
                             }
                         />
                     </ul>

@@ -4,6 +4,7 @@ use chrono::{DateTime, Utc};
 use leptos::prelude::*;
 
 use super::format;
+use super::liveness::Liveness;
 use super::store::JobsStore;
 use crate::client::{cancel_job, retry_job};
 use crate::job::{Job, JobStatus};
@@ -66,12 +67,14 @@ pub(crate) fn JobCard(
     job: RwSignal<Job>,
     now: ReadSignal<DateTime<Utc>>,
     store: JobsStore,
+    liveness: Liveness,
 ) -> AnyView {
     let (id, title) = job.with_untracked(|j| (j.id, j.title.clone()));
     let status = Memo::new(move |_| job.with(|j| j.status));
     let progress = Memo::new(move |_| job.with(|j| j.progress));
     let step = move || job.with(|j| j.step.clone().unwrap_or_default());
     let timing = move || job.with(|j| format::timing(j, now.get()));
+    let silent = move || job.with(|j| liveness.silent_for(j, now.get()));
     let action_error = RwSignal::new(None::<String>);
     let busy = RwSignal::new(false);
 
@@ -120,6 +123,15 @@ pub(crate) fn JobCard(
                 <span class="percent" data-testid="percent">{move || format!("{}%", progress.get())}</span>
                 <span class="step" data-testid="step">{step}</span>
                 <span class="timing">{timing}</span>
+                {move || silent().map(|for_how_long| view! {
+                    <span
+                        class="silent"
+                        data-testid="silent"
+                        title="Its worker has not reported for this long; the connection to the server is fine."
+                    >
+                        {format!("silent for {}", format::duration(for_how_long))}
+                    </span>
+                })}
                 {move || attempt().map(|text| view! { <span class="attempt">{text}</span> })}
                 {job.with_untracked(|j| j.retry_of).map(|_| view! { <span class="retry-of">"a retry"</span> })}
             </div>

@@ -3,6 +3,7 @@
 //! - `home`: the page; loads the job list (on the server for the first paint) and
 //!   subscribes to the event stream.
 //! - `store`: the one reactive store of jobs that the stream feeds and components read.
+//! - `liveness`: whether the stream is heard, and which running jobs went silent.
 //! - `job_form`, `job_card`, `connection`, `filters`: the page's parts (`filters` also
 //!   keeps the tab's title).
 //! - `clock`, `format`: a ticking "now" and human formatting of times and durations.
@@ -14,6 +15,7 @@ mod format;
 mod home;
 mod job_card;
 mod job_form;
+mod liveness;
 mod store;
 
 use leptos::prelude::*;
@@ -24,6 +26,7 @@ use leptos_router::{SsrMode, StaticSegment};
 pub(crate) use connection::ConnectionState;
 #[cfg(feature = "ssr")]
 pub use home::{ServerJobs, ServerKinds};
+pub(crate) use liveness::Liveness;
 pub(crate) use store::JobsStore;
 
 /// The HTML document around the app, rendered on the server.

@@ -3,13 +3,16 @@
 //! It carries each event already encoded, so a thousand subscribers share one
 //! serialisation. It is bounded: a subscriber that falls more than its capacity behind
 //! is told so (`Lagged`) and catches up from the log, which is the truth; the bus itself
-//! never grows and never blocks the writer.
+//! never grows and never blocks the writer. It also keeps, from what it announces, when
+//! each running job last reported ([`Pulses`]), for the streams' heartbeats.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
-use app::event::{EventId, EventKind};
+use app::event::{EventId, EventKind, JobPulse};
 use app::job::JobId;
 use bytes::{Bytes, BytesMut};
+use chrono::{DateTime, Utc};
 use tokio::sync::broadcast;
 
 use super::sse;
@@ -44,20 +47,81 @@ impl Published {
 #[derive(Clone, Debug)]
 pub struct Bus {
     sender: broadcast::Sender<Arc<Published>>,
+    pulses: Pulses,
 }
 
 impl Bus {
     pub fn new(capacity: usize) -> Self {
         let (sender, _) = broadcast::channel(capacity);
-        Self { sender }
+        Self {
+            sender,
+            pulses: Pulses::default(),
+        }
     }
 
     /// Announces an event that is already in the log. Nobody listening is fine.
     pub fn publish(&self, event: &StoredEvent) {
+        self.pulses.note(event, Utc::now());
         let _ = self.sender.send(Arc::new(Published::new(event)));
     }
 
     pub fn subscribe(&self) -> broadcast::Receiver<Arc<Published>> {
         self.sender.subscribe()
+    }
+
+    pub fn pulses(&self) -> &Pulses {
+        &self.pulses
+    }
+}
+
+/// When each running job last reported: its start or its latest progress, as announced.
+/// A job leaves when it ends.
+#[derive(Clone, Debug, Default)]
+pub struct Pulses(Arc<Mutex<HashMap<JobId, LastReport>>>);
+
+/// Whose job it is, and when it last reported.
+type LastReport = (Owner, DateTime<Utc>);
+
+impl Pulses {
+    fn note(&self, event: &StoredEvent, now: DateTime<Utc>) {
+        let mut jobs = self.0.lock().expect("pulses");
+        match event.kind {
+            EventKind::Created => {}
+            EventKind::StatusUpdate => {
+                jobs.insert(event.job_id, (event.owner.clone(), now));
+            }
+            EventKind::Completion
+            | EventKind::Failure
+            | EventKind::Cancelled
+            | EventKind::Removed => {
+                jobs.remove(&event.job_id);
+            }
+        }
+    }
+
+    /// The owner's running jobs (or only `job`), oldest report first.
+    pub fn of(&self, owner: &Owner, job: Option<JobId>) -> Vec<JobPulse> {
+        let jobs = self.0.lock().expect("pulses");
+        let mut pulses: Vec<JobPulse> = match job {
+            Some(id) => jobs
+                .get(&id)
+                .filter(|(job_owner, _)| job_owner == owner)
+                .map(|(_, at)| JobPulse {
+                    job_id: id,
+                    last_report_at: *at,
+                })
+                .into_iter()
+                .collect(),
+            None => jobs
+                .iter()
+                .filter(|(_, (job_owner, _))| job_owner == owner)
+                .map(|(id, (_, at))| JobPulse {
+                    job_id: *id,
+                    last_report_at: *at,
+                })
+                .collect(),
+        };
+        pulses.sort_by_key(|pulse| pulse.last_report_at);
+        pulses
     }
 }

@@ -3,7 +3,8 @@
 //! - [`Recorder`]: every change to a job goes through it: first into the store's log (the
 //!   truth, which assigns the id), then onto the [`Bus`].
 //! - [`Bus`]: the in-memory doorbell: a bounded broadcast of freshly written events, each
-//!   encoded once for all subscribers.
+//!   encoded once for all subscribers; it also keeps when each running job last reported
+//!   ([`Pulses`]), for the streams' heartbeats.
 //! - `sse`: the `text/event-stream` encoding.
 //! - [`Subscription`]: one client's stream: replays what it missed from the log, then
 //!   follows the bus, and goes back to the log whenever it falls behind.
@@ -13,6 +14,6 @@ mod recorder;
 pub mod sse;
 mod subscription;
 
-pub use bus::{Bus, Published};
+pub use bus::{Bus, Published, Pulses};
 pub use recorder::Recorder;
-pub use subscription::{Filter, Subscription};
+pub use subscription::{Filter, Heartbeats, Subscription};

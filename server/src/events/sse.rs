@@ -1,6 +1,6 @@
 //! The `text/event-stream` wire format (WHATWG HTML, "Server-sent events").
 
-use app::event::{EventId, EventKind};
+use app::event::{EventId, EventKind, Heartbeat};
 use bytes::{BufMut, BytesMut};
 
 /// Sent on an idle stream so that proxies and clients see the connection is alive.
@@ -24,6 +24,19 @@ pub fn encode_event(out: &mut BytesMut, id: EventId, kind: EventKind, data: &str
         out.put_u8(b'\n');
     }
     out.put_u8(b'\n');
+}
+
+/// Appends a heartbeat: an event named `heartbeat` with no `id:` (it is not in the log,
+/// and a client's `Last-Event-ID` stays where it was).
+pub fn encode_heartbeat(out: &mut BytesMut, beat: &Heartbeat) {
+    let data = serde_json::to_string(beat).expect("a heartbeat always serialises");
+    out.reserve(data.len() + 32);
+    out.put_slice(b"event: ");
+    out.put_slice(Heartbeat::NAME.as_bytes());
+    out.put_slice(b"\ndata: ");
+    // JSON escapes every line break: one data line.
+    out.put_slice(data.as_bytes());
+    out.put_slice(b"\n\n");
 }
 
 /// Splits on `\r\n`, `\r` or `\n`; an empty string is one empty line.
@@ -152,6 +165,39 @@ mod tests {
                 proptest::prop_assert_eq!(&back, event);
             }
         }
+    }
+
+    #[tokio::test]
+    async fn a_heartbeat_is_a_typed_event_that_leaves_the_last_event_id_alone() {
+        use app::event::{Heartbeat, JobPulse};
+        let at = chrono::DateTime::from_timestamp(1_764_000_000, 0).unwrap();
+        let beat = Heartbeat {
+            server_time: at,
+            interval_ms: 15_000,
+            silent_after_ms: 120_000,
+            running: vec![JobPulse {
+                job_id: app::job::JobId(uuid::Uuid::from_u128(3)),
+                last_report_at: at,
+            }],
+        };
+        let mut out = BytesMut::new();
+        encode_event(&mut out, EventId(7), EventKind::Completion, "{}");
+        encode_heartbeat(&mut out, &beat);
+        let text = std::str::from_utf8(&out).unwrap();
+        assert!(
+            !text
+                .split("event: heartbeat")
+                .nth(1)
+                .unwrap()
+                .contains("id:")
+        );
+        let events = parse(out.freeze()).await;
+        assert_eq!(events.len(), 2);
+        assert_eq!(events[1].event, "heartbeat");
+        // A parser keeps the last id it saw: a reconnect resumes after event 7.
+        assert_eq!(events[1].id, "7");
+        let back: Heartbeat = serde_json::from_str(&events[1].data).unwrap();
+        assert_eq!(back, beat);
     }
 
     #[tokio::test]

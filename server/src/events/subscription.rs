@@ -16,16 +16,31 @@ use app::job::JobId;
 use bytes::{Bytes, BytesMut};
 use tokio::sync::broadcast::{self, error::RecvError, error::TryRecvError};
 use tokio::time::{Instant, Sleep};
+
+use app::event::Heartbeat;
 use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 
-use super::{Published, sse};
+use super::{Published, Pulses, sse};
 use crate::owner::Owner;
 use crate::store::Store;
+
+fn millis(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
+}
 
 /// How many events one read of the log returns.
 const PAGE: u32 = 500;
 /// How many events already waiting on the bus are sent in one write.
 const BATCH: usize = 256;
+
+/// A stream's heartbeat: how often it goes out, and what it reports.
+#[derive(Clone, Debug)]
+pub struct Heartbeats {
+    pub every: Duration,
+    /// After how long without a report a running job counts as silent (the page says so).
+    pub silent_after: Duration,
+    pub pulses: Pulses,
+}
 
 /// Which events a subscription carries.
 #[derive(Clone, Debug)]
@@ -63,9 +78,8 @@ pub struct Subscription {
     phase: Phase,
     /// The next chunk to write (the reconnection delay, first of all).
     pending: Option<Bytes>,
-    keep_alive: Duration,
-    last_write: Instant,
-    /// Fires at the latest `keep_alive` after the last write. Made once and moved on
+    heartbeats: Heartbeats,
+    /// Fires every `heartbeats.every`, busy or idle. Made once and moved on
     /// only when it fires: a timer per event and per subscriber would cost more than
     /// the event.
     keep_alive_timer: Pin<Box<Sleep>>,
@@ -81,7 +95,7 @@ impl Subscription {
         bus: broadcast::Receiver<Arc<Published>>,
         filter: Filter,
         cursor: EventId,
-        keep_alive: Duration,
+        heartbeats: Heartbeats,
         shutdown: CancellationToken,
     ) -> Self {
         Self {
@@ -91,9 +105,8 @@ impl Subscription {
             cursor,
             phase: Phase::CatchingUp,
             pending: Some(Bytes::from_static(sse::RETRY)),
-            keep_alive,
-            last_write: Instant::now(),
-            keep_alive_timer: Box::pin(tokio::time::sleep(keep_alive)),
+            keep_alive_timer: Box::pin(tokio::time::sleep(heartbeats.every)),
+            heartbeats,
             closing: Box::pin(shutdown.cancelled_owned()),
         }
     }
@@ -106,7 +119,6 @@ impl Subscription {
     ) -> impl futures::Stream<Item = Result<Bytes, std::convert::Infallible>> + Send {
         futures::stream::unfold(self, |mut subscription| async move {
             let chunk = subscription.next_chunk().await?;
-            subscription.last_write = Instant::now();
             Some((Ok(chunk), subscription))
         })
     }
@@ -139,19 +151,29 @@ impl Subscription {
                             Err(RecvError::Closed) => return None,
                         },
                         () = &mut self.keep_alive_timer => {
-                            let due = self.last_write + self.keep_alive;
-                            if due > Instant::now() {
-                                // Something was written meanwhile: wait from then.
-                                self.keep_alive_timer.as_mut().reset(due);
-                            } else {
-                                self.keep_alive_timer.as_mut().reset(Instant::now() + self.keep_alive);
-                                return Some(Bytes::from_static(sse::KEEP_ALIVE));
-                            }
+                            self.keep_alive_timer.as_mut().reset(Instant::now() + self.heartbeats.every);
+                            return Some(self.heartbeat());
                         }
                     }
                 }
             }
         }
+    }
+
+    /// The keep-alive comment and the typed heartbeat, in one write.
+    fn heartbeat(&self) -> Bytes {
+        let beat = Heartbeat {
+            server_time: chrono::Utc::now(),
+            interval_ms: millis(self.heartbeats.every),
+            silent_after_ms: millis(self.heartbeats.silent_after),
+            running: self
+                .heartbeats
+                .pulses
+                .of(&self.filter.owner, self.filter.job),
+        };
+        let mut chunk = BytesMut::from(sse::KEEP_ALIVE);
+        sse::encode_heartbeat(&mut chunk, &beat);
+        chunk.freeze()
     }
 
     /// Reads one page of the log after the cursor; goes live once the log is exhausted.
@@ -249,7 +271,11 @@ mod tests {
                 job: None,
             },
             EventId(0),
-            Duration::from_secs(15),
+            Heartbeats {
+                every: Duration::from_secs(15),
+                silent_after: Duration::from_secs(120),
+                pulses: bus.pulses().clone(),
+            },
             closing.clone(),
         );
         // Following the bus, with the log read.

@@ -53,7 +53,9 @@ pub struct AppState {
     pub kinds: Kinds,
     pub uploads: Uploads,
     pub upload_max_bytes: u64,
+    /// How often streams get a heartbeat, and after how long a job counts as silent.
     pub keep_alive: Duration,
+    pub silent_after: Duration,
     pub identities: Identities,
     /// Always mark the session cookie `Secure`.
     pub secure_cookies: bool,

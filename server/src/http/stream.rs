@@ -17,7 +17,7 @@ use serde::Deserialize;
 use super::AppState;
 use super::error::ApiError;
 use super::jobs::{job_id, owned_job};
-use crate::events::{Filter, Subscription};
+use crate::events::{Filter, Heartbeats, Subscription};
 use crate::limits::StreamPermit;
 use crate::owner::Owner;
 use futures::StreamExt;
@@ -73,7 +73,11 @@ fn event_stream(
         bus,
         filter,
         cursor,
-        state.keep_alive,
+        Heartbeats {
+            every: state.keep_alive,
+            silent_after: state.silent_after,
+            pulses: state.bus.pulses().clone(),
+        },
         state.closing.clone(),
     );
     let frames = subscription.into_stream().map(move |frame| {

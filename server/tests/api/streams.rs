@@ -2,7 +2,8 @@
 
 use std::collections::HashSet;
 
-use app::event::{EventId, JobEvent};
+use app::event::{EventId, Heartbeat, JobEvent};
+use eventsource_stream::Eventsource;
 use futures::StreamExt;
 use serde_json::json;
 
@@ -195,6 +196,79 @@ async fn an_idle_stream_gets_keep_alive_comments() {
     .await
     .expect("a keep-alive comment arrives");
     assert!(text.starts_with("retry: 2000\n\n"), "{text:?}");
+}
+
+/// Reads `stream` until a heartbeat arrives, and returns it.
+async fn next_heartbeat(
+    stream: &mut std::pin::Pin<Box<dyn futures::Stream<Item = eventsource_stream::Event> + Send>>,
+) -> Heartbeat {
+    tokio::time::timeout(PATIENCE, async {
+        loop {
+            let event = stream.next().await.expect("the stream stays open");
+            if event.event == Heartbeat::NAME {
+                return serde_json::from_str(&event.data).expect("a typed heartbeat");
+            }
+        }
+    })
+    .await
+    .expect("a heartbeat arrives")
+}
+
+#[tokio::test]
+async fn heartbeats_say_when_each_of_the_callers_running_jobs_last_reported() {
+    let app = spawn_app_with(|config| {
+        config.keep_alive = std::time::Duration::from_millis(300);
+        config.silent_after = std::time::Duration::from_secs(7);
+    })
+    .await;
+    // A job that reports at the start of each of its two 3-second steps, and is silent
+    // in between.
+    let job = app.demo(2, 3000).await;
+    let mut stream = app.events("/api/events", None).await.stream;
+    let beat = loop {
+        let beat = next_heartbeat(&mut stream).await;
+        if !beat.running.is_empty() {
+            break beat;
+        }
+    };
+    assert_eq!(beat.interval_ms, 300);
+    assert_eq!(beat.silent_after_ms, 7000);
+    assert_eq!(beat.running.len(), 1);
+    assert_eq!(beat.running[0].job_id, job.id);
+    let last = beat.running[0].last_report_at;
+    assert!(last <= beat.server_time && beat.server_time - last < chrono::TimeDelta::seconds(4));
+    // Between reports the time stays put while the server's clock moves on.
+    let later = next_heartbeat(&mut stream).await;
+    assert!(later.server_time > beat.server_time);
+    if let [pulse] = later.running.as_slice() {
+        assert!(pulse.last_report_at == last || pulse.last_report_at > beat.server_time);
+    }
+
+    // Another owner's heartbeats do not mention the job; its own job stream's do.
+    let browser = app.browser().await;
+    let response = browser.get(app.url("/api/events")).send().await.unwrap();
+    let mut theirs: std::pin::Pin<Box<dyn futures::Stream<Item = _> + Send>> = Box::pin(
+        response
+            .bytes_stream()
+            .eventsource()
+            .map(|event| event.expect("well-formed event stream")),
+    );
+    assert!(next_heartbeat(&mut theirs).await.running.is_empty());
+    let mut one = app.events(&job.links.events, None).await.stream;
+    let beat = next_heartbeat(&mut one).await;
+    assert_eq!(
+        beat.running.iter().map(|p| p.job_id).collect::<Vec<_>>(),
+        [job.id]
+    );
+
+    // Once the job ends it is no longer running.
+    let mut rest = app.job_events_to_end(&job, None).await;
+    assert!(decode(&rest.pop().unwrap()).is_terminal());
+    loop {
+        if next_heartbeat(&mut stream).await.running.is_empty() {
+            break;
+        }
+    }
 }
 
 #[tokio::test]
