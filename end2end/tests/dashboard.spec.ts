@@ -1,17 +1,5 @@
 import { test, expect, type Page } from "@playwright/test";
-import { openDashboard, fillDemo, submit } from "./helpers";
-
-/** Pretends the tab went out of sight (or came back), as switching tabs would. */
-async function setHidden(page: Page, hidden: boolean) {
-  await page.evaluate((hidden) => {
-    Object.defineProperty(document, "hidden", { configurable: true, get: () => hidden });
-    Object.defineProperty(document, "visibilityState", {
-      configurable: true,
-      get: () => (hidden ? "hidden" : "visible"),
-    });
-    document.dispatchEvent(new Event("visibilitychange", { bubbles: true }));
-  }, hidden);
-}
+import { openDashboard, fillDemo, setHidden, submit } from "./helpers";
 
 function count(page: Page, filter: string) {
   return page.getByTestId(`filter-${filter}`).locator(".count");
@@ -72,4 +60,58 @@ test("a failure while the tab is out of sight is flagged in its title until the 
   await expect(page).toHaveTitle("⚠ 1 failed · Candor");
   await setHidden(page, false);
   await expect(page).toHaveTitle("Candor");
+});
+
+test("desktop notifications are asked for only on a click, and tell of jobs that end out of sight", async ({ page }) => {
+  // The browser's Notification, recorded instead of shown; permission starts unasked.
+  await page.addInitScript(() => {
+    const shown: { title: string; body?: string }[] = [];
+    let asked = 0;
+    class RecordedNotification {
+      static permission = "default";
+      static requestPermission() {
+        asked += 1;
+        RecordedNotification.permission = "granted";
+        return Promise.resolve("granted");
+      }
+      constructor(title: string, options?: { body?: string }) {
+        shown.push({ title, body: options?.body });
+      }
+    }
+    (window as any).Notification = RecordedNotification;
+    (window as any).__notifications = { shown, asked: () => asked };
+  });
+  const shown = () => page.evaluate(() => (window as any).__notifications.shown);
+  await openDashboard(page);
+  const button = page.getByTestId("notifications");
+  await expect(button).toHaveAttribute("aria-pressed", "false");
+  expect(await page.evaluate(() => (window as any).__notifications.asked())).toBe(0);
+
+  // In sight, a job's end is on the page: no notification, and none asked for yet.
+  await fillDemo(page, 1, 50);
+  const first = await submit(page);
+  await expect(first.card).toHaveAttribute("data-status", "completed");
+
+  await button.click();
+  await expect(button).toHaveAttribute("aria-pressed", "true");
+  await expect(button).toHaveText("Notifications on");
+  expect(await page.evaluate(() => (window as any).__notifications.asked())).toBe(1);
+
+  await setHidden(page, true);
+  await fillDemo(page, 3, 50, 2);
+  const failed = await submit(page);
+  await expect(failed.card).toHaveAttribute("data-status", "failed");
+  await expect.poll(shown).toEqual([
+    { title: "Candor", body: expect.stringContaining("Demo: 3 steps, fails at step 2 failed") },
+  ]);
+
+  // Turned off, it stays quiet.
+  await setHidden(page, false);
+  await button.click();
+  await expect(button).toHaveAttribute("aria-pressed", "false");
+  await setHidden(page, true);
+  await fillDemo(page, 1, 50);
+  const last = await submit(page);
+  await expect(last.card).toHaveAttribute("data-status", "completed");
+  expect(await shown()).toHaveLength(1);
 });

@@ -38,3 +38,15 @@ export async function submit(page: Page): Promise<{ job: Job; card: Locator }> {
 export function progressOf(card: Locator): Locator {
   return card.getByRole("progressbar");
 }
+
+/** Pretends the tab went out of sight (or came back), as switching tabs would. */
+export async function setHidden(page: Page, hidden: boolean) {
+  await page.evaluate((hidden) => {
+    Object.defineProperty(document, "hidden", { configurable: true, get: () => hidden });
+    Object.defineProperty(document, "visibilityState", {
+      configurable: true,
+      get: () => (hidden ? "hidden" : "visible"),
+    });
+    document.dispatchEvent(new Event("visibilitychange", { bubbles: true }));
+  }, hidden);
+}

@@ -9,6 +9,7 @@ use super::filters::{Filter, Filters, page_title, watch_visibility};
 use super::job_card::JobCard;
 use super::job_form::NewJobForm;
 use super::liveness::Liveness;
+use super::notifications::{NotificationsButton, use_notifications};
 use super::store::JobsStore;
 use crate::client::use_job_stream;
 use crate::job::JobList;
@@ -95,12 +96,14 @@ fn Dashboard(list: JobList, kinds: Vec<KindInfo>) -> AnyView {
         store.ids_where(|status| filter.keeps(status))
     });
     watch_visibility(store);
+    let notifications = use_notifications(store);
 
     view! {
         <Title text=move || page_title(store.counts(), store.unseen_failures()) />
         <header class="top">
             <h1>"Candor"</h1>
             <p class="tagline">"Background jobs, reported honestly."</p>
+            <NotificationsButton state=notifications />
             <ConnectionBadge state=Signal::derive(move || liveness.shown_state(now.get())) />
         </header>
         <main class="layout">

@@ -106,7 +106,7 @@ pub(crate) fn JobCard(
                 <span class="job-title">{title}</span>
                 <span class=move || format!("status status-{}", status.get())>
                     <span class="status-icon" aria-hidden="true">{move || status_icon(status.get())}</span>
-                    {move || status_label(status.get())}
+                    <span class="status-label">{move || status_label(status.get())}</span>
                 </span>
             </div>
             <div

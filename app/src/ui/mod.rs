@@ -4,6 +4,7 @@
 //!   subscribes to the event stream.
 //! - `store`: the one reactive store of jobs that the stream feeds and components read.
 //! - `liveness`: whether the stream is heard, and which running jobs went silent.
+//! - `notifications`: desktop notifications of ended jobs, on request.
 //! - `job_form`, `job_card`, `connection`, `filters`: the page's parts (`filters` also
 //!   keeps the tab's title).
 //! - `clock`, `format`: a ticking "now" and human formatting of times and durations.
@@ -16,6 +17,7 @@ mod home;
 mod job_card;
 mod job_form;
 mod liveness;
+mod notifications;
 mod store;
 
 use leptos::prelude::*;

@@ -92,6 +92,12 @@ impl JobsStore {
         self.unseen_failures.get()
     }
 
+    /// Whether the page is out of sight (untracked).
+    #[cfg_attr(not(feature = "hydrate"), allow(dead_code))]
+    pub(crate) fn is_hidden(&self) -> bool {
+        self.hidden.get_untracked()
+    }
+
     /// The page went out of sight, or came back (which counts as seeing every failure).
     #[cfg_attr(not(feature = "hydrate"), allow(dead_code))] // the browser tells
     pub(crate) fn set_hidden(&self, hidden: bool) {
