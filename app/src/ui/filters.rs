@@ -82,7 +82,7 @@ pub(crate) fn Filters(filter: RwSignal<Filter>, store: JobsStore) -> impl IntoVi
                     view! {
                         <button
                             type="button"
-                            class="filter"
+                            class="pill filter"
                             data-testid=format!("filter-{}", choice.key())
                             aria-pressed=move || (filter.get() == choice).to_string()
                             on:click=move |_| filter.set(choice)

@@ -6,6 +6,7 @@ use leptos::prelude::*;
 use super::store::JobsStore;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(not(feature = "hydrate"), allow(dead_code))] // the browser says which
 pub(crate) enum Notifications {
     /// Not known yet (the server's render, before the browser says).
     Unknown,
@@ -56,7 +57,7 @@ pub(crate) fn NotificationsButton(state: RwSignal<Notifications>) -> impl IntoVi
         <Show when=move || state.get() != Notifications::Unsupported>
             <button
                 type="button"
-                class="notify"
+                class="pill notify"
                 data-testid="notifications"
                 aria-pressed=move || (state.get() == Notifications::On).to_string()
                 disabled=move || state.get() == Notifications::Blocked
