@@ -137,6 +137,11 @@ mod tests {
 
     #[test]
     fn a_job_is_silent_only_while_the_stream_is_heard() {
+        // Signals live in a reactive owner (the server build sandboxes their arenas).
+        Owner::new().with(a_job_is_silent_only_while_the_stream_is_heard_in_an_owner);
+    }
+
+    fn a_job_is_silent_only_while_the_stream_is_heard_in_an_owner() {
         let now = Utc::now();
         let job = running_job(now - TimeDelta::seconds(20));
         let liveness = Liveness::new();
