@@ -101,10 +101,12 @@ impl JobKind for Demo {
     }
 
     fn title(params: &DemoParams) -> String {
-        let steps = group_digits(params.steps.into());
+        let count = params.steps;
+        let steps = group_digits(count.into());
+        let steps = if count == 1 { format!("{steps} step") } else { format!("{steps} steps") };
         match params.fail_at {
-            Some(step) => format!("Demo: {steps} steps, fails at step {step}"),
-            None => format!("Demo: {steps} steps"),
+            Some(step) => format!("Demo: {steps}, fails at step {step}"),
+            None => format!("Demo: {steps}"),
         }
     }
 

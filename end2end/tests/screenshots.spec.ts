@@ -1,0 +1,38 @@
+import { test, expect } from "@playwright/test";
+import path from "node:path";
+import { openDashboard, fillDemo, submit } from "./helpers";
+
+// The README's pictures: the page in its main states, wide and phone-sized, light and
+// dark. Written to target/screenshots/ on every run; .github/screenshots/ holds the ones
+// the README shows, copied from a run.
+const out = path.resolve(__dirname, "../../target/screenshots");
+
+const layouts = [
+  { name: "wide-light", viewport: { width: 1280, height: 900 }, colorScheme: "light" as const },
+  { name: "wide-dark", viewport: { width: 1280, height: 900 }, colorScheme: "dark" as const },
+  { name: "phone-light", viewport: { width: 390, height: 844 }, colorScheme: "light" as const },
+];
+
+for (const layout of layouts) {
+  test(`screenshots: empty, then running, completed and failed jobs (${layout.name})`, async ({ page }) => {
+    await page.setViewportSize(layout.viewport);
+    await page.emulateMedia({ colorScheme: layout.colorScheme });
+    await openDashboard(page);
+    await page.screenshot({ path: `${out}/empty-${layout.name}.png`, fullPage: true });
+
+    await fillDemo(page, 1, 50);
+    const done = await submit(page);
+    await expect(done.card).toHaveAttribute("data-status", "completed");
+    await fillDemo(page, 4, 50, 3);
+    const failed = await submit(page);
+    await expect(failed.card).toHaveAttribute("data-status", "failed");
+    await fillDemo(page, 100, 250);
+    const running = await submit(page);
+    await expect(running.card.getByRole("progressbar")).not.toHaveAttribute("aria-valuenow", "0");
+    await expect(running.card).toContainText("left");
+    await page.screenshot({ path: `${out}/jobs-${layout.name}.png`, fullPage: true });
+
+    await running.card.getByRole("button", { name: "Cancel" }).click();
+    await expect(running.card).toHaveAttribute("data-status", "cancelled");
+  });
+}
