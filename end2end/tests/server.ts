@@ -23,7 +23,9 @@ export function startServer(
   dataDir: string,
   env: Record<string, string> = {},
 ): Promise<ChildProcess> {
-  const child = spawn(path.join(root, "target/debug/candor"), [], {
+  // CANDOR_BINARY: another build (the benchmarks run the release one).
+  const binary = process.env.CANDOR_BINARY ?? "target/debug/candor";
+  const child = spawn(path.resolve(root, binary), [], {
     cwd: root,
     env: {
       ...process.env,
