@@ -1,6 +1,6 @@
 import { test, expect, type Page } from "@playwright/test";
 import AxeBuilder from "@axe-core/playwright";
-import { openDashboard, fillDemo, submit } from "./helpers";
+import { openDashboard, runDemo } from "./helpers";
 
 /** axe-core's serious and critical findings (WCAG 2.1 A and AA rules), one line each. */
 async function seriousViolations(page: Page): Promise<string[]> {
@@ -18,19 +18,13 @@ for (const colorScheme of ["light", "dark"] as const) {
     await openDashboard(page);
     expect(await seriousViolations(page), "empty").toEqual([]);
 
-    await fillDemo(page, 1, 50);
-    const done = await submit(page);
-    await expect(done.card).toHaveAttribute("data-status", "completed");
+    await runDemo(page, "completed", 1, 50);
     expect(await seriousViolations(page), "completed").toEqual([]);
 
-    await fillDemo(page, 2, 50, 1);
-    const failed = await submit(page);
-    await expect(failed.card).toHaveAttribute("data-status", "failed");
+    await runDemo(page, "failed", 2, 50, 1);
     expect(await seriousViolations(page), "failed").toEqual([]);
 
-    await fillDemo(page, 100, 300);
-    const running = await submit(page);
-    await expect(running.card).toHaveAttribute("data-status", "running");
+    const running = await runDemo(page, "running", 100, 300);
     expect(await seriousViolations(page), "running").toEqual([]);
 
     await page.getByTestId("filter-failed").click();

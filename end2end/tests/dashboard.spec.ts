@@ -1,5 +1,5 @@
 import { test, expect, type Page } from "@playwright/test";
-import { openDashboard, fillDemo, setHidden, submit } from "./helpers";
+import { openDashboard, fillDemo, runDemo, setHidden, submit } from "./helpers";
 
 function count(page: Page, filter: string) {
   return page.getByTestId(`filter-${filter}`).locator(".count");
@@ -9,15 +9,9 @@ test("filters show the jobs of each state with a count, and the title counts run
   await openDashboard(page);
   await expect(page).toHaveTitle("Candor");
 
-  await fillDemo(page, 1, 50);
-  const done = await submit(page);
-  await expect(done.card).toHaveAttribute("data-status", "completed");
-  await fillDemo(page, 3, 50, 1);
-  const failed = await submit(page);
-  await expect(failed.card).toHaveAttribute("data-status", "failed");
-  await fillDemo(page, 100, 200);
-  const running = await submit(page);
-  await expect(running.card).toHaveAttribute("data-status", "running");
+  const done = await runDemo(page, "completed", 1, 50);
+  const failed = await runDemo(page, "failed", 3, 50, 1);
+  const running = await runDemo(page, "running", 100, 200);
 
   await expect(page).toHaveTitle("1 running · Candor");
   await expect(count(page, "all")).toHaveText("3");
@@ -87,20 +81,16 @@ test("desktop notifications are asked for only on a click, and tell of jobs that
   await expect(button).toHaveAttribute("aria-pressed", "false");
   expect(await page.evaluate(() => (window as any).__notifications.asked())).toBe(0);
 
-  // In sight, a job's end is on the page: no notification, and none asked for yet.
-  await fillDemo(page, 1, 50);
-  const first = await submit(page);
-  await expect(first.card).toHaveAttribute("data-status", "completed");
-
   await button.click();
   await expect(button).toHaveAttribute("aria-pressed", "true");
   await expect(button).toHaveText("Notifications on");
   expect(await page.evaluate(() => (window as any).__notifications.asked())).toBe(1);
 
+  // In sight, a job's end is on the page itself: no notification for it (the one below
+  // must be the only one).
+  await runDemo(page, "completed", 1, 50);
   await setHidden(page, true);
-  await fillDemo(page, 3, 50, 2);
-  const failed = await submit(page);
-  await expect(failed.card).toHaveAttribute("data-status", "failed");
+  await runDemo(page, "failed", 3, 50, 2);
   await expect.poll(shown).toEqual([
     { title: "Candor", body: expect.stringContaining("Demo: 3 steps, fails at step 2 failed") },
   ]);
@@ -110,8 +100,17 @@ test("desktop notifications are asked for only on a click, and tell of jobs that
   await button.click();
   await expect(button).toHaveAttribute("aria-pressed", "false");
   await setHidden(page, true);
-  await fillDemo(page, 1, 50);
-  const last = await submit(page);
-  await expect(last.card).toHaveAttribute("data-status", "completed");
-  expect(await shown()).toHaveLength(1);
+  await runDemo(page, "completed", 1, 50);
+  // On again (the browser is not asked twice): the next failure is the second and last
+  // notification, so the job that ended while they were off made none.
+  await setHidden(page, false);
+  await button.click();
+  await expect(button).toHaveAttribute("aria-pressed", "true");
+  await setHidden(page, true);
+  await runDemo(page, "failed", 2, 50, 1);
+  await expect.poll(shown).toEqual([
+    { title: "Candor", body: expect.stringContaining("Demo: 3 steps, fails at step 2 failed") },
+    { title: "Candor", body: expect.stringContaining("Demo: 2 steps, fails at step 1 failed") },
+  ]);
+  expect(await page.evaluate(() => (window as any).__notifications.asked())).toBe(1);
 });

@@ -50,3 +50,17 @@ export async function setHidden(page: Page, hidden: boolean) {
     document.dispatchEvent(new Event("visibilitychange", { bubbles: true }));
   }, hidden);
 }
+
+/** Starts a demo job with the form and waits until its card shows `status`. */
+export async function runDemo(
+  page: Page,
+  status: "running" | "completed" | "failed",
+  steps: number,
+  stepMs: number,
+  failAt?: number,
+): Promise<{ job: Job; card: Locator }> {
+  await fillDemo(page, steps, stepMs, failAt);
+  const started = await submit(page);
+  await expect(started.card).toHaveAttribute("data-status", status);
+  return started;
+}

@@ -1,6 +1,6 @@
 import { test, expect } from "@playwright/test";
 import path from "node:path";
-import { openDashboard, fillDemo, submit } from "./helpers";
+import { openDashboard, fillDemo, runDemo, submit } from "./helpers";
 
 // The README's pictures: the page in its main states, wide and phone-sized, light and
 // dark. Written to target/screenshots/ on every run; .github/screenshots/ holds the ones
@@ -20,12 +20,8 @@ for (const layout of layouts) {
     await openDashboard(page);
     await page.screenshot({ path: `${out}/empty-${layout.name}.png`, fullPage: true });
 
-    await fillDemo(page, 1, 50);
-    const done = await submit(page);
-    await expect(done.card).toHaveAttribute("data-status", "completed");
-    await fillDemo(page, 4, 50, 3);
-    const failed = await submit(page);
-    await expect(failed.card).toHaveAttribute("data-status", "failed");
+    await runDemo(page, "completed", 1, 50);
+    await runDemo(page, "failed", 4, 50, 3);
     await fillDemo(page, 100, 250);
     const running = await submit(page);
     await expect(running.card.getByRole("progressbar")).not.toHaveAttribute("aria-valuenow", "0");

@@ -5,12 +5,13 @@ use leptos_meta::Title;
 
 use super::clock::use_clock;
 use super::connection::ConnectionBadge;
-use super::filters::{Filter, Filters, page_title, watch_visibility};
+use super::filters::{Filter, Filters};
 use super::job_card::JobCard;
 use super::job_form::NewJobForm;
 use super::liveness::Liveness;
 use super::notifications::{NotificationsButton, use_notifications};
 use super::store::JobsStore;
+use super::tab::{page_title, watch_visibility};
 use crate::client::use_job_stream;
 use crate::job::JobList;
 use crate::kind::KindInfo;

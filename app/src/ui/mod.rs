@@ -5,8 +5,8 @@
 //! - `store`: the one reactive store of jobs that the stream feeds and components read.
 //! - `liveness`: whether the stream is heard, and which running jobs went silent.
 //! - `notifications`: desktop notifications of ended jobs, on request.
-//! - `job_form`, `job_card`, `connection`, `filters`: the page's parts (`filters` also
-//!   keeps the tab's title).
+//! - `job_form`, `job_card`, `connection`, `filters`: the page's parts.
+//! - `tab`: the tab's title, and whether the tab is in sight.
 //! - `clock`, `format`: a ticking "now" and human formatting of times and durations.
 
 mod clock;
@@ -19,6 +19,7 @@ mod job_form;
 mod liveness;
 mod notifications;
 mod store;
+mod tab;
 
 use leptos::prelude::*;
 use leptos_meta::{MetaTags, Stylesheet, Title, provide_meta_context};

@@ -28,7 +28,9 @@ pub(crate) fn use_notifications(store: JobsStore) -> RwSignal<Notifications> {
     let state = RwSignal::new(Notifications::Unknown);
     #[cfg(feature = "hydrate")]
     {
-        state.set(browser::initial());
+        // What the browser allows is read once the page is hydrated: the server rendered
+        // the button without knowing, and hydration must meet that same button.
+        Effect::new(move |_| state.set(browser::initial()));
         let announcement = store.announcement();
         Effect::new(move |_| {
             let message = announcement.get();

@@ -20,18 +20,16 @@ pub(crate) struct Counts {
 }
 
 impl Counts {
-    fn of(statuses: impl Iterator<Item = JobStatus>) -> Self {
-        let mut counts = Counts::default();
-        for status in statuses {
-            counts.all += 1;
-            match status {
-                JobStatus::Queued | JobStatus::Running => counts.running += 1,
-                JobStatus::Failed => counts.failed += 1,
-                JobStatus::Completed => counts.completed += 1,
-                JobStatus::Cancelled => {}
-            }
+    /// Counts a job in `status` in (`add`) or out.
+    fn shift(&mut self, status: JobStatus, add: bool) {
+        let step = |n: &mut usize| *n = if add { *n + 1 } else { n.saturating_sub(1) };
+        step(&mut self.all);
+        match status {
+            JobStatus::Queued | JobStatus::Running => step(&mut self.running),
+            JobStatus::Failed => step(&mut self.failed),
+            JobStatus::Completed => step(&mut self.completed),
+            JobStatus::Cancelled => {}
         }
-        counts
     }
 }
 
@@ -40,10 +38,11 @@ pub(crate) struct JobsStore {
     /// Job ids, newest first.
     order: RwSignal<Vec<JobId>>,
     jobs: StoredValue<HashMap<JobId, RwSignal<Job>>>,
-    /// Recounted when a job comes, goes or changes state; not on progress.
+    /// Counted on when a job comes, goes or changes state; not on progress. Also what the
+    /// filtered lists track to hear of changes of state.
     counts: RwSignal<Counts>,
     /// Whether the page is out of sight (another tab in front, a minimised window).
-    hidden: RwSignal<bool>,
+    hidden: StoredValue<bool>,
     /// Jobs that failed while the page was out of sight, until it is seen again.
     unseen_failures: RwSignal<usize>,
     /// The latest thing worth announcing to screen readers ("Export … completed").
@@ -56,7 +55,7 @@ impl JobsStore {
             order: RwSignal::new(Vec::with_capacity(list.jobs.len())),
             jobs: StoredValue::new(HashMap::with_capacity(list.jobs.len())),
             counts: RwSignal::new(Counts::default()),
-            hidden: RwSignal::new(false),
+            hidden: StoredValue::new(false),
             unseen_failures: RwSignal::new(0),
             announcement: RwSignal::new(String::new()),
         };
@@ -95,24 +94,31 @@ impl JobsStore {
     /// Whether the page is out of sight (untracked).
     #[cfg_attr(not(feature = "hydrate"), allow(dead_code))]
     pub(crate) fn is_hidden(&self) -> bool {
-        self.hidden.get_untracked()
+        self.hidden.get_value()
     }
 
     /// The page went out of sight, or came back (which counts as seeing every failure).
     #[cfg_attr(not(feature = "hydrate"), allow(dead_code))] // the browser tells
     pub(crate) fn set_hidden(&self, hidden: bool) {
-        self.hidden.set(hidden);
+        self.hidden.set_value(hidden);
         if !hidden {
             self.unseen_failures.set(0);
         }
     }
 
-    fn recount(&self) {
-        let counts = self.jobs.with_value(|jobs| {
-            Counts::of(jobs.values().map(|job| job.with_untracked(|j| j.status)))
-        });
-        if counts != self.counts.get_untracked() {
-            self.counts.set(counts);
+    /// A job moved from one state to another (`None`: it came, or it went).
+    fn counted(&self, from: Option<JobStatus>, to: Option<JobStatus>) {
+        if from != to {
+            // Notifies even when the counts come out equal (queued to running): the
+            // filtered lists follow every change of state through this signal.
+            self.counts.update(|counts| {
+                if let Some(status) = from {
+                    counts.shift(status, false);
+                }
+                if let Some(status) = to {
+                    counts.shift(status, true);
+                }
+            });
         }
     }
 
@@ -127,14 +133,15 @@ impl JobsStore {
     /// Adds a job, or replaces ours if this record is newer than what we have.
     pub(crate) fn upsert(&self, job: Job) {
         if let Some(existing) = self.get(job.id) {
-            if job.last_event_id > existing.with_untracked(|j| j.last_event_id) {
+            let (last, was) = existing.with_untracked(|j| (j.last_event_id, j.status));
+            if job.last_event_id > last {
+                let now = job.status;
                 existing.set(job);
-                self.recount();
+                self.counted(Some(was), Some(now));
             }
             return;
         }
-        let id = job.id;
-        let created_at = job.created_at;
+        let (id, created_at, status) = (job.id, job.created_at, job.status);
         self.jobs
             .update_value(|jobs| _ = jobs.insert(id, RwSignal::new(job)));
         self.order.update(|order| {
@@ -151,19 +158,18 @@ impl JobsStore {
                 .unwrap_or(order.len());
             order.insert(position, id);
         });
-        self.recount();
+        self.counted(None, Some(status));
     }
 
     fn remove(&self, id: JobId) {
-        if self
+        if let Some(job) = self
             .jobs
             .try_update_value(|jobs| jobs.remove(&id))
             .flatten()
-            .is_some()
         {
             self.order
                 .update(|order| order.retain(|other| *other != id));
-            self.recount();
+            self.counted(Some(job.with_untracked(|j| j.status)), None);
         }
     }
 
@@ -185,15 +191,18 @@ impl JobsStore {
             return;
         };
         // Replays and stale events change nothing, and re-render nothing.
+        let was = job.with_untracked(|j| j.status);
         let mut changed = false;
         job.maybe_update(|job| {
             changed = matches!(job.apply(id, event), Ok(true));
             changed
         });
+        if changed {
+            self.counted(Some(was), Some(job.with_untracked(|j| j.status)));
+        }
         if changed && event.is_terminal() {
-            self.recount();
             let (title, status) = job.with_untracked(|j| (j.title.clone(), j.status));
-            if status == JobStatus::Failed && self.hidden.get_untracked() {
+            if status == JobStatus::Failed && self.hidden.get_value() {
                 self.unseen_failures.update(|n| *n += 1);
             }
             let message = match status {
@@ -206,5 +215,87 @@ impl JobsStore {
             };
             self.announcement.set(message);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::Utc;
+
+    use super::*;
+    use crate::event::{Completion, StatusUpdate};
+    use crate::job::JobSpec;
+
+    fn job(n: u128, status: JobStatus) -> Job {
+        let mut job = Job::new(
+            JobId(uuid::Uuid::from_u128(n)),
+            JobSpec::new("demo", serde_json::json!({})),
+            format!("Job {n}"),
+            Utc::now(),
+        );
+        job.status = status;
+        job.last_event_id = EventId(n as i64);
+        job
+    }
+
+    /// The counts follow arrivals, changes of state, replacements and removals, and the
+    /// filtered lists follow the counts.
+    #[test]
+    fn counts_are_kept_as_jobs_come_change_and_go() {
+        Owner::new().with(|| {
+            let store = JobsStore::new(JobList {
+                jobs: vec![job(1, JobStatus::Queued), job(2, JobStatus::Failed)],
+                last_event_id: EventId(2),
+            });
+            let counts = |all, running, failed, completed| Counts {
+                all,
+                running,
+                failed,
+                completed,
+            };
+            assert_eq!(store.counts(), counts(2, 1, 1, 0));
+
+            let first = JobId(uuid::Uuid::from_u128(1));
+            store.apply(
+                EventId(10),
+                &JobEvent::StatusUpdate(StatusUpdate {
+                    job_id: first,
+                    status: JobStatus::Running,
+                    progress: 5,
+                    step: None,
+                    at: Utc::now(),
+                }),
+            );
+            assert_eq!(store.counts(), counts(2, 1, 1, 0));
+            let completion = JobEvent::Completion(Completion {
+                job_id: first,
+                url: None,
+                at: Utc::now(),
+            });
+            store.apply(EventId(11), &completion);
+            assert_eq!(store.counts(), counts(2, 0, 1, 1));
+            assert_eq!(store.ids_where(|s| s == JobStatus::Completed), [first]);
+            // A replay changes nothing.
+            store.apply(EventId(11), &completion);
+            assert_eq!(store.counts(), counts(2, 0, 1, 1));
+
+            // A newer record of a job (a retry's answer, a cancel's) replaces it.
+            let mut cancelled = job(3, JobStatus::Running);
+            store.upsert(cancelled.clone());
+            assert_eq!(store.counts(), counts(3, 1, 1, 1));
+            cancelled.status = JobStatus::Cancelled;
+            cancelled.last_event_id = EventId(12);
+            store.upsert(cancelled);
+            assert_eq!(store.counts(), counts(3, 0, 1, 1));
+
+            store.apply(
+                EventId(13),
+                &JobEvent::Removed(crate::event::JobRemoved {
+                    job_id: JobId(uuid::Uuid::from_u128(2)),
+                    at: Utc::now(),
+                }),
+            );
+            assert_eq!(store.counts(), counts(2, 0, 0, 1));
+        });
     }
 }

@@ -5,11 +5,12 @@
 //! order of their ids. A subscriber relies on that: having read the log up to id N, it
 //! skips bus events up to N and misses none after.
 //!
-//! The writer runs on a thread of its own (a small runtime): a write takes several round
-//! trips to the database, and on the server's main runtime each of them would wait its
-//! turn behind every stream that the last event woke (ten thousand streams, ten thousand
-//! tasks). Jobs would then report at the pace of the slowest moment of the fan-out; on its
-//! own thread, the log is written at the database's pace.
+//! The writer runs on a thread of its own (a small runtime): the store calls SQLite there
+//! directly, and each call blocks that thread until it returns (the commit until its
+//! `fsync`). On the server's main runtime that would stall the streams; and a write that
+//! waited its turn there behind every stream the last event woke (ten thousand streams,
+//! ten thousand tasks) would make jobs report at the pace of the slowest moment of the
+//! fan-out. On its own thread, the log is written at the database's pace.
 //!
 //! Writes are committed in groups: while one transaction commits, the writes that arrive
 //! queue up, and the next transaction writes them all with one commit (one `fsync` for a

@@ -11,22 +11,16 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
-use app::event::{EventId, EventKind};
+use app::event::{EventId, EventKind, Heartbeat};
 use app::job::JobId;
 use bytes::{Bytes, BytesMut};
 use tokio::sync::broadcast::{self, error::RecvError, error::TryRecvError};
 use tokio::time::{Instant, Sleep};
-
-use app::event::Heartbeat;
 use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 
 use super::{Published, Pulses, sse};
 use crate::owner::Owner;
 use crate::store::Store;
-
-fn millis(duration: Duration) -> u64 {
-    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
-}
 
 /// How many events one read of the log returns.
 const PAGE: u32 = 500;
@@ -244,6 +238,10 @@ impl Subscription {
     fn ends_stream(&self, kind: EventKind) -> bool {
         self.filter.job.is_some() && kind.is_terminal()
     }
+}
+
+fn millis(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
 }
 
 #[cfg(test)]

@@ -6,28 +6,25 @@
 //! can never be overtaken by another writer. `synchronous = FULL`: an accepted job
 //! survives a crash of the process and of the machine.
 
+mod group;
+
 use std::path::Path;
 use std::str::FromStr;
-use std::time::Duration;
-
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use app::event::EventId;
 use app::job::{Job, JobId, JobList};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use rusqlite::TransactionBehavior;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{SqliteConnection, SqlitePool};
-
-mod group;
-
-use group::{Group, LiveJobs};
-
-use rusqlite::TransactionBehavior;
 
 use super::rows::{EventRow, JobRow, select_jobs};
 use super::{Store, StoreError, StoredEvent, TokenInfo, Write, Written};
 use crate::owner::Owner;
+use group::{Group, LiveJobs};
 
 /// The step a job shows from the moment a worker picks it up until it reports its own.
 const STARTING_STEP: &str = "Starting";
