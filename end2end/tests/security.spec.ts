@@ -10,7 +10,10 @@ test("the page works under its Content-Security-Policy, with nothing refused", a
   });
   page.on("pageerror", (error) => refused.push(error.message));
   const response = await page.goto("/");
-  expect(response?.headers()["content-security-policy"]).toContain("script-src 'self' 'nonce-");
+  // `headerValue` waits for the raw headers; `headers()` may not list security headers yet.
+  expect(await response?.headerValue("content-security-policy")).toContain(
+    "script-src 'self' 'nonce-",
+  );
   await expect(page.getByTestId("connection")).toHaveAttribute("data-state", "live");
 
   // Hydrated, streaming and styled: a job runs to the end with its bar filled.
