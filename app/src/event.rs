@@ -53,6 +53,8 @@ pub enum EventKind {
     Created,
     /// The job started, or reported progress.
     StatusUpdate,
+    /// The running job wrote lines to its log.
+    Log,
     /// The job completed; carries the result's URL.
     Completion,
     /// The job failed; carries the reason and the step.
@@ -64,9 +66,10 @@ pub enum EventKind {
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 6] = [
+    pub const ALL: [EventKind; 7] = [
         EventKind::Created,
         EventKind::StatusUpdate,
+        EventKind::Log,
         EventKind::Completion,
         EventKind::Failure,
         EventKind::Cancelled,
@@ -77,6 +80,7 @@ impl EventKind {
         match self {
             EventKind::Created => "created",
             EventKind::StatusUpdate => "status-update",
+            EventKind::Log => "log",
             EventKind::Completion => "completion",
             EventKind::Failure => "failure",
             EventKind::Cancelled => "cancelled",
@@ -124,6 +128,35 @@ pub struct StatusUpdate {
     pub status: JobStatus,
     pub progress: u8,
     pub step: Option<String>,
+    /// How much the job has processed so far (rows, bytes), where it counts: the page
+    /// shows the rate from it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub done: Option<Amount>,
+    pub at: DateTime<Utc>,
+}
+
+/// A quantity of work: so many rows, so many bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Amount {
+    pub count: u64,
+    pub unit: Unit,
+}
+
+/// What a job counts as it works.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Unit {
+    Rows,
+    Bytes,
+}
+
+/// `log`: lines the running job wrote, oldest first (lines written within a few hundred
+/// milliseconds travel together).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct JobLog {
+    pub job_id: JobId,
+    pub lines: Vec<String>,
     pub at: DateTime<Utc>,
 }
 
@@ -168,6 +201,7 @@ pub struct JobRemoved {
 pub enum JobEvent {
     Created(Box<JobCreated>),
     StatusUpdate(StatusUpdate),
+    Log(JobLog),
     Completion(Completion),
     Failure(Failure),
     Cancelled(Cancelled),
@@ -188,6 +222,7 @@ impl JobEvent {
         match self {
             JobEvent::Created(_) => EventKind::Created,
             JobEvent::StatusUpdate(_) => EventKind::StatusUpdate,
+            JobEvent::Log(_) => EventKind::Log,
             JobEvent::Completion(_) => EventKind::Completion,
             JobEvent::Failure(_) => EventKind::Failure,
             JobEvent::Cancelled(_) => EventKind::Cancelled,
@@ -199,6 +234,7 @@ impl JobEvent {
         match self {
             JobEvent::Created(created) => created.job_id,
             JobEvent::StatusUpdate(update) => update.job_id,
+            JobEvent::Log(log) => log.job_id,
             JobEvent::Completion(done) => done.job_id,
             JobEvent::Failure(failure) => failure.job_id,
             JobEvent::Cancelled(cancelled) => cancelled.job_id,
@@ -215,6 +251,7 @@ impl JobEvent {
         let json = match self {
             JobEvent::Created(created) => serde_json::to_string(created),
             JobEvent::StatusUpdate(update) => serde_json::to_string(update),
+            JobEvent::Log(log) => serde_json::to_string(log),
             JobEvent::Completion(done) => serde_json::to_string(done),
             JobEvent::Failure(failure) => serde_json::to_string(failure),
             JobEvent::Cancelled(cancelled) => serde_json::to_string(cancelled),
@@ -230,6 +267,7 @@ impl JobEvent {
         Ok(match kind.parse::<EventKind>()? {
             EventKind::Created => JobEvent::Created(Box::new(serde_json::from_str(data)?)),
             EventKind::StatusUpdate => JobEvent::StatusUpdate(serde_json::from_str(data)?),
+            EventKind::Log => JobEvent::Log(serde_json::from_str(data)?),
             EventKind::Completion => JobEvent::Completion(serde_json::from_str(data)?),
             EventKind::Failure => JobEvent::Failure(serde_json::from_str(data)?),
             EventKind::Cancelled => JobEvent::Cancelled(serde_json::from_str(data)?),
@@ -260,7 +298,7 @@ impl Heartbeat {
     pub const NAME: &'static str = "heartbeat";
 }
 
-/// When a running job last reported (started, or reported progress).
+/// When a running job last reported (started, reported progress or wrote to its log).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct JobPulse {

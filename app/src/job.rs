@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::event::{EventId, JobEvent};
+use crate::event::{Amount, EventId, JobEvent};
 
 /// A job's id: a random UUID, so ids cannot be guessed or enumerated.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -195,6 +195,53 @@ pub struct Job {
     /// The id of the last event that changed this job.
     pub last_event_id: EventId,
     pub links: JobLinks,
+    /// When each step began, oldest first (of this attempt): with `finishedAt`, what
+    /// took how long.
+    #[serde(default)]
+    pub steps: Vec<StepMark>,
+    /// The newest lines of the job's log (at most [`LOG_TAIL`]), oldest first.
+    #[serde(default)]
+    pub log: Vec<String>,
+    /// How much the job has processed, where it counts (rows, bytes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub processed: Option<Processed>,
+}
+
+/// How many of a job's log lines its record keeps (the event log keeps them all).
+pub const LOG_TAIL: usize = 20;
+
+/// How many step marks a job's record keeps: past this, the oldest merge into one
+/// "Earlier steps" mark, so the timeline still covers the whole run.
+pub const MAX_STEPS: usize = 50;
+
+/// The label of the mark that stands for the steps merged away.
+pub const EARLIER_STEPS: &str = "Earlier steps";
+
+/// The step a job began at `at`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StepMark {
+    pub step: String,
+    pub at: DateTime<Utc>,
+}
+
+/// How much a job has processed: the first and the latest count it reported, and when.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Processed {
+    pub first: Amount,
+    pub first_at: DateTime<Utc>,
+    pub latest: Amount,
+    pub latest_at: DateTime<Utc>,
+}
+
+impl Processed {
+    /// The observed rate between the first and the latest report, per second; none until
+    /// the reports span a moment (a quarter second) and the count has moved.
+    pub fn per_second(&self) -> Option<f64> {
+        let millis = (self.latest_at - self.first_at).num_milliseconds();
+        let counted = self.latest.count.checked_sub(self.first.count)?;
+        (millis >= 250 && counted > 0).then(|| counted as f64 * 1000.0 / millis as f64)
+    }
 }
 
 /// An event that the job's current status does not allow (e.g. progress after the end).
@@ -225,6 +272,9 @@ impl Job {
             retry_of: None,
             last_event_id: EventId(0),
             links: JobLinks::for_job(id),
+            steps: Vec::new(),
+            log: Vec::new(),
+            processed: None,
         }
     }
 
@@ -241,6 +291,9 @@ impl Job {
             JobEvent::Created(_) => return Err(refuse(JobStatus::Queued)),
             JobEvent::Removed(_) if self.status.is_terminal() => return Ok(self.status),
             JobEvent::Removed(_) => return Err(refuse(self.status)),
+            // Log lines come from running code only; they do not change the status.
+            JobEvent::Log(_) if self.status == JobStatus::Running => return Ok(self.status),
+            JobEvent::Log(_) => return Err(refuse(JobStatus::Running)),
             JobEvent::StatusUpdate(update) => update.status,
             JobEvent::Completion(_) => JobStatus::Completed,
             JobEvent::Failure(_) => JobStatus::Failed,
@@ -268,9 +321,25 @@ impl Job {
                 if self.status == JobStatus::Queued && next == JobStatus::Running {
                     self.started_at = Some(update.at);
                     self.attempt += 1;
+                    // A new attempt has a timeline and a count of its own.
+                    self.steps.clear();
+                    self.processed = None;
+                    self.mark_step(update.step.as_deref().unwrap_or("Starting"), update.at);
+                } else if next == JobStatus::Running
+                    && let Some(step) = &update.step
+                {
+                    self.mark_step(step, update.at);
                 }
                 self.progress = update.progress.min(100);
                 self.step.clone_from(&update.step);
+                if let Some(amount) = update.done {
+                    self.count(amount, update.at);
+                }
+            }
+            JobEvent::Log(log) => {
+                self.log.extend(log.lines.iter().cloned());
+                let extra = self.log.len().saturating_sub(LOG_TAIL);
+                self.log.drain(..extra);
             }
             JobEvent::Completion(done) => {
                 self.progress = 100;
@@ -292,6 +361,41 @@ impl Job {
         self.status = next;
         self.last_event_id = id;
         Ok(true)
+    }
+
+    /// Notes that the job is at `step` from `at`, if that is a new step.
+    fn mark_step(&mut self, step: &str, at: DateTime<Utc>) {
+        if self.steps.last().is_some_and(|last| last.step == step) {
+            return;
+        }
+        if self.steps.len() >= MAX_STEPS {
+            // The first mark begins the run: it stays, and absorbs the one after it.
+            self.steps.remove(1);
+            EARLIER_STEPS.clone_into(&mut self.steps[0].step);
+        }
+        self.steps.push(StepMark {
+            step: step.to_owned(),
+            at,
+        });
+    }
+
+    fn count(&mut self, amount: Amount, at: DateTime<Utc>) {
+        match &mut self.processed {
+            Some(processed) if processed.first.unit == amount.unit => {
+                processed.latest = amount;
+                processed.latest_at = at;
+            }
+            // The first count, or a count of something else (a later phase counting
+            // bytes after rows): the rate starts afresh.
+            _ => {
+                self.processed = Some(Processed {
+                    first: amount,
+                    first_at: at,
+                    latest: amount,
+                    latest_at: at,
+                });
+            }
+        }
     }
 }
 

@@ -176,8 +176,12 @@ mod browser {
         };
         match JobEvent::decode(kind.as_str(), &data) {
             Ok(event) => {
-                if let JobEvent::StatusUpdate(update) = &event {
-                    subscription.liveness.reported(update.job_id, update.at);
+                match &event {
+                    JobEvent::StatusUpdate(update) => {
+                        subscription.liveness.reported(update.job_id, update.at);
+                    }
+                    JobEvent::Log(log) => subscription.liveness.reported(log.job_id, log.at),
+                    _ => {}
                 }
                 subscription.store.apply(id, &event);
                 if id > subscription.last_seen.get() {

@@ -3,7 +3,9 @@
 use chrono::{TimeZone, Utc};
 
 use super::*;
-use crate::event::{Cancelled, Completion, Failure, JobCreated, StatusUpdate};
+use crate::event::{
+    Amount, Cancelled, Completion, Failure, JobCreated, JobLog, StatusUpdate, Unit,
+};
 
 fn at(second: u32) -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 11, 25, 12, 0, second).unwrap()
@@ -25,6 +27,7 @@ fn update(job: &Job, progress: u8, second: u32) -> JobEvent {
         status: JobStatus::Running,
         progress,
         step: Some(format!("at {progress}")),
+        done: None,
         at: at(second),
     })
 }
@@ -110,6 +113,7 @@ fn a_requeued_job_counts_its_attempts() {
         status: JobStatus::Queued,
         progress: 0,
         step: Some("queued to run again".into()),
+        done: None,
         at: at(2),
     });
     job.apply(EventId(3), &requeue).unwrap();
@@ -117,6 +121,144 @@ fn a_requeued_job_counts_its_attempts() {
     job.apply(EventId(4), &update(&job, 0, 3)).unwrap();
     assert_eq!(job.attempt, 2);
     assert_eq!(job.started_at, Some(at(3)), "the new run's start");
+}
+
+fn at_step(job: &Job, step: &str, done: Option<Amount>, second: u32) -> JobEvent {
+    JobEvent::StatusUpdate(StatusUpdate {
+        job_id: job.id,
+        status: JobStatus::Running,
+        progress: 10,
+        step: Some(step.into()),
+        done,
+        at: at(second),
+    })
+}
+
+fn log(job: &Job, lines: &[&str], second: u32) -> JobEvent {
+    JobEvent::Log(JobLog {
+        job_id: job.id,
+        lines: lines.iter().map(|line| (*line).to_owned()).collect(),
+        at: at(second),
+    })
+}
+
+#[test]
+fn a_job_keeps_the_newest_lines_of_its_log_while_it_runs() {
+    let mut job = job();
+    // Nothing logs before the job runs.
+    assert!(
+        job.apply(EventId(2), &log(&job, &["too early"], 1))
+            .is_err()
+    );
+    job.apply(EventId(3), &update(&job, 0, 1)).unwrap();
+    let first: Vec<String> = (1..=15).map(|n| format!("line {n}")).collect();
+    let first: Vec<&str> = first.iter().map(String::as_str).collect();
+    job.apply(EventId(4), &log(&job, &first, 2)).unwrap();
+    assert_eq!(job.log.len(), 15);
+    let more: Vec<String> = (16..=30).map(|n| format!("line {n}")).collect();
+    let more: Vec<&str> = more.iter().map(String::as_str).collect();
+    job.apply(EventId(5), &log(&job, &more, 3)).unwrap();
+    assert_eq!(job.log.len(), LOG_TAIL);
+    assert_eq!(job.log.first().map(String::as_str), Some("line 11"));
+    assert_eq!(job.log.last().map(String::as_str), Some("line 30"));
+    // A log event keeps the job running; after the end the log is closed.
+    assert_eq!(job.status, JobStatus::Running);
+    let done = JobEvent::Completion(Completion {
+        job_id: job.id,
+        url: None,
+        at: at(4),
+    });
+    job.apply(EventId(6), &done).unwrap();
+    assert!(job.apply(EventId(7), &log(&job, &["too late"], 5)).is_err());
+    assert_eq!(job.log.last().map(String::as_str), Some("line 30"));
+}
+
+#[test]
+fn a_job_marks_when_each_step_began_and_merges_the_oldest_past_the_limit() {
+    let mut job = job();
+    let start = JobEvent::StatusUpdate(StatusUpdate {
+        job_id: job.id,
+        status: JobStatus::Running,
+        progress: 0,
+        step: None,
+        done: None,
+        at: at(1),
+    });
+    job.apply(EventId(2), &start).unwrap();
+    job.apply(EventId(3), &at_step(&job, "Reading", None, 2))
+        .unwrap();
+    // The same step again is no new mark.
+    job.apply(EventId(4), &at_step(&job, "Reading", None, 3))
+        .unwrap();
+    job.apply(EventId(5), &at_step(&job, "Writing", None, 4))
+        .unwrap();
+    let marks: Vec<(&str, DateTime<Utc>)> =
+        job.steps.iter().map(|m| (m.step.as_str(), m.at)).collect();
+    assert_eq!(
+        marks,
+        vec![("Starting", at(1)), ("Reading", at(2)), ("Writing", at(4))]
+    );
+    let mut id = 6;
+    for n in 0..MAX_STEPS {
+        job.apply(EventId(id), &at_step(&job, &format!("Part {n}"), None, 5))
+            .unwrap();
+        id += 1;
+    }
+    assert_eq!(job.steps.len(), MAX_STEPS);
+    // The first mark still begins at the start, now standing for the merged steps.
+    assert_eq!(job.steps[0].step, EARLIER_STEPS);
+    assert_eq!(job.steps[0].at, at(1));
+    assert_eq!(
+        job.steps.last().unwrap().step,
+        format!("Part {}", MAX_STEPS - 1)
+    );
+
+    // A new attempt starts a new timeline.
+    let requeue = JobEvent::StatusUpdate(StatusUpdate {
+        job_id: job.id,
+        status: JobStatus::Queued,
+        progress: 0,
+        step: Some("queued to run again".into()),
+        done: None,
+        at: at(6),
+    });
+    job.apply(EventId(id), &requeue).unwrap();
+    job.apply(EventId(id + 1), &update(&job, 0, 7)).unwrap();
+    assert_eq!(job.steps.len(), 1);
+    assert_eq!(job.steps[0].at, at(7));
+}
+
+#[test]
+fn a_job_counts_what_it_processed_and_the_rate_follows() {
+    let mut job = job();
+    let rows = |count| {
+        Some(Amount {
+            count,
+            unit: Unit::Rows,
+        })
+    };
+    job.apply(EventId(2), &update(&job, 0, 1)).unwrap();
+    assert_eq!(job.processed, None);
+    job.apply(EventId(3), &at_step(&job, "Writing", rows(1_000), 2))
+        .unwrap();
+    assert_eq!(job.processed.unwrap().per_second(), None, "one report");
+    // A report without a count keeps the count.
+    job.apply(EventId(4), &at_step(&job, "Writing", None, 3))
+        .unwrap();
+    job.apply(EventId(5), &at_step(&job, "Writing", rows(41_000), 4))
+        .unwrap();
+    let processed = job.processed.unwrap();
+    assert_eq!(processed.latest.count, 41_000);
+    assert_eq!(processed.per_second(), Some(20_000.0));
+    // Counting something else starts the rate afresh.
+    let bytes = Amount {
+        count: 10,
+        unit: Unit::Bytes,
+    };
+    job.apply(EventId(6), &at_step(&job, "Compressing", Some(bytes), 5))
+        .unwrap();
+    assert_eq!(job.processed.unwrap().first, bytes);
+    assert_eq!(job.processed.unwrap().per_second(), None);
 }
 
 #[test]

@@ -1,11 +1,14 @@
-//! One job: title, status, progress bar, step, timing, and what can be done with it.
+//! One job: title, status, progress bar, step, timing, throughput, its log and timeline,
+//! and what can be done with it.
 
 use chrono::{DateTime, Utc};
 use leptos::prelude::*;
 
 use super::format;
+use super::job_log::JobLog;
 use super::liveness::Liveness;
 use super::store::JobsStore;
+use super::timeline::Timeline;
 use crate::client::{cancel_job, retry_job};
 use crate::job::{Job, JobStatus};
 
@@ -74,6 +77,7 @@ pub(crate) fn JobCard(
     let progress = Memo::new(move |_| job.with(|j| j.progress));
     let step = move || job.with(|j| j.step.clone().unwrap_or_default());
     let timing = move || job.with(|j| format::timing(j, now.get()));
+    let processed = move || job.with(|j| j.processed.as_ref().map(format::processed));
     let silent = move || job.with(|j| liveness.silent_for(j, now.get()));
     let action_error = RwSignal::new(None::<String>);
     let busy = RwSignal::new(false);
@@ -123,6 +127,9 @@ pub(crate) fn JobCard(
                 <span class="percent" data-testid="percent">{move || format!("{}%", progress.get())}</span>
                 <span class="step" data-testid="step">{step}</span>
                 <span class="timing">{timing}</span>
+                {move || processed().map(|text| view! {
+                    <span class="processed" data-testid="processed">{text}</span>
+                })}
                 {move || silent().map(|for_how_long| view! {
                     <span
                         class="silent"
@@ -143,6 +150,8 @@ pub(crate) fn JobCard(
                     })}
                 </p>
             </Show>
+            <JobLog job />
+            <Timeline job />
             <div class="actions">
                 {move || job.with(|j| j.result_url.clone()).map(|url| view! {
                     <a class="button download" href=url download data-testid="download">"Download CSV"</a>

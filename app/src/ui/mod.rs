@@ -5,7 +5,8 @@
 //! - `store`: the one reactive store of jobs that the stream feeds and components read.
 //! - `liveness`: whether the stream is heard, and which running jobs went silent.
 //! - `notifications`: desktop notifications of ended jobs, on request.
-//! - `job_form`, `job_card`, `connection`, `filters`: the page's parts.
+//! - `job_form`, `job_card` (with its `job_log` and `timeline`), `connection`,
+//!   `filters`: the page's parts.
 //! - `tab`: the tab's title, and whether the tab is in sight.
 //! - `clock`, `format`: a ticking "now" and human formatting of times and durations.
 
@@ -16,10 +17,12 @@ mod format;
 mod home;
 mod job_card;
 mod job_form;
+mod job_log;
 mod liveness;
 mod notifications;
 mod store;
 mod tab;
+mod timeline;
 
 use leptos::prelude::*;
 use leptos_meta::{MetaTags, Stylesheet, Title, provide_meta_context};

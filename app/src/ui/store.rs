@@ -263,6 +263,7 @@ mod tests {
                     status: JobStatus::Running,
                     progress: 5,
                     step: None,
+                    done: None,
                     at: Utc::now(),
                 }),
             );

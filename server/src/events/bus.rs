@@ -74,7 +74,8 @@ impl Bus {
     }
 }
 
-/// When each running job last reported: its start or its latest progress, as announced.
+/// When each running job last reported: its start, its latest progress or log lines, as
+/// announced.
 /// A job leaves when it ends.
 #[derive(Clone, Debug, Default)]
 pub struct Pulses(Arc<Mutex<HashMap<JobId, LastReport>>>);
@@ -87,7 +88,7 @@ impl Pulses {
         let mut jobs = self.0.lock().expect("pulses");
         match event.kind {
             EventKind::Created => {}
-            EventKind::StatusUpdate => {
+            EventKind::StatusUpdate | EventKind::Log => {
                 jobs.insert(event.job_id, (event.owner.clone(), now));
             }
             EventKind::Completion

@@ -146,12 +146,13 @@ mod tests {
             error in "(\\PC|[\r\n\u{2028}\0])*",
             progress in 0u8..=100,
         ) {
-            use app::event::{Failure, JobEvent, StatusUpdate};
+            use app::event::{Amount, Failure, JobEvent, JobLog, StatusUpdate, Unit};
             use app::job::{JobId, JobStatus};
             let job_id = JobId(uuid::Uuid::from_u128(9));
             let at = chrono::DateTime::from_timestamp(1_764_000_000, 0).unwrap();
             let sent = [
-                JobEvent::StatusUpdate(StatusUpdate { job_id, status: JobStatus::Running, progress, step: step.clone(), at }),
+                JobEvent::StatusUpdate(StatusUpdate { job_id, status: JobStatus::Running, progress, step: step.clone(), done: Some(Amount { count: u64::from(progress) * 1000, unit: Unit::Rows }), at }),
+                JobEvent::Log(JobLog { job_id, lines: vec![error.clone(), step.clone().unwrap_or_default()], at }),
                 JobEvent::Failure(Failure { job_id, error, step, at }),
             ];
             let mut out = BytesMut::new();

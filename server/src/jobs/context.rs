@@ -1,13 +1,16 @@
-//! What job code gets to talk to the runner: progress, cancellation and artifacts.
+//! What job code gets to talk to the runner: progress, log lines, cancellation and
+//! artifacts.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use app::event::{Amount, Unit};
 use app::job::JobId;
 use app::kind::Upload;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
+use super::progress::LogLines;
 use super::{JobError, Outcome};
 use crate::orders::OrdersTable;
 use crate::uploads::Uploads;
@@ -24,6 +27,17 @@ pub struct Services {
 pub struct Progress {
     pub percent: u8,
     pub step: Option<String>,
+    pub done: Option<Amount>,
+    /// How many lines the job has logged: a change wakes the writer, which takes the
+    /// lines themselves from [`LogLines`].
+    pub logged: u64,
+}
+
+impl Progress {
+    /// Whether the two say the same about where the job is (lines logged aside).
+    pub fn same_place(&self, other: &Progress) -> bool {
+        (self.percent, &self.step, self.done) == (other.percent, &other.step, other.done)
+    }
 }
 
 /// Handed to job code. Cheap to clone (into a blocking task, say); every method may be
@@ -36,6 +50,7 @@ pub struct JobContext {
 struct Inner {
     id: JobId,
     progress: watch::Sender<Progress>,
+    log: LogLines,
     cancel: CancellationToken,
     artifacts_dir: PathBuf,
     services: Services,
@@ -45,6 +60,7 @@ impl JobContext {
     pub(crate) fn new(
         id: JobId,
         progress: watch::Sender<Progress>,
+        log: LogLines,
         cancel: CancellationToken,
         artifacts_dir: PathBuf,
         services: Services,
@@ -53,6 +69,7 @@ impl JobContext {
             inner: Arc::new(Inner {
                 id,
                 progress,
+                log,
                 cancel,
                 artifacts_dir,
                 services,
@@ -83,6 +100,27 @@ impl JobContext {
     /// Reports a new step without changing the percentage.
     pub fn step(&self, step: &str) {
         self.report(None, step);
+    }
+
+    /// Reports how much the job has processed so far (`count` rows, or bytes): the page
+    /// shows the count and the rate. Coalesced like progress.
+    pub fn processed(&self, count: u64, unit: Unit) {
+        let amount = Some(Amount { count, unit });
+        self.inner.progress.send_if_modified(|current| {
+            let changed = current.done != amount;
+            current.done = amount;
+            changed
+        });
+    }
+
+    /// Writes a line to the job's log, which the page shows live under the job. Lines
+    /// written within one progress interval travel in one `log` event; a job that
+    /// writes faster than the log can carry has the surplus counted, not kept.
+    pub fn log(&self, line: impl Into<String>) {
+        self.inner.log.push(line.into());
+        self.inner
+            .progress
+            .send_modify(|current| current.logged += 1);
     }
 
     fn report(&self, percent: Option<u8>, step: &str) {

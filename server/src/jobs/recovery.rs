@@ -28,6 +28,7 @@ pub(super) fn interruption(job: &Job, step: Option<String>, kinds: &Kinds) -> Jo
                 "Interrupted by a server restart; queued to run again (attempt {} of {MAX_ATTEMPTS})",
                 job.attempt + 1
             )),
+            done: None,
             at,
         })
     } else {

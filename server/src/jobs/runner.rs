@@ -20,7 +20,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use super::context::{Progress, Services};
-use super::progress::report_progress;
+use super::progress::{LogLines, report_progress};
 use super::registry::{self, Kinds};
 use super::{JobContext, JobError, Outcome, recovery};
 use crate::events::Recorder;
@@ -188,13 +188,17 @@ impl Runner {
             let recorded = Progress {
                 percent: job.progress,
                 step: job.step.clone(),
+                done: job.processed.map(|processed| processed.latest),
+                logged: 0,
             };
+            let log = LogLines::default();
             let (reports, reports_rx) = watch::channel(recorded.clone());
             let reporter_done = CancellationToken::new();
             let reporter = tokio::spawn(
                 report_progress(
                     self.recorder.clone(),
                     id,
+                    log.clone(),
                     reports_rx.clone(),
                     recorded,
                     self.config.progress_interval,
@@ -205,6 +209,7 @@ impl Runner {
             let ctx = JobContext::new(
                 id,
                 reports,
+                log,
                 cancel.clone(),
                 artifacts_dir.clone(),
                 self.services.clone(),

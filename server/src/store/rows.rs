@@ -1,8 +1,9 @@
 //! Rows as SQLite returns them, and their conversion into the shared types.
 
 use app::event::{EventId, EventKind};
-use app::job::{Job, JobId, JobLinks, JobSpec, JobStatus};
+use app::job::{Job, JobId, JobLinks, JobSpec, JobStatus, Processed, StepMark};
 use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
 
 use super::{StoreError, StoredEvent};
 use crate::owner::Owner;
@@ -12,7 +13,7 @@ macro_rules! select_jobs {
     ($($clauses:literal)+) => {
         concat!(
             "SELECT id, owner, kind, params, title, status, progress, step, error, result_url, \
-             created_at, started_at, finished_at, attempt, retry_of, last_event_id FROM jobs ",
+             created_at, started_at, finished_at, attempt, retry_of, last_event_id, details FROM jobs ",
             $($clauses),+
         )
     };
@@ -43,6 +44,28 @@ pub(super) struct JobRow {
     pub(super) attempt: i64,
     pub(super) retry_of: Option<String>,
     pub(super) last_event_id: i64,
+    pub(super) details: String,
+}
+
+/// The `details` column: the parts of a job that only its card shows.
+#[derive(Serialize, Deserialize, Default)]
+struct Details<S, L> {
+    #[serde(default)]
+    steps: S,
+    #[serde(default)]
+    log: L,
+    #[serde(default)]
+    processed: Option<Processed>,
+}
+
+/// The `details` column's JSON for `job`.
+pub(super) fn details(job: &Job) -> String {
+    let details = Details {
+        steps: &job.steps,
+        log: &job.log,
+        processed: job.processed,
+    };
+    serde_json::to_string(&details).expect("job details always serialise")
 }
 
 impl JobRow {
@@ -71,6 +94,7 @@ impl JobRow {
             attempt: row.get(13)?,
             retry_of: row.get(14)?,
             last_event_id: row.get(15)?,
+            details: row.get(16)?,
         })
     }
 
@@ -84,6 +108,8 @@ impl JobRow {
         let spec = JobSpec::new(self.kind, params);
         let status: JobStatus = self.status.parse().map_err(|e| corrupt("status", &e))?;
         let progress = u8::try_from(self.progress.clamp(0, 100)).unwrap_or(0);
+        let details: Details<Vec<StepMark>, Vec<String>> =
+            serde_json::from_str(&self.details).map_err(|e| corrupt("details", &e))?;
         let job = Job {
             id,
             spec,
@@ -105,6 +131,9 @@ impl JobRow {
                 .map_err(|e| corrupt("retry_of", &e))?,
             last_event_id: EventId(self.last_event_id),
             links: JobLinks::for_job(id),
+            steps: details.steps,
+            log: details.log,
+            processed: details.processed,
         };
         Ok((job, Owner::new(self.owner)))
     }

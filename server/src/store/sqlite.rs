@@ -336,6 +336,7 @@ mod tests {
                 status: JobStatus::Running,
                 progress,
                 step: Some(format!("{progress} %")),
+                done: None,
                 at,
             }))
         };

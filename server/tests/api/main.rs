@@ -3,6 +3,7 @@
 
 mod helpers;
 
+mod details;
 mod downloads;
 mod errors;
 mod hostile;

@@ -5,6 +5,7 @@ use std::io::{BufReader, BufWriter, Read, Write};
 use std::path::Path;
 use std::time::Duration;
 
+use app::event::Unit;
 use app::kind::{Input, ParamField, Upload, format_bytes};
 use flate2::Compression;
 use flate2::write::GzEncoder;
@@ -107,6 +108,8 @@ fn gzip(
     let mut buffer = vec![0; CHUNK];
     let mut done = 0u64;
     let total_text = format_bytes(total);
+    ctx.log(format!("Compressing {total_text} with gzip (level {})", level.level()));
+    let step = format!("Compressing {total_text}");
     loop {
         ctx.check_cancelled()?;
         let n = input
@@ -122,10 +125,8 @@ fn gzip(
         let percent = u8::try_from(done * 100 / total.max(1))
             .unwrap_or(100)
             .min(99);
-        ctx.progress(
-            percent,
-            &format!("Compressing: {} of {total_text}", format_bytes(done)),
-        );
+        ctx.processed(done, Unit::Bytes);
+        ctx.progress(percent, &step);
     }
     let output = encoder
         .finish()
@@ -137,10 +138,12 @@ fn gzip(
         .sync_all()
         .map_err(|e| JobError::io("could not save the result file", e))?;
     let written = output.metadata().map(|m| m.len()).unwrap_or_default();
-    ctx.progress(
-        100,
-        &format!("Compressed {total_text} to {}", format_bytes(written)),
-    );
+    let step = format!("Compressed {total_text} to {}", format_bytes(written));
+    ctx.log(format!(
+        "{step} ({} % of the original)",
+        written * 100 / total.max(1)
+    ));
+    ctx.progress(100, &step);
     Ok(())
 }
 

@@ -131,10 +131,12 @@ impl JobKind for Demo {
             }
             tokio::time::sleep_until(step_ends).await;
             if params.fail_at.map(u64::from) == Some(step) {
+                ctx.log(format!("Step {step} fails, as asked"));
                 return Err(JobError::failed(format!(
                     "the demo job was asked to fail at step {step} (failAt = {step})"
                 )));
             }
+            ctx.log(format!("Finished step {step} of {steps}"));
             ctx.progress(percent(step * reports, steps * reports), &name);
         }
         Ok(Outcome::nothing())

@@ -9,6 +9,7 @@
 use std::path::Path;
 use std::time::Duration;
 
+use app::event::Unit;
 use app::job::{FieldError, group_digits};
 use app::kind::{Choice, Input, ParamField, parse_date};
 use chrono::{Days, NaiveDate};
@@ -213,7 +214,12 @@ fn database(err: sqlx::Error) -> JobError {
 
 /// Streams the table's orders to a writing thread, a chunk at a time.
 async fn export_table(ctx: &JobContext, path: &Path, filter: &Filter) -> Result<(), JobError> {
+    ctx.step("Counting the matching orders");
     let total = ctx.orders().count(filter).await.map_err(database)?;
+    ctx.log(format!(
+        "Exporting {} imported orders to {FILE_NAME}",
+        group_digits(total)
+    ));
     let (chunks, mut incoming) = mpsc::channel::<Vec<Order>>(4);
     let writer_ctx = ctx.clone();
     let path = path.to_owned();
@@ -261,18 +267,19 @@ async fn export_table(ctx: &JobContext, path: &Path, filter: &Filter) -> Result<
 }
 
 /// Reports `written` of `total` rows.
+/// The step names one phase ("Writing 1,000 rows of sample data"); the count moves
+/// separately, so the step timeline shows phases, not every chunk.
 fn report(ctx: &JobContext, written: u64, total: u64, what: &str, done: bool) {
     let percent = u8::try_from(written * 100 / total.max(1)).unwrap_or(100);
-    let step = if done {
-        format!("Wrote {} rows of {what}", group_digits(written))
+    ctx.processed(written, Unit::Rows);
+    if done {
+        let step = format!("Wrote {} rows of {what}", group_digits(written));
+        ctx.log(format!("{step} to {FILE_NAME}"));
+        ctx.progress(100, &step);
     } else {
-        format!(
-            "Writing {what}: {} of {} rows",
-            group_digits(written),
-            group_digits(total)
-        )
-    };
-    ctx.progress(if done { 100 } else { percent.min(99) }, &step);
+        let step = format!("Writing {} rows of {what}", group_digits(total));
+        ctx.progress(percent.min(99), &step);
+    }
 }
 
 /// The CSV file being written, synced to disk when finished.
@@ -348,6 +355,10 @@ fn order(id: u64) -> SampleOrder {
 }
 
 fn write_sample(ctx: &JobContext, path: &Path, rows: u64, filter: &Filter) -> Result<(), JobError> {
+    ctx.log(format!(
+        "Generating {} rows of sample data (no orders imported yet)",
+        group_digits(rows)
+    ));
     let mut file = ReportFile::create(path)?;
     let mut written = 0u64;
     for id in 1..=rows {

@@ -9,6 +9,7 @@
 use std::path::PathBuf;
 
 use app::job::{JobId, group_digits};
+use app::event::Unit;
 use app::kind::{Input, ParamField, Upload, format_bytes};
 use serde::Deserialize;
 use tokio::sync::mpsc;
@@ -74,6 +75,11 @@ impl JobKind for Import {
 
     async fn run(ctx: JobContext, params: ImportParams) -> Result<Outcome, JobError> {
         ctx.progress(0, &format!("Reading {}", params.file.name));
+        ctx.log(format!(
+            "Importing {} ({})",
+            params.file.name,
+            format_bytes(params.file.bytes)
+        ));
         let table = ctx.orders().clone();
         let job = ctx.job_id();
         table.begin_import(job).await.map_err(database)?;
@@ -93,8 +99,9 @@ impl JobKind for Import {
             Ok(rows) => {
                 table.finish_import(job, rows).await.map_err(database)?;
                 unfinished.disarm();
-                let rows = group_digits(rows);
-                ctx.progress(100, &format!("Imported {rows} orders"));
+                let step = format!("Imported {} orders", group_digits(rows));
+                ctx.log(step.clone());
+                ctx.progress(100, &step);
                 Ok(Outcome::nothing())
             }
             Err(err) => {
@@ -124,8 +131,9 @@ async fn load(
     let (batches, mut incoming) = mpsc::channel(2);
     let reader_ctx = ctx.clone();
     let reader = tokio::task::spawn_blocking(move || read_batches(&reader_ctx, &path, &batches));
-    let total_text = format_bytes(total);
+    let step = format!("Loading orders from {}", format_bytes(total));
     let mut rows = 0u64;
+    let mut logged_tenth = 0;
     while let Some(batch) = incoming.recv().await {
         let (orders, bytes_read) = match batch {
             Batch::Orders { orders, bytes_read } => (orders, bytes_read),
@@ -143,14 +151,17 @@ async fn load(
         let percent = u8::try_from(bytes_read * 100 / total.max(1))
             .unwrap_or(100)
             .min(99);
-        ctx.progress(
-            percent,
-            &format!(
-                "Loading: {} rows, {} of {total_text}",
+        ctx.processed(rows, Unit::Rows);
+        ctx.progress(percent, &step);
+        // A line for each tenth of the file read.
+        if percent / 10 > logged_tenth {
+            logged_tenth = percent / 10;
+            ctx.log(format!(
+                "Loaded {} orders ({} read)",
                 group_digits(rows),
                 format_bytes(bytes_read.min(total))
-            ),
-        );
+            ));
+        }
     }
     reader
         .await

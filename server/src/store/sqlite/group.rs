@@ -16,7 +16,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use super::STARTING_STEP;
 use crate::owner::Owner;
-use crate::store::rows::{JobRow, job_id, select_jobs};
+use crate::store::rows::{JobRow, details, job_id, select_jobs};
 use crate::store::{
     Admission, ClaimedJob, NewJob, Recorded, Refusal, StoreError, StoredEvent, Write, Written,
 };
@@ -218,6 +218,7 @@ impl<'c> Group<'c> {
                 status: JobStatus::Running,
                 progress: 0,
                 step: Some(STARTING_STEP.to_owned()),
+                done: None,
                 at: now,
             });
             let Ok((event, job)) = self.apply(&start, now)? else {
@@ -334,7 +335,8 @@ impl<'c> Group<'c> {
         self.conn
             .prepare_cached(
                 "UPDATE jobs SET status = ?, progress = ?, step = ?, error = ?, result_url = ?, \
-                 started_at = ?, finished_at = ?, attempt = ?, last_event_id = ? WHERE id = ?",
+                 started_at = ?, finished_at = ?, attempt = ?, last_event_id = ?, details = ? \
+                 WHERE id = ?",
             )?
             .execute(params![
                 job.status.as_str(),
@@ -346,6 +348,7 @@ impl<'c> Group<'c> {
                 job.finished_at.map(stamp),
                 i64::from(job.attempt),
                 job.last_event_id.0,
+                details(job),
                 job.id.to_string(),
             ])?;
         Ok(())

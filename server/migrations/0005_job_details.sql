@@ -1,0 +1,4 @@
+-- What a job's card shows besides its status: when each step began, the newest lines of
+-- its log and how much it has processed. One JSON object ({"steps": [...], "log": [...],
+-- "processed": {...}}), written with the job's row, read whole.
+ALTER TABLE jobs ADD COLUMN details TEXT NOT NULL DEFAULT '{}';
