@@ -276,6 +276,15 @@ impl JobEvent {
     }
 }
 
+/// `GET /api/streams`: how many event streams the caller has open, and the most they may
+/// (tabs of one browser share one).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OpenStreams {
+    pub open: usize,
+    pub max: usize,
+}
+
 /// `heartbeat`: sent on every stream at a fixed interval, outside the log (it has no
 /// `id:`, so it does not move a client's `Last-Event-ID`). It tells the page that the
 /// connection works, what time the server has, and when each of the caller's running jobs

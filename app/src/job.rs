@@ -406,6 +406,52 @@ impl Job {
 pub struct JobList {
     pub jobs: Vec<Job>,
     pub last_event_id: EventId,
+    /// How many of the caller's jobs are in each state: all of them, not only this page.
+    #[serde(default)]
+    pub counts: StatusCounts,
+    /// Whether older jobs follow (ask with `before` = the last job's id).
+    #[serde(default)]
+    pub more: bool,
+}
+
+/// How many jobs are in each state.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatusCounts {
+    pub queued: u64,
+    pub running: u64,
+    pub completed: u64,
+    pub failed: u64,
+    pub cancelled: u64,
+}
+
+impl StatusCounts {
+    pub fn of(&self, status: JobStatus) -> u64 {
+        match status {
+            JobStatus::Queued => self.queued,
+            JobStatus::Running => self.running,
+            JobStatus::Completed => self.completed,
+            JobStatus::Failed => self.failed,
+            JobStatus::Cancelled => self.cancelled,
+        }
+    }
+
+    pub fn set(&mut self, status: JobStatus, count: u64) {
+        let slot = match status {
+            JobStatus::Queued => &mut self.queued,
+            JobStatus::Running => &mut self.running,
+            JobStatus::Completed => &mut self.completed,
+            JobStatus::Failed => &mut self.failed,
+            JobStatus::Cancelled => &mut self.cancelled,
+        };
+        *slot = count;
+    }
+
+    pub fn total(&self) -> u64 {
+        JobStatus::ALL
+            .into_iter()
+            .map(|status| self.of(status))
+            .sum()
+    }
 }
 
 /// Formats 1234567 as "1,234,567".

@@ -29,7 +29,8 @@ test("an upload with a bad row near its end shows progress, then the row that fa
   await expect
     .poll(async () => Number(await bar.getAttribute("aria-valuenow")), { timeout: 30_000 })
     .toBeGreaterThan(0);
-  await expect(card.getByText(/Loading: [\d,]+ rows/)).toBeVisible();
+  await expect(card.getByTestId("step")).toContainText("Loading orders");
+  await expect(card.getByTestId("processed")).toContainText(/[\d,]+ rows/);
 
   // ...then the job fails with the exact row (the header is row 1) and column.
   await expect(card).toHaveAttribute("data-status", "failed", { timeout: 60_000 });

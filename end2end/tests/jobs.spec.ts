@@ -32,6 +32,51 @@ test("an export's download link downloads a CSV with the right row count", async
   const lines = csv.trimEnd().split("\n");
   expect(lines[0]).toBe("id,date,customer,region,amount");
   expect(lines.length).toBe(1 + 1234);
+  // The card counts what the export wrote.
+  await expect(card.getByTestId("processed")).toContainText("1,234 rows");
+});
+
+test("a job's log grows live under its card, and once it ends its timeline says what took how long", async ({ page }) => {
+  await openDashboard(page);
+  // Steps long enough (2 s) to look at the log between two lines, even on a slow machine.
+  await fillDemo(page, 3, 2000);
+  const { card } = await submit(page);
+  const log = card.getByTestId("log");
+  // The first line arrives while the job runs; the log opens from the keyboard.
+  await expect(log.locator("summary")).toHaveText("Log: 1 line");
+  await expect(card).toHaveAttribute("data-status", "running");
+  await log.locator("summary").focus();
+  await page.keyboard.press("Enter");
+  await expect(log.getByRole("log")).toBeVisible();
+  await expect(log.getByRole("listitem")).toHaveText(["Finished step 1 of 3"]);
+  // Open, it keeps growing.
+  await expect(log.getByRole("listitem")).toHaveText([
+    "Finished step 1 of 3",
+    "Finished step 2 of 3",
+    "Finished step 3 of 3",
+  ]);
+  await expect(card).toHaveAttribute("data-status", "completed");
+  await expect(card.getByTestId("timeline")).toHaveCount(1);
+
+  const timeline = card.getByTestId("timeline");
+  await timeline.locator("summary").click();
+  const steps = timeline.getByRole("listitem");
+  await expect(steps).toHaveCount(4);
+  await expect(steps.locator(".timeline-step")).toHaveText([
+    "Starting",
+    "Step 1 of 3",
+    "Step 2 of 3",
+    "Step 3 of 3",
+  ]);
+  // Each step took about its 2 s: shown as seconds with a tenth.
+  for (const step of await steps.locator(".timeline-took").all()) {
+    await expect(step).toHaveText(/^\d+\.\d s$/);
+  }
+
+  // The first paint after a reload, before any script, shows the log and the timeline.
+  const html = await (await page.request.get("/")).text();
+  expect(html).toContain("Finished step 3 of 3");
+  expect(html).toContain("Timeline: 4 steps");
 });
 
 test("a failing demo job shows its reason and the step it failed at, and can be retried", async ({ page }) => {

@@ -68,6 +68,15 @@ pub(crate) async fn retry_job(id: JobId) -> Result<Job, ApiFailure> {
     imp::call(Method::Post, &format!("/api/jobs/{id}/retry"), None).await
 }
 
+/// `GET /api/jobs?before=ID`: the next page of jobs older than `before`.
+pub(crate) async fn older_jobs(before: JobId) -> Result<JobList, ApiFailure> {
+    let path = format!("/api/jobs?limit={OLDER_PAGE}&before={before}");
+    imp::call(Method::Get, &path, None).await
+}
+
+/// How many older jobs one "Show older jobs" lists.
+const OLDER_PAGE: u32 = 100;
+
 /// `GET /api/jobs`.
 pub(crate) fn list_jobs() -> impl Future<Output = Result<JobList, ApiFailure>> + Send {
     get_for_resource("/api/jobs")

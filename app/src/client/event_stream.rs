@@ -1,10 +1,13 @@
-//! The page's one EventSource: subscribes to `/api/events` and feeds every event into the
-//! jobs store.
+//! The browser's one EventSource: subscribes to `/api/events` and feeds every event into
+//! the jobs store.
 //!
 //! The browser's EventSource reconnects by itself after a dropped connection and sends
 //! `Last-Event-ID`, so the server resumes exactly after the last event we saw. When the
 //! browser gives up (the server answered with an error status), we open a new one after a
 //! pause, from the last event id we applied.
+//!
+//! One tab of the browser holds the stream and relays it to the others (see `tabs`);
+//! every tab applies the same events the same way.
 
 use crate::event::EventId;
 use crate::ui::{JobsStore, Liveness};
@@ -31,6 +34,8 @@ mod browser {
     use wasm_bindgen::closure::Closure;
     use web_sys::{EventSource, MessageEvent};
 
+    use super::super::list_jobs;
+    use super::super::tabs::{self, Channel, Relay};
     use crate::event::{EventId, EventKind, Heartbeat, JobEvent};
     use crate::ui::{ConnectionState, JobsStore, Liveness};
 
@@ -57,7 +62,11 @@ mod browser {
         liveness: Liveness,
         /// The id of the last event applied: where a new connection resumes.
         last_seen: Cell<EventId>,
+        /// This tab's stream, while it leads.
         connection: RefCell<Option<Connection>>,
+        /// The channel to the other tabs, when the browser shares one stream.
+        channel: RefCell<Option<Channel>>,
+        leading: Cell<bool>,
         stopped: Cell<bool>,
     }
 
@@ -67,14 +76,115 @@ mod browser {
             liveness,
             last_seen: Cell::new(after),
             connection: RefCell::new(None),
+            channel: RefCell::new(None),
+            leading: Cell::new(false),
             stopped: Cell::new(false),
         });
-        open(&subscription);
+        if tabs::can_share() {
+            share(&subscription);
+        } else {
+            lead(&subscription);
+        }
         let on_unmount = SendWrapper::new(subscription);
         on_cleanup(move || {
             on_unmount.stopped.set(true);
             on_unmount.connection.borrow_mut().take();
+            on_unmount.channel.borrow_mut().take();
         });
+    }
+
+    /// Joins the other tabs: leads if no tab does, else follows the leader (and takes
+    /// over when it goes).
+    fn share(subscription: &Rc<Subscription>) {
+        let weak = Rc::downgrade(subscription);
+        let channel = Channel::join(move |relay| {
+            if let Some(subscription) = weak.upgrade() {
+                heard_from_tab(&subscription, relay);
+            }
+        });
+        let Some(channel) = channel else {
+            lead(subscription);
+            return;
+        };
+        *subscription.channel.borrow_mut() = Some(channel);
+        let weak = SendWrapper::new(Rc::downgrade(subscription));
+        tabs::request_lead(false, move |held| {
+            let Some(subscription) = weak.upgrade() else {
+                return;
+            };
+            if held {
+                lead(&subscription);
+            } else {
+                follow(&subscription);
+            }
+        });
+    }
+
+    /// Another tab leads: ask it how the stream is, catch up on what happened since
+    /// this page was rendered, and wait for the lead.
+    fn follow(subscription: &Rc<Subscription>) {
+        tell_tabs(subscription, &Relay::Hello);
+        let weak = SendWrapper::new(Rc::downgrade(subscription));
+        leptos::task::spawn_local(async move {
+            // Events relayed before this tab joined are not repeated: the list says
+            // where every job is now (the store keeps whichever record is newer).
+            let Ok(list) = list_jobs().await else {
+                return;
+            };
+            let Some(subscription) = weak.upgrade() else {
+                return;
+            };
+            for job in list.jobs {
+                subscription.store.upsert(job);
+            }
+            if list.last_event_id > subscription.last_seen.get() {
+                subscription.last_seen.set(list.last_event_id);
+            }
+        });
+        let weak = SendWrapper::new(Rc::downgrade(subscription));
+        tabs::request_lead(true, move |_| {
+            if let Some(subscription) = weak.upgrade() {
+                lead(&subscription);
+            }
+        });
+    }
+
+    /// This tab holds the stream (and relays it, if other tabs listen).
+    fn lead(subscription: &Rc<Subscription>) {
+        subscription.leading.set(true);
+        open(subscription);
+    }
+
+    fn heard_from_tab(subscription: &Subscription, relay: Relay) {
+        if subscription.leading.get() {
+            // A new tab: tell it how the stream is.
+            if let Relay::Hello = relay {
+                let state = subscription.liveness.state();
+                tell_tabs(subscription, &Relay::State { state });
+            }
+            return;
+        }
+        match relay {
+            Relay::Hello => {}
+            Relay::State { state } => subscription.liveness.set_state(state),
+            Relay::Event { kind, id, data } => match kind.parse::<EventKind>() {
+                Ok(kind) => receive(subscription, kind, &id, &data),
+                Err(err) => leptos::logging::warn!("a tab relayed an unknown event: {err}"),
+            },
+            Relay::Heartbeat { data } => heartbeat(subscription, &data),
+        }
+    }
+
+    fn tell_tabs(subscription: &Subscription, relay: &Relay) {
+        if let Some(channel) = subscription.channel.borrow().as_ref() {
+            channel.tell(relay);
+        }
+    }
+
+    /// Sets the connection's state here and in the tabs that follow.
+    fn set_state(subscription: &Subscription, state: ConnectionState) {
+        subscription.liveness.set_state(state);
+        tell_tabs(subscription, &Relay::State { state });
     }
 
     fn open(subscription: &Rc<Subscription>) {
@@ -85,17 +195,19 @@ mod browser {
         let source = match EventSource::new(&url) {
             Ok(source) => source,
             Err(_) => {
-                subscription.liveness.set_state(ConnectionState::Offline);
+                set_state(subscription, ConnectionState::Offline);
                 reopen_later(subscription);
                 return;
             }
         };
-        subscription.liveness.set_state(ConnectionState::Connecting);
+        set_state(subscription, ConnectionState::Connecting);
 
         let on_open = {
-            let liveness = subscription.liveness;
+            let weak = Rc::downgrade(subscription);
             Closure::<dyn FnMut(web_sys::Event)>::new(move |_| {
-                liveness.set_state(ConnectionState::Live);
+                if let Some(subscription) = weak.upgrade() {
+                    set_state(&subscription, ConnectionState::Live);
+                }
             })
         };
         source.set_onopen(Some(on_open.as_ref().unchecked_ref()));
@@ -111,12 +223,10 @@ mod browser {
                     // The browser gave up on this one: start over ourselves. (The old
                     // connection is replaced from the timer, not dropped here: this
                     // callback belongs to it.)
-                    subscription.liveness.set_state(ConnectionState::Offline);
+                    set_state(&subscription, ConnectionState::Offline);
                     reopen_later(&subscription);
                 } else {
-                    subscription
-                        .liveness
-                        .set_state(ConnectionState::Reconnecting);
+                    set_state(&subscription, ConnectionState::Reconnecting);
                 }
             })
         };
@@ -128,9 +238,20 @@ mod browser {
                 let weak = Rc::downgrade(subscription);
                 let callback =
                     Closure::<dyn FnMut(MessageEvent)>::new(move |message: MessageEvent| {
-                        if let Some(subscription) = weak.upgrade() {
-                            receive(&subscription, kind, &message);
-                        }
+                        let Some(subscription) = weak.upgrade() else {
+                            return;
+                        };
+                        let id = message.last_event_id();
+                        let data = message.data().as_string().unwrap_or_default();
+                        receive(&subscription, kind, &id, &data);
+                        tell_tabs(
+                            &subscription,
+                            &Relay::Event {
+                                kind: kind.as_str().to_owned(),
+                                id,
+                                data,
+                            },
+                        );
                     });
                 // Adding a listener to a live EventSource cannot fail.
                 let _ = source.add_event_listener_with_callback(
@@ -142,13 +263,14 @@ mod browser {
             .collect();
 
         let on_heartbeat = {
-            let liveness = subscription.liveness;
+            let weak = Rc::downgrade(subscription);
             Closure::<dyn FnMut(MessageEvent)>::new(move |message: MessageEvent| {
+                let Some(subscription) = weak.upgrade() else {
+                    return;
+                };
                 let data = message.data().as_string().unwrap_or_default();
-                match serde_json::from_str::<Heartbeat>(&data) {
-                    Ok(beat) => liveness.heartbeat(&beat),
-                    Err(err) => leptos::logging::warn!("could not read a heartbeat: {err}"),
-                }
+                heartbeat(&subscription, &data);
+                tell_tabs(&subscription, &Relay::Heartbeat { data });
             })
         };
         let _ = source.add_event_listener_with_callback(
@@ -165,16 +287,21 @@ mod browser {
         });
     }
 
-    fn receive(subscription: &Subscription, kind: EventKind, message: &MessageEvent) {
+    fn heartbeat(subscription: &Subscription, data: &str) {
+        match serde_json::from_str::<Heartbeat>(data) {
+            Ok(beat) => subscription.liveness.heartbeat(&beat),
+            Err(err) => leptos::logging::warn!("could not read a heartbeat: {err}"),
+        }
+    }
+
+    /// Applies one event of the stream (this tab's, or relayed by the leader).
+    fn receive(subscription: &Subscription, kind: EventKind, id: &str, data: &str) {
         subscription.liveness.heard();
-        let Ok(id) = message.last_event_id().parse::<EventId>() else {
-            leptos::logging::warn!("event without a valid id: {}", message.last_event_id());
+        let Ok(id) = id.parse::<EventId>() else {
+            leptos::logging::warn!("event without a valid id: {id}");
             return;
         };
-        let Some(data) = message.data().as_string() else {
-            return;
-        };
-        match JobEvent::decode(kind.as_str(), &data) {
+        match JobEvent::decode(kind.as_str(), data) {
             Ok(event) => {
                 match &event {
                     JobEvent::StatusUpdate(update) => {

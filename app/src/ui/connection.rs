@@ -2,7 +2,8 @@
 
 use leptos::prelude::*;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 #[cfg_attr(not(feature = "hydrate"), allow(dead_code))] // set by the browser only
 pub(crate) enum ConnectionState {
     /// Opening the stream (also what the server renders, before any script runs).

@@ -10,6 +10,7 @@ use super::job_card::JobCard;
 use super::job_form::NewJobForm;
 use super::liveness::Liveness;
 use super::notifications::{NotificationsButton, use_notifications};
+use super::older_jobs::OlderJobs;
 use super::store::JobsStore;
 use super::tab::{page_title, watch_visibility};
 use crate::client::use_job_stream;
@@ -126,6 +127,7 @@ fn Dashboard(list: JobList, kinds: Vec<KindInfo>) -> AnyView {
                         />
                     </ul>
                 </Show>
+                <OlderJobs store />
             </section>
         </main>
         <div class="sr-only" aria-live="polite" data-testid="announcer">

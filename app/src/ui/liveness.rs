@@ -57,6 +57,12 @@ impl Liveness {
         self.state.set(state);
     }
 
+    /// The connection's state, as the stream last set it.
+    #[cfg_attr(not(feature = "hydrate"), allow(dead_code))]
+    pub(crate) fn state(&self) -> ConnectionState {
+        self.state.get_untracked()
+    }
+
     /// Something arrived on the stream.
     #[cfg_attr(not(feature = "hydrate"), allow(dead_code))]
     pub(crate) fn heard(&self) {

@@ -6,7 +6,7 @@
 //! - `liveness`: whether the stream is heard, and which running jobs went silent.
 //! - `notifications`: desktop notifications of ended jobs, on request.
 //! - `job_form`, `job_card` (with its `job_log` and `timeline`), `connection`,
-//!   `filters`: the page's parts.
+//!   `filters`, `older_jobs`: the page's parts.
 //! - `tab`: the tab's title, and whether the tab is in sight.
 //! - `clock`, `format`: a ticking "now" and human formatting of times and durations.
 
@@ -20,6 +20,7 @@ mod job_form;
 mod job_log;
 mod liveness;
 mod notifications;
+mod older_jobs;
 mod store;
 mod tab;
 mod timeline;

@@ -7,9 +7,10 @@ use std::collections::HashMap;
 use leptos::prelude::*;
 
 use crate::event::{EventId, JobEvent};
-use crate::job::{Job, JobId, JobList, JobStatus};
+use crate::job::{Job, JobId, JobList, JobStatus, StatusCounts};
 
-/// How many of the listed jobs are in each state (the filters' counts, the tab's title).
+/// How many of the caller's jobs are in each state (the filters' counts, the tab's title):
+/// the server's count when the page was rendered, kept up as jobs come, change and go.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(crate) struct Counts {
     pub all: usize,
@@ -17,6 +18,18 @@ pub(crate) struct Counts {
     pub running: usize,
     pub failed: usize,
     pub completed: usize,
+}
+
+impl From<StatusCounts> for Counts {
+    fn from(counts: StatusCounts) -> Self {
+        let count = |status| usize::try_from(counts.of(status)).unwrap_or(usize::MAX);
+        Self {
+            all: usize::try_from(counts.total()).unwrap_or(usize::MAX),
+            running: count(JobStatus::Queued) + count(JobStatus::Running),
+            failed: count(JobStatus::Failed),
+            completed: count(JobStatus::Completed),
+        }
+    }
 }
 
 impl Counts {
@@ -47,6 +60,8 @@ pub(crate) struct JobsStore {
     unseen_failures: RwSignal<usize>,
     /// The latest thing worth announcing to screen readers ("Export … completed").
     announcement: RwSignal<String>,
+    /// Whether the server has older jobs than the ones listed.
+    more: RwSignal<bool>,
 }
 
 impl JobsStore {
@@ -54,20 +69,49 @@ impl JobsStore {
         let store = Self {
             order: RwSignal::new(Vec::with_capacity(list.jobs.len())),
             jobs: StoredValue::new(HashMap::with_capacity(list.jobs.len())),
-            counts: RwSignal::new(Counts::default()),
+            counts: RwSignal::new(Counts::from(list.counts)),
             hidden: StoredValue::new(false),
             unseen_failures: RwSignal::new(0),
             announcement: RwSignal::new(String::new()),
+            more: RwSignal::new(false),
         };
-        for job in list.jobs {
-            store.upsert(job);
-        }
+        store.add_older(list);
         store
     }
 
-    /// How many jobs are in each state (tracked).
+    /// Lists the next page of older jobs below the others (the server counted them
+    /// already).
+    pub(crate) fn add_older(&self, page: JobList) {
+        let JobList { jobs, more, .. } = page;
+        self.jobs.update_value(|known| {
+            self.order.update(|order| {
+                for job in jobs {
+                    if let std::collections::hash_map::Entry::Vacant(slot) = known.entry(job.id) {
+                        order.push(job.id);
+                        slot.insert(RwSignal::new(job));
+                    }
+                }
+            });
+        });
+        self.more.set(more);
+    }
+
+    /// The oldest job listed: where the next page starts (untracked).
+    #[cfg_attr(not(feature = "hydrate"), allow(dead_code))] // pages load in the browser
+    pub(crate) fn oldest(&self) -> Option<JobId> {
+        self.order.with_untracked(|order| order.last().copied())
+    }
+
+    /// Whether older jobs than those listed exist (tracked).
+    pub(crate) fn has_more(&self) -> bool {
+        self.more.get()
+    }
+
+    /// How many jobs are in each state (tracked). None once the page is gone: the
+    /// server renders the tab's title last, and may do so after an aborted render
+    /// dropped the page.
     pub(crate) fn counts(&self) -> Counts {
-        self.counts.get()
+        self.counts.try_get().unwrap_or_default()
     }
 
     /// Job ids whose state passes `keep`, newest first (tracked: the list, and every
@@ -88,7 +132,7 @@ impl JobsStore {
 
     /// Jobs that failed while the page was out of sight (tracked).
     pub(crate) fn unseen_failures(&self) -> usize {
-        self.unseen_failures.get()
+        self.unseen_failures.try_get().unwrap_or_default()
     }
 
     /// Whether the page is out of sight (untracked).
@@ -246,6 +290,12 @@ mod tests {
             let store = JobsStore::new(JobList {
                 jobs: vec![job(1, JobStatus::Queued), job(2, JobStatus::Failed)],
                 last_event_id: EventId(2),
+                counts: StatusCounts {
+                    queued: 1,
+                    failed: 1,
+                    ..StatusCounts::default()
+                },
+                more: false,
             });
             let counts = |all, running, failed, completed| Counts {
                 all,
@@ -297,6 +347,43 @@ mod tests {
                 }),
             );
             assert_eq!(store.counts(), counts(2, 0, 0, 1));
+        });
+    }
+
+    /// The counts are the server's, for all of the caller's jobs; an older page lists more
+    /// jobs without counting them twice.
+    #[test]
+    fn the_counts_cover_jobs_not_listed_and_older_pages_go_below() {
+        Owner::new().with(|| {
+            let store = JobsStore::new(JobList {
+                jobs: vec![job(9, JobStatus::Running), job(8, JobStatus::Failed)],
+                last_event_id: EventId(9),
+                counts: StatusCounts {
+                    running: 1,
+                    failed: 40,
+                    completed: 959,
+                    ..StatusCounts::default()
+                },
+                more: true,
+            });
+            let before = store.counts();
+            assert_eq!((before.all, before.failed), (1000, 40));
+            assert!(store.has_more());
+            assert_eq!(store.oldest(), Some(JobId(uuid::Uuid::from_u128(8))));
+            store.add_older(JobList {
+                jobs: vec![job(7, JobStatus::Completed), job(6, JobStatus::Failed)],
+                last_event_id: EventId(9),
+                counts: StatusCounts::default(),
+                more: false,
+            });
+            assert_eq!(store.counts(), before);
+            assert!(!store.has_more());
+            let ids: Vec<u128> = store
+                .ids_where(|_| true)
+                .into_iter()
+                .map(|id| id.0.as_u128())
+                .collect();
+            assert_eq!(ids, [9, 8, 7, 6]);
         });
     }
 }

@@ -178,9 +178,11 @@ pub(super) async fn retry(
 #[derive(Debug, Deserialize)]
 pub(super) struct ListQuery {
     limit: Option<String>,
+    before: Option<String>,
 }
 
-/// `GET /api/jobs?limit=N`: the caller's jobs, newest first.
+/// `GET /api/jobs?limit=N&before=ID`: the caller's jobs, newest first (older than job `ID`,
+/// if given), with how many they have in each state.
 pub(super) async fn list(
     State(state): State<AppState>,
     owner: Owner,
@@ -199,7 +201,20 @@ pub(super) async fn list(
             .filter(|n| (1..=MAX_LIMIT).contains(n))
             .ok_or_else(invalid_limit)?,
     };
-    Ok(Json(state.store.jobs(&owner, limit).await?))
+    let before = match query.before.as_deref() {
+        None | Some("") => None,
+        Some(raw) => {
+            let invalid = || ApiError::InvalidRequest {
+                field: "before".to_owned(),
+                message: "before: must be the id of one of your jobs".to_owned(),
+            };
+            let id = raw.parse::<JobId>().map_err(|_| invalid())?;
+            // Unknown, someone else's, or removed: say so rather than answer an empty page.
+            state.store.job(&owner, id).await?.ok_or_else(invalid)?;
+            Some(id)
+        }
+    };
+    Ok(Json(state.store.jobs(&owner, limit, before).await?))
 }
 
 /// `GET /api/jobs/{id}`.

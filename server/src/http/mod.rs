@@ -103,6 +103,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/jobs/{id}/retry", post(jobs::retry))
         .route("/api/jobs/{id}/events", get(stream::job_events))
         .route("/api/events", get(stream::all_events))
+        .route("/api/streams", get(stream::open_streams))
         .route("/api/{*rest}", axum::routing::any(error::no_such_endpoint))
         .route("/downloads/{id}/{file}", get(downloads::download))
         .method_not_allowed_fallback(error::method_not_allowed);

@@ -35,7 +35,7 @@ pub(super) fn mount(api: Router<AppState>, state: &AppState) -> Router<AppState>
                     let Some(owner) = owner else {
                         return Err("the request carries no identity".to_owned());
                     };
-                    store.jobs(&owner, PAGE_JOBS).await.map_err(|err| {
+                    store.jobs(&owner, PAGE_JOBS, None).await.map_err(|err| {
                         tracing::error!(error = %err, "could not load jobs for the page");
                         "the job store did not answer".to_owned()
                     })

@@ -1,5 +1,6 @@
 //! The event streams: `GET /api/events` (all of the caller's jobs) and
-//! `GET /api/jobs/{id}/events` (one job), as Server-Sent Events.
+//! `GET /api/jobs/{id}/events` (one job), as Server-Sent Events; and `GET /api/streams`,
+//! how many the caller holds open.
 //!
 //! Where a stream starts: after the `Last-Event-ID` header (a reconnecting EventSource
 //! sends it), else after the `after` query parameter (a page that was rendered at event
@@ -7,7 +8,8 @@
 //! beginning (one job's stream). A one-job stream ends with the job's ending; asked
 //! again after that, it answers `204 No Content`, which tells EventSource to stop.
 
-use app::event::EventId;
+use app::event::{EventId, OpenStreams};
+use axum::Json;
 use axum::body::Body;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -111,6 +113,12 @@ pub(super) async fn all_events(
     let cursor = requested.map_or(head, |cursor| cursor.min(head));
     let filter = Filter { owner, job: None };
     Ok(event_stream(&state, bus, filter, cursor, permit))
+}
+
+/// `GET /api/streams`: how many event streams the caller holds open.
+pub(super) async fn open_streams(State(state): State<AppState>, owner: Owner) -> Json<OpenStreams> {
+    let (open, max) = state.streams.of(&owner);
+    Json(OpenStreams { open, max })
 }
 
 /// `GET /api/jobs/{id}/events`: one job's events, ending with its ending.

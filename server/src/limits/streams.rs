@@ -81,6 +81,16 @@ impl StreamPermits {
     pub fn open(&self) -> usize {
         self.inner.open.lock().map_or(0, |open| open.total)
     }
+
+    /// How many streams `owner` has open, and how many they may.
+    pub fn of(&self, owner: &Owner) -> (usize, usize) {
+        let open = self
+            .inner
+            .open
+            .lock()
+            .map_or(0, |open| open.per_owner.get(owner).copied().unwrap_or(0));
+        (open, self.inner.max_per_owner)
+    }
 }
 
 impl Drop for StreamPermit {
@@ -117,8 +127,10 @@ mod tests {
             permits.acquire(&bob).unwrap_err(),
             StreamRefusal::ServerFull { max: 3 }
         );
+        assert_eq!(permits.of(&alice), (2, 2));
         drop(a1);
         assert_eq!(permits.open(), 2);
+        assert_eq!(permits.of(&alice), (1, 2));
         let _b2 = permits.acquire(&bob).unwrap();
         assert_eq!(permits.open(), 3);
     }

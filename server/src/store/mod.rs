@@ -200,9 +200,15 @@ pub trait Store: Send + Sync + 'static {
     async fn expired_jobs(&self, before: DateTime<Utc>, limit: u32)
     -> Result<Vec<Job>, StoreError>;
 
-    /// The owner's newest jobs, and the id of the newest event when they were read (one
-    /// consistent snapshot).
-    async fn jobs(&self, owner: &Owner, limit: u32) -> Result<JobList, StoreError>;
+    /// The owner's newest jobs (older than the job `before`, if given), how many they have
+    /// in each state, and the id of the newest event when they were read (one consistent
+    /// snapshot).
+    async fn jobs(
+        &self,
+        owner: &Owner,
+        limit: u32,
+        before: Option<JobId>,
+    ) -> Result<JobList, StoreError>;
 
     /// The owner's events after `after`, oldest first, optionally of one job only.
     async fn events_after(

@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use app::event::EventId;
-use app::job::{Job, JobId, JobList};
+use app::job::{Job, JobId, JobList, JobStatus, StatusCounts};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use rusqlite::TransactionBehavior;
@@ -164,27 +164,55 @@ impl Store for SqliteStore {
             .collect()
     }
 
-    async fn jobs(&self, owner: &Owner, limit: u32) -> Result<JobList, StoreError> {
-        // One read transaction: the job rows and the event id come from the same snapshot.
+    async fn jobs(
+        &self,
+        owner: &Owner,
+        limit: u32,
+        before: Option<JobId>,
+    ) -> Result<JobList, StoreError> {
+        // One read transaction: the job rows, the counts and the event id come from the
+        // same snapshot.
         let mut tx = self.pool.begin().await?;
         let last: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(id), 0) FROM events")
             .fetch_one(&mut *tx)
             .await?;
+        // One more than asked: whether older jobs follow.
         let rows: Vec<JobRow> = sqlx::query_as(select_jobs!(
-            "WHERE owner = ? AND removed_at IS NULL ORDER BY seq DESC LIMIT ?"
+            "WHERE owner = ?1 AND removed_at IS NULL "
+            "AND (?2 IS NULL OR seq < (SELECT seq FROM jobs WHERE id = ?2 AND owner = ?1)) "
+            "ORDER BY seq DESC LIMIT ?3"
         ))
         .bind(owner.as_str())
-        .bind(i64::from(limit))
+        .bind(before.map(|id| id.to_string()))
+        .bind(i64::from(limit) + 1)
+        .fetch_all(&mut *tx)
+        .await?;
+        let by_status: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT status, COUNT(*) FROM jobs WHERE owner = ? AND removed_at IS NULL \
+             GROUP BY status",
+        )
+        .bind(owner.as_str())
         .fetch_all(&mut *tx)
         .await?;
         tx.commit().await?;
+        let mut counts = StatusCounts::default();
+        for (status, count) in by_status {
+            let status: JobStatus = status
+                .parse()
+                .map_err(|e| StoreError::Corrupt(format!("a job's status: {e}")))?;
+            counts.set(status, u64::try_from(count).unwrap_or(0));
+        }
+        let more = rows.len() > limit as usize;
         let jobs = rows
             .into_iter()
+            .take(limit as usize)
             .map(|row| row.into_job().map(|(job, _)| job))
             .collect::<Result<_, _>>()?;
         Ok(JobList {
             jobs,
             last_event_id: EventId(last),
+            counts,
+            more,
         })
     }
 

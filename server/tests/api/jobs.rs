@@ -1,6 +1,6 @@
 //! The REST endpoints on the happy path.
 
-use app::job::JobStatus;
+use app::job::{JobList, JobStatus};
 use serde_json::json;
 
 use crate::helpers::*;
@@ -43,6 +43,72 @@ async fn the_list_is_newest_first_and_carries_a_cursor() {
     let limited = app.get_json("/api/jobs?limit=2").await;
     assert_eq!(limited["jobs"].as_array().unwrap().len(), 2);
     assert!(limited["lastEventId"].as_i64().unwrap() >= 3);
+}
+
+#[tokio::test]
+async fn the_list_pages_through_older_jobs_and_counts_them_all() {
+    let app = spawn_app().await;
+    let mut started = Vec::new();
+    for _ in 0..5 {
+        started.push(app.demo(1, 0).await);
+    }
+    let failed = app
+        .start(json!({"kind": "demo", "params": {"steps": 1, "stepMs": 0, "failAt": 1}}))
+        .await;
+    for job in started.iter().chain([&failed]) {
+        app.wait_until_ended(job).await;
+    }
+    let page = |query: String| {
+        let app = &app;
+        async move {
+            let list: JobList = serde_json::from_value(app.get_json(&query).await).unwrap();
+            list
+        }
+    };
+    let first = page("/api/jobs?limit=4".into()).await;
+    let ids = |list: &JobList| list.jobs.iter().map(|j| j.id).collect::<Vec<_>>();
+    assert_eq!(
+        ids(&first),
+        [failed.id, started[4].id, started[3].id, started[2].id]
+    );
+    assert!(first.more);
+    // The counts cover every job, not only the page.
+    assert_eq!((first.counts.completed, first.counts.failed), (5, 1));
+    assert_eq!(first.counts.total(), 6);
+
+    let second = page(format!("/api/jobs?limit=4&before={}", started[2].id)).await;
+    assert_eq!(ids(&second), [started[1].id, started[0].id]);
+    assert!(!second.more);
+    assert_eq!(second.counts, first.counts);
+
+    // A cursor that is not one of the caller's jobs is refused, not answered empty.
+    for bad in ["nope".to_owned(), uuid::Uuid::from_u128(1).to_string()] {
+        let response = app
+            .client
+            .get(app.url(&format!("/api/jobs?before={bad}")))
+            .send()
+            .await
+            .unwrap();
+        let (status, body) = error_of(response).await;
+        assert_eq!(status, 400, "{bad}");
+        assert_eq!(body["error"]["field"], "before");
+    }
+    let other = app.other_owner("someone-else").await;
+    let response = other
+        .get(app.url(&format!("/api/jobs?before={}", failed.id)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
+    let theirs: JobList = other
+        .get(app.url("/api/jobs"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(theirs.counts.total(), 0);
 }
 
 #[tokio::test]

@@ -286,3 +286,26 @@ async fn a_cursor_beyond_the_log_resumes_from_now() {
         .unwrap();
     assert_eq!(decode(&first).job_id(), job.id, "new events still arrive");
 }
+
+#[tokio::test]
+async fn the_caller_can_see_how_many_streams_they_hold_open() {
+    let app = spawn_app().await;
+    let count = |client: reqwest::Client| {
+        let url = app.url("/api/streams");
+        async move {
+            let response = client.get(url).send().await.unwrap();
+            assert_eq!(response.status(), 200);
+            response.json::<app::event::OpenStreams>().await.unwrap()
+        }
+    };
+    assert_eq!(count(app.client.clone()).await.open, 0);
+    let first = app.events("/api/events", None).await;
+    let second = app.events("/api/events", None).await;
+    assert_eq!((first.status, second.status), (200, 200));
+    let mine = count(app.client.clone()).await;
+    assert_eq!(mine.open, 2);
+    assert!(mine.max >= 2, "{mine:?}");
+    // Another caller's streams are theirs.
+    let other = app.other_owner("someone-else").await;
+    assert_eq!(count(other).await.open, 0);
+}
