@@ -21,8 +21,12 @@ for (const colorScheme of ["light", "dark"] as const) {
     await runDemo(page, "completed", 1, 50);
     expect(await seriousViolations(page), "completed").toEqual([]);
 
-    await runDemo(page, "failed", 2, 50, 1);
+    const failed = await runDemo(page, "failed", 2, 50, 1);
     expect(await seriousViolations(page), "failed").toEqual([]);
+    await failed.card.getByTestId("log").locator("summary").click();
+    await failed.card.getByTestId("timeline").locator("summary").click();
+    await expect(failed.card.getByRole("log")).toBeVisible();
+    expect(await seriousViolations(page), "failed, its log and timeline open").toEqual([]);
 
     const running = await runDemo(page, "running", 100, 300);
     expect(await seriousViolations(page), "running").toEqual([]);

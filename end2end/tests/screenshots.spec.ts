@@ -20,12 +20,22 @@ for (const layout of layouts) {
     await openDashboard(page);
     await page.screenshot({ path: `${out}/empty-${layout.name}.png`, fullPage: true });
 
-    await runDemo(page, "completed", 1, 50);
-    await runDemo(page, "failed", 4, 50, 3);
+    // An export, which counts its rows; a demo that failed, with its timeline open; and
+    // one running, with its log open.
+    await page.getByLabel("Kind").selectOption("export");
+    await page.getByLabel("Source").selectOption("sample");
+    await page.getByLabel("Rows").fill("500000");
+    const exported = await submit(page);
+    await expect(exported.card).toHaveAttribute("data-status", "completed", { timeout: 60_000 });
+    await expect(exported.card.getByTestId("processed")).toContainText("500,000 rows");
+    const failed = await runDemo(page, "failed", 4, 400, 3);
+    await failed.card.getByTestId("timeline").locator("summary").click();
     await fillDemo(page, 100, 250);
     const running = await submit(page);
     await expect(running.card.getByRole("progressbar")).not.toHaveAttribute("aria-valuenow", "0");
     await expect(running.card).toContainText("left");
+    await expect(running.card.getByTestId("log")).toBeVisible();
+    await running.card.getByTestId("log").locator("summary").click();
     await page.screenshot({ path: `${out}/jobs-${layout.name}.png`, fullPage: true });
 
     await running.card.getByRole("button", { name: "Cancel" }).click();

@@ -150,8 +150,10 @@ pub(crate) fn JobCard(
                     })}
                 </p>
             </Show>
-            <JobLog job />
-            <Timeline job />
+            <div class="job-more">
+                <JobLog job />
+                <Timeline job />
+            </div>
             <div class="actions">
                 {move || job.with(|j| j.result_url.clone()).map(|url| view! {
                     <a class="button download" href=url download data-testid="download">"Download CSV"</a>

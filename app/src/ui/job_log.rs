@@ -16,12 +16,16 @@ pub(crate) fn JobLog(job: RwSignal<Job>) -> impl IntoView {
         <Show when=move || { count.get() > 0 }>
             <details class="log" data-testid="log">
                 <summary>{summary}</summary>
-                // Not a live region: a busy job would talk over everything else.
-                <ol class="log-lines" role="log">
-                    {move || job.with(|j| {
-                        j.log.iter().map(|line| view! { <li>{line.clone()}</li> }).collect_view()
-                    })}
-                </ol>
+                // Scrolled to the newest line, and kept there as lines come (see the CSS);
+                // focusable, so that it scrolls from the keyboard too. Not a live region: a
+                // busy job would talk over everything else.
+                <div class="log-box" role="log" tabindex="0" aria-label="Log lines, newest last">
+                    <ol class="log-lines">
+                        {move || job.with(|j| {
+                            j.log.iter().map(|line| view! { <li>{line.clone()}</li> }).collect_view()
+                        })}
+                    </ol>
+                </div>
             </details>
         </Show>
     }
