@@ -42,6 +42,9 @@ mod browser {
     /// How long to wait before opening a new EventSource after the browser gave up.
     const REOPEN_AFTER: Duration = Duration::from_secs(3);
 
+    /// Events wait for the next frame, but not longer than this.
+    const FLUSH_AT_LATEST: Duration = Duration::from_millis(100);
+
     /// One open EventSource and the callbacks it holds; closing it on drop.
     struct Connection {
         source: EventSource,
@@ -68,6 +71,9 @@ mod browser {
         channel: RefCell<Option<Channel>>,
         leading: Cell<bool>,
         stopped: Cell<bool>,
+        /// Events received but not applied yet: they are applied together, once per frame.
+        pending: RefCell<Vec<(EventId, JobEvent)>>,
+        flush_scheduled: Cell<bool>,
     }
 
     pub(super) fn subscribe(store: JobsStore, liveness: Liveness, after: EventId) {
@@ -79,6 +85,8 @@ mod browser {
             channel: RefCell::new(None),
             leading: Cell::new(false),
             stopped: Cell::new(false),
+            pending: RefCell::new(Vec::new()),
+            flush_scheduled: Cell::new(false),
         });
         if tabs::can_share() {
             share(&subscription);
@@ -155,7 +163,7 @@ mod browser {
         open(subscription);
     }
 
-    fn heard_from_tab(subscription: &Subscription, relay: Relay) {
+    fn heard_from_tab(subscription: &Rc<Subscription>, relay: Relay) {
         if subscription.leading.get() {
             // A new tab: tell it how the stream is.
             if let Relay::Hello = relay {
@@ -294,8 +302,8 @@ mod browser {
         }
     }
 
-    /// Applies one event of the stream (this tab's, or relayed by the leader).
-    fn receive(subscription: &Subscription, kind: EventKind, id: &str, data: &str) {
+    /// Takes one event of the stream (this tab's, or relayed by the leader).
+    fn receive(subscription: &Rc<Subscription>, kind: EventKind, id: &str, data: &str) {
         subscription.liveness.heard();
         let Ok(id) = id.parse::<EventId>() else {
             leptos::logging::warn!("event without a valid id: {id}");
@@ -310,12 +318,50 @@ mod browser {
                     JobEvent::Log(log) => subscription.liveness.reported(log.job_id, log.at),
                     _ => {}
                 }
-                subscription.store.apply(id, &event);
                 if id > subscription.last_seen.get() {
                     subscription.last_seen.set(id);
                 }
+                deliver(subscription, id, event);
             }
             Err(err) => leptos::logging::warn!("could not read a {kind} event: {err}"),
+        }
+    }
+
+    /// Applies the event with the others of its frame: when 200 jobs report at once, the
+    /// page renders once, not 200 times. A page out of sight has no frames: it applies
+    /// at once (its title and notifications still follow).
+    fn deliver(subscription: &Rc<Subscription>, id: EventId, event: JobEvent) {
+        subscription.pending.borrow_mut().push((id, event));
+        if subscription.store.is_hidden() {
+            flush(subscription);
+            return;
+        }
+        if subscription.flush_scheduled.replace(true) {
+            return;
+        }
+        let weak = Rc::downgrade(subscription);
+        request_animation_frame(move || {
+            if let Some(subscription) = weak.upgrade() {
+                flush(&subscription);
+            }
+        });
+        // Should the page go out of sight before its next frame.
+        let weak = SendWrapper::new(Rc::downgrade(subscription));
+        set_timeout(
+            move || {
+                if let Some(subscription) = weak.upgrade() {
+                    flush(&subscription);
+                }
+            },
+            FLUSH_AT_LATEST,
+        );
+    }
+
+    fn flush(subscription: &Subscription) {
+        subscription.flush_scheduled.set(false);
+        let events = std::mem::take(&mut *subscription.pending.borrow_mut());
+        if !events.is_empty() {
+            subscription.store.apply_all(events);
         }
     }
 

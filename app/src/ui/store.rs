@@ -60,6 +60,9 @@ pub(crate) struct JobsStore {
     unseen_failures: RwSignal<usize>,
     /// The latest thing worth announcing to screen readers ("Export … completed").
     announcement: RwSignal<String>,
+    /// Inside [`JobsStore::apply_all`] (`Some`): whether an ending was announced yet; the
+    /// later ones add to it instead of replacing it, so that none goes unsaid.
+    batch: StoredValue<Option<bool>>,
     /// Whether the server has older jobs than the ones listed.
     more: RwSignal<bool>,
 }
@@ -73,6 +76,7 @@ impl JobsStore {
             hidden: StoredValue::new(false),
             unseen_failures: RwSignal::new(0),
             announcement: RwSignal::new(String::new()),
+            batch: StoredValue::new(None),
             more: RwSignal::new(false),
         };
         store.add_older(list);
@@ -217,6 +221,17 @@ impl JobsStore {
         }
     }
 
+    /// Applies events that arrived together, in order: the page re-renders once for all
+    /// of them.
+    #[cfg_attr(not(feature = "hydrate"), allow(dead_code))]
+    pub(crate) fn apply_all(&self, events: impl IntoIterator<Item = (EventId, JobEvent)>) {
+        self.batch.set_value(Some(false));
+        for (id, event) in events {
+            self.apply(id, &event);
+        }
+        self.batch.set_value(None);
+    }
+
     /// Applies one event from the stream.
     #[cfg_attr(not(feature = "hydrate"), allow(dead_code))] // the stream runs in the browser
     pub(crate) fn apply(&self, id: EventId, event: &JobEvent) {
@@ -257,7 +272,17 @@ impl JobsStore {
                 ),
                 _ => format!("{title} was cancelled."),
             };
-            self.announcement.set(message);
+            match self.batch.get_value() {
+                Some(true) => self.announcement.update(|said| {
+                    said.push(' ');
+                    said.push_str(&message);
+                }),
+                Some(false) => {
+                    self.announcement.set(message);
+                    self.batch.set_value(Some(true));
+                }
+                None => self.announcement.set(message),
+            }
         }
     }
 }
@@ -384,6 +409,51 @@ mod tests {
                 .map(|id| id.0.as_u128())
                 .collect();
             assert_eq!(ids, [9, 8, 7, 6]);
+        });
+    }
+
+    /// Endings that arrive together are all announced, in order.
+    #[test]
+    fn endings_applied_together_are_all_announced() {
+        Owner::new().with(|| {
+            let store = JobsStore::new(JobList {
+                jobs: vec![job(1, JobStatus::Running), job(2, JobStatus::Running)],
+                last_event_id: EventId(2),
+                counts: StatusCounts {
+                    running: 2,
+                    ..StatusCounts::default()
+                },
+                more: false,
+            });
+            let done = |n: u128| {
+                JobEvent::Completion(Completion {
+                    job_id: JobId(uuid::Uuid::from_u128(n)),
+                    url: None,
+                    at: Utc::now(),
+                })
+            };
+            store.apply_all([(EventId(3), done(1)), (EventId(4), done(2))]);
+            assert_eq!(
+                store.announcement().get_untracked(),
+                "Job 1 completed. Job 2 completed."
+            );
+            assert_eq!(store.counts().completed, 2);
+            // One at a time, each replaces the last.
+            store.apply(
+                EventId(5),
+                &JobEvent::StatusUpdate(StatusUpdate {
+                    job_id: JobId(uuid::Uuid::from_u128(9)),
+                    status: JobStatus::Running,
+                    progress: 1,
+                    step: None,
+                    done: None,
+                    at: Utc::now(),
+                }),
+            );
+            let third = job(3, JobStatus::Running);
+            store.upsert(third);
+            store.apply(EventId(6), &done(3));
+            assert_eq!(store.announcement().get_untracked(), "Job 3 completed.");
         });
     }
 }
