@@ -11,6 +11,10 @@
 //! - `ui`: the page and its components (rendered on the server, hydrated in the browser).
 //! - `client` (feature `hydrate`): browser-only code: REST calls and the EventSource hook.
 
+// The job card is one deeply nested view type; the release builds (which do not erase
+// component types) need more than the default 128 levels to lay it out.
+#![recursion_limit = "256"]
+
 // `#[component]` generates public prop structs next to each component; in private
 // modules those are unreachable by design.
 #![allow(unreachable_pub)]
