@@ -202,6 +202,10 @@ pub struct Job {
     /// The newest lines of the job's log (at most [`LOG_TAIL`]), oldest first.
     #[serde(default)]
     pub log: Vec<String>,
+    /// How many lines the job logged before the first of `log` (not kept here; the event
+    /// log has them all).
+    #[serde(default)]
+    pub log_skipped: u64,
     /// How much the job has processed, where it counts (rows, bytes).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub processed: Option<Processed>,
@@ -274,6 +278,7 @@ impl Job {
             links: JobLinks::for_job(id),
             steps: Vec::new(),
             log: Vec::new(),
+            log_skipped: 0,
             processed: None,
         }
     }
@@ -340,6 +345,7 @@ impl Job {
                 self.log.extend(log.lines.iter().cloned());
                 let extra = self.log.len().saturating_sub(LOG_TAIL);
                 self.log.drain(..extra);
+                self.log_skipped += extra as u64;
             }
             JobEvent::Completion(done) => {
                 self.progress = 100;

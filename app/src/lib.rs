@@ -14,7 +14,6 @@
 // The job card is one deeply nested view type; the release builds (which do not erase
 // component types) need more than the default 128 levels to lay it out.
 #![recursion_limit = "256"]
-
 // `#[component]` generates public prop structs next to each component; in private
 // modules those are unreachable by design.
 #![allow(unreachable_pub)]

@@ -4,8 +4,8 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { freePort, killHard, startServer } from "../tests/server";
 
-// 200 jobs running at once, each reporting 5 times a second (1,000 updates a second in
-// all), on the page in Chromium: how long the main thread is blocked (long tasks) and how
+// 200 jobs running at once, each reporting progress and writing a log line 5 times a
+// second (1,000 of each a second in all), on the page in Chromium: how long the main thread is blocked (long tasks) and how
 // evenly frames come. Written to bench/page-results.md.
 const JOBS = 200;
 const STEPS = 50;
@@ -79,8 +79,9 @@ test(`the page with ${JOBS} jobs updating at once`, async ({ page }) => {
       results,
       `# The page under load\n\n\`bash bench/page.sh\` on ${new Date().toISOString().slice(0, 10)}: ` +
         `the release build, headless Chromium (Debian's), ${JOBS} demo jobs started at once ` +
-        `through the API while the page is open, each reporting ${1000 / STEP_MS} times a second ` +
-        `(${(JOBS * 1000) / STEP_MS} updates a second in all). Long tasks and frames are ` +
+        `through the API while the page is open, each reporting progress and writing a log ` +
+        `line ${1000 / STEP_MS} times a second (${(JOBS * 1000) / STEP_MS} of each a second ` +
+        `in all). Long tasks and frames are ` +
         `measured in the page (PerformanceObserver, requestAnimationFrame) from the first ` +
         `request until every card shows its job completed.\n\n| measure | value |\n|---|---|\n` +
         rows.map(([k, v]) => `| ${k} | ${v} |`).join("\n") + "\n" + bundle,

@@ -70,6 +70,8 @@ mod browser {
         /// The channel to the other tabs, when the browser shares one stream.
         channel: RefCell<Option<Channel>>,
         leading: Cell<bool>,
+        /// Whether other tabs listen (one said `Hello`): only then are events relayed.
+        followed: Cell<bool>,
         stopped: Cell<bool>,
         /// Events received but not applied yet: they are applied together, once per frame.
         pending: RefCell<Vec<(EventId, JobEvent)>>,
@@ -84,6 +86,7 @@ mod browser {
             connection: RefCell::new(None),
             channel: RefCell::new(None),
             leading: Cell::new(false),
+            followed: Cell::new(false),
             stopped: Cell::new(false),
             pending: RefCell::new(Vec::new()),
             flush_scheduled: Cell::new(false),
@@ -160,13 +163,16 @@ mod browser {
     /// This tab holds the stream (and relays it, if other tabs listen).
     fn lead(subscription: &Rc<Subscription>) {
         subscription.leading.set(true);
+        // Tabs that followed the last leader say so.
+        tell_tabs(subscription, &Relay::Lead);
         open(subscription);
     }
 
     fn heard_from_tab(subscription: &Rc<Subscription>, relay: Relay) {
         if subscription.leading.get() {
-            // A new tab: tell it how the stream is.
+            // A tab follows: tell it how the stream is, and relay from now on.
             if let Relay::Hello = relay {
+                subscription.followed.set(true);
                 let state = subscription.liveness.state();
                 tell_tabs(subscription, &Relay::State { state });
             }
@@ -174,6 +180,7 @@ mod browser {
         }
         match relay {
             Relay::Hello => {}
+            Relay::Lead => tell_tabs(subscription, &Relay::Hello),
             Relay::State { state } => subscription.liveness.set_state(state),
             Relay::Event { kind, id, data } => match kind.parse::<EventKind>() {
                 Ok(kind) => receive(subscription, kind, &id, &data),
@@ -252,14 +259,16 @@ mod browser {
                         let id = message.last_event_id();
                         let data = message.data().as_string().unwrap_or_default();
                         receive(&subscription, kind, &id, &data);
-                        tell_tabs(
-                            &subscription,
-                            &Relay::Event {
-                                kind: kind.as_str().to_owned(),
-                                id,
-                                data,
-                            },
-                        );
+                        if subscription.followed.get() {
+                            tell_tabs(
+                                &subscription,
+                                &Relay::Event {
+                                    kind: kind.as_str().to_owned(),
+                                    id,
+                                    data,
+                                },
+                            );
+                        }
                     });
                 // Adding a listener to a live EventSource cannot fail.
                 let _ = source.add_event_listener_with_callback(
@@ -278,7 +287,9 @@ mod browser {
                 };
                 let data = message.data().as_string().unwrap_or_default();
                 heartbeat(&subscription, &data);
-                tell_tabs(&subscription, &Relay::Heartbeat { data });
+                if subscription.followed.get() {
+                    tell_tabs(&subscription, &Relay::Heartbeat { data });
+                }
             })
         };
         let _ = source.add_event_listener_with_callback(

@@ -24,8 +24,11 @@ const CHANNEL: &str = "candor-events";
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "camelCase")]
 pub(super) enum Relay {
-    /// A tab that just opened asks the leader how the stream is.
+    /// A tab that follows says so: when it opens (and the leader tells it how the stream
+    /// is), and when a new leader asks.
     Hello,
+    /// A tab took the lead: the others say `Hello`.
+    Lead,
     /// The stream's connection state changed (or a new tab asked).
     State { state: ConnectionState },
     /// One event of the stream, as received: its name, `id:` and `data:`.

@@ -154,11 +154,12 @@ fn a_job_keeps_the_newest_lines_of_its_log_while_it_runs() {
     let first: Vec<String> = (1..=15).map(|n| format!("line {n}")).collect();
     let first: Vec<&str> = first.iter().map(String::as_str).collect();
     job.apply(EventId(4), &log(&job, &first, 2)).unwrap();
-    assert_eq!(job.log.len(), 15);
+    assert_eq!((job.log.len(), job.log_skipped), (15, 0));
     let more: Vec<String> = (16..=30).map(|n| format!("line {n}")).collect();
     let more: Vec<&str> = more.iter().map(String::as_str).collect();
     job.apply(EventId(5), &log(&job, &more, 3)).unwrap();
     assert_eq!(job.log.len(), LOG_TAIL);
+    assert_eq!(job.log_skipped, 10);
     assert_eq!(job.log.first().map(String::as_str), Some("line 11"));
     assert_eq!(job.log.last().map(String::as_str), Some("line 30"));
     // A log event keeps the job running; after the end the log is closed.

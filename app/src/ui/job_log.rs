@@ -2,28 +2,41 @@
 
 use leptos::prelude::*;
 
-use crate::job::{Job, LOG_TAIL};
+use crate::job::Job;
 
 #[component]
 pub(crate) fn JobLog(job: RwSignal<Job>) -> impl IntoView {
-    let count = Memo::new(move |_| job.with(|j| j.log.len()));
-    let summary = move || match count.get() {
-        1 => "Log: 1 line".to_owned(),
-        n if n >= LOG_TAIL => format!("Log: the last {n} lines"),
-        n => format!("Log: {n} lines"),
-    };
+    // Each line keyed by its place in the whole log: a new line adds one item and the
+    // oldest kept one leaves, whatever else changes in the job (progress five times a
+    // second, on two hundred cards) renders nothing here.
+    let lines = Memo::new(move |_| {
+        job.with(|j| {
+            (j.log_skipped..)
+                .zip(j.log.iter().cloned())
+                .collect::<Vec<(u64, String)>>()
+        })
+    });
+    let summary = Memo::new(move |_| {
+        job.with(|j| match (j.log.len(), j.log_skipped) {
+            (1, 0) => "Log: 1 line".to_owned(),
+            (n, 0) => format!("Log: {n} lines"),
+            (n, skipped) => format!("Log: the last {n} of {} lines", n as u64 + skipped),
+        })
+    });
     view! {
-        <Show when=move || { count.get() > 0 }>
+        <Show when=move || lines.with(|lines| !lines.is_empty())>
             <details class="log" data-testid="log">
-                <summary>{summary}</summary>
+                <summary>{move || summary.get()}</summary>
                 // Scrolled to the newest line, and kept there as lines come (see the CSS);
                 // focusable, so that it scrolls from the keyboard too. Not a live region: a
                 // busy job would talk over everything else.
                 <div class="log-box" role="log" tabindex="0" aria-label="Log lines, newest last">
                     <ol class="log-lines">
-                        {move || job.with(|j| {
-                            j.log.iter().map(|line| view! { <li>{line.clone()}</li> }).collect_view()
-                        })}
+                        <For
+                            each=move || lines.get()
+                            key=|(place, _)| *place
+                            children=|(_, line)| view! { <li>{line}</li> }
+                        />
                     </ol>
                 </div>
             </details>

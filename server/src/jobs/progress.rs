@@ -85,15 +85,10 @@ pub(super) async fn report_progress(
         // moment) does not slow the job's reports down further.
         let began = tokio::time::Instant::now();
         let current = reports.borrow_and_update().clone();
-        if !write_log(&recorder, job_id, &log).await {
+        if !write_both(&recorder, job_id, &log, &current, &written).await {
             return;
         }
-        if !current.same_place(&written) {
-            if !write(&recorder, job_id, &current).await {
-                return;
-            }
-            written = current;
-        }
+        written = current;
         // Reports arriving meanwhile collapse into the next write.
         tokio::select! {
             biased;
@@ -107,9 +102,23 @@ pub(super) async fn report_progress(
         }
     }
     let last = reports.borrow().clone();
-    if write_log(&recorder, job_id, &log).await && !last.same_place(&written) {
-        write(&recorder, job_id, &last).await;
-    }
+    write_both(&recorder, job_id, &log, &last, &written).await;
+}
+
+/// Records the lines logged since the last write and, if the job moved, where it is now:
+/// handed to the writer together, so they land in one commit (lines first) and reach the
+/// page together. False when the job no longer takes either (it ended).
+async fn write_both(
+    recorder: &Recorder,
+    job_id: JobId,
+    log: &LogLines,
+    current: &Progress,
+    written: &Progress,
+) -> bool {
+    let lines = write_log(recorder, job_id, log);
+    let moved = async { current.same_place(written) || write(recorder, job_id, current).await };
+    let (lines, moved) = tokio::join!(lines, moved);
+    lines && moved
 }
 
 /// Records one progress event; false when the job no longer takes progress (it ended).
@@ -128,7 +137,8 @@ async fn write(recorder: &Recorder, job_id: JobId, progress: &Progress) -> bool 
     .await
 }
 
-/// Records the lines logged since the last write, if any, as one `log` event.
+/// Records the lines logged since the last write, if any, as one `log` event. (Joined
+/// before the progress write, it is handed to the writer first.)
 async fn write_log(recorder: &Recorder, job_id: JobId, log: &LogLines) -> bool {
     let lines = log.take();
     if lines.is_empty() {

@@ -55,6 +55,8 @@ struct Details<S, L> {
     #[serde(default)]
     log: L,
     #[serde(default)]
+    log_skipped: u64,
+    #[serde(default)]
     processed: Option<Processed>,
 }
 
@@ -63,6 +65,7 @@ pub(super) fn details(job: &Job) -> String {
     let details = Details {
         steps: &job.steps,
         log: &job.log,
+        log_skipped: job.log_skipped,
         processed: job.processed,
     };
     serde_json::to_string(&details).expect("job details always serialise")
@@ -133,6 +136,7 @@ impl JobRow {
             links: JobLinks::for_job(id),
             steps: details.steps,
             log: details.log,
+            log_skipped: details.log_skipped,
             processed: details.processed,
         };
         Ok((job, Owner::new(self.owner)))
