@@ -108,19 +108,23 @@ fn a_requeued_job_counts_its_attempts() {
     let mut job = job();
     job.apply(EventId(2), &update(&job, 30, 1)).unwrap();
     assert_eq!(job.attempt, 1);
-    let requeue = JobEvent::StatusUpdate(StatusUpdate {
+    job.apply(EventId(3), &requeue(&job, 2)).unwrap();
+    assert_eq!((job.status, job.progress), (JobStatus::Queued, 0));
+    job.apply(EventId(4), &update(&job, 0, 3)).unwrap();
+    assert_eq!(job.attempt, 2);
+    assert_eq!(job.started_at, Some(at(3)), "the new run's start");
+}
+
+/// A restart puts the running job back in the queue.
+fn requeue(job: &Job, second: u32) -> JobEvent {
+    JobEvent::StatusUpdate(StatusUpdate {
         job_id: job.id,
         status: JobStatus::Queued,
         progress: 0,
         step: Some("queued to run again".into()),
         done: None,
-        at: at(2),
-    });
-    job.apply(EventId(3), &requeue).unwrap();
-    assert_eq!((job.status, job.progress), (JobStatus::Queued, 0));
-    job.apply(EventId(4), &update(&job, 0, 3)).unwrap();
-    assert_eq!(job.attempt, 2);
-    assert_eq!(job.started_at, Some(at(3)), "the new run's start");
+        at: at(second),
+    })
 }
 
 fn at_step(job: &Job, step: &str, done: Option<Amount>, second: u32) -> JobEvent {
@@ -215,15 +219,7 @@ fn a_job_marks_when_each_step_began_and_merges_the_oldest_past_the_limit() {
     );
 
     // A new attempt starts a new timeline.
-    let requeue = JobEvent::StatusUpdate(StatusUpdate {
-        job_id: job.id,
-        status: JobStatus::Queued,
-        progress: 0,
-        step: Some("queued to run again".into()),
-        done: None,
-        at: at(6),
-    });
-    job.apply(EventId(id), &requeue).unwrap();
+    job.apply(EventId(id), &requeue(&job, 6)).unwrap();
     job.apply(EventId(id + 1), &update(&job, 0, 7)).unwrap();
     assert_eq!(job.steps.len(), 1);
     assert_eq!(job.steps[0].at, at(7));
