@@ -350,22 +350,9 @@ mod browser {
         if subscription.flush_scheduled.replace(true) {
             return;
         }
-        let weak = Rc::downgrade(subscription);
-        request_animation_frame(move || {
-            if let Some(subscription) = weak.upgrade() {
-                flush(&subscription);
-            }
-        });
+        request_animation_frame(later(subscription, |s| flush(s)));
         // Should the page go out of sight before its next frame.
-        let weak = SendWrapper::new(Rc::downgrade(subscription));
-        set_timeout(
-            move || {
-                if let Some(subscription) = weak.upgrade() {
-                    flush(&subscription);
-                }
-            },
-            FLUSH_AT_LATEST,
-        );
+        set_timeout(later(subscription, |s| flush(s)), FLUSH_AT_LATEST);
     }
 
     fn flush(subscription: &Subscription) {
@@ -377,14 +364,19 @@ mod browser {
     }
 
     fn reopen_later(subscription: &Rc<Subscription>) {
+        set_timeout(later(subscription, open), REOPEN_AFTER);
+    }
+
+    /// A callback for a timer or a frame: `then`, if the subscription is still there.
+    fn later(
+        subscription: &Rc<Subscription>,
+        then: fn(&Rc<Subscription>),
+    ) -> impl FnOnce() + 'static {
         let weak = SendWrapper::new(Rc::downgrade(subscription));
-        set_timeout(
-            move || {
-                if let Some(subscription) = weak.upgrade() {
-                    open(&subscription);
-                }
-            },
-            REOPEN_AFTER,
-        );
+        move || {
+            if let Some(subscription) = weak.upgrade() {
+                then(&subscription);
+            }
+        }
     }
 }

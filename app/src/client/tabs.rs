@@ -64,7 +64,7 @@ fn lock_manager() -> Option<LockManager> {
 
 /// Whether this tab can share a stream with the others at all.
 pub(super) fn can_share() -> bool {
-    lock_manager().is_some() && web_sys::window().is_some()
+    lock_manager().is_some()
 }
 
 /// Asks for the stream's lock. `granted(true)` runs once this tab holds it (at once, or

@@ -6,27 +6,31 @@ use crate::job::Job;
 
 #[component]
 pub(crate) fn JobLog(job: RwSignal<Job>) -> impl IntoView {
+    // How many lines the job has logged: the one thing here that progress (five times a
+    // second, on two hundred cards) is compared against.
+    let logged = Memo::new(move |_| job.with(|j| j.log_skipped + j.log.len() as u64));
     // Each line keyed by its place in the whole log: a new line adds one item and the
-    // oldest kept one leaves, whatever else changes in the job (progress five times a
-    // second, on two hundred cards) renders nothing here.
+    // oldest kept one leaves.
     let lines = Memo::new(move |_| {
-        job.with(|j| {
+        logged.track();
+        job.with_untracked(|j| {
             (j.log_skipped..)
                 .zip(j.log.iter().cloned())
                 .collect::<Vec<(u64, String)>>()
         })
     });
-    let summary = Memo::new(move |_| {
-        job.with(|j| match (j.log.len(), j.log_skipped) {
-            (1, 0) => "Log: 1 line".to_owned(),
-            (n, 0) => format!("Log: {n} lines"),
-            (n, skipped) => format!("Log: the last {n} of {} lines", n as u64 + skipped),
-        })
-    });
+    let summary = move || {
+        let kept = lines.with(Vec::len) as u64;
+        match logged.get() {
+            1 => "Log: 1 line".to_owned(),
+            all if all == kept => format!("Log: {all} lines"),
+            all => format!("Log: the last {kept} of {all} lines"),
+        }
+    };
     view! {
-        <Show when=move || lines.with(|lines| !lines.is_empty())>
+        <Show when=move || { logged.get() > 0 }>
             <details class="log" data-testid="log">
-                <summary>{move || summary.get()}</summary>
+                <summary>{summary}</summary>
                 // Scrolled to the newest line, and kept there as lines come (see the CSS);
                 // focusable, so that it scrolls from the keyboard too. Not a live region: a
                 // busy job would talk over everything else.

@@ -307,21 +307,34 @@ mod tests {
         job
     }
 
+    /// A first page of exactly these jobs: the counts are theirs, nothing older follows.
+    fn listed(jobs: Vec<Job>) -> JobList {
+        let mut counts = StatusCounts::default();
+        for job in &jobs {
+            counts.set(job.status, counts.of(job.status) + 1);
+        }
+        let last_event_id = jobs
+            .iter()
+            .map(|j| j.last_event_id)
+            .max()
+            .unwrap_or_default();
+        JobList {
+            jobs,
+            last_event_id,
+            counts,
+            more: false,
+        }
+    }
+
     /// The counts follow arrivals, changes of state, replacements and removals, and the
     /// filtered lists follow the counts.
     #[test]
     fn counts_are_kept_as_jobs_come_change_and_go() {
         Owner::new().with(|| {
-            let store = JobsStore::new(JobList {
-                jobs: vec![job(1, JobStatus::Queued), job(2, JobStatus::Failed)],
-                last_event_id: EventId(2),
-                counts: StatusCounts {
-                    queued: 1,
-                    failed: 1,
-                    ..StatusCounts::default()
-                },
-                more: false,
-            });
+            let store = JobsStore::new(listed(vec![
+                job(1, JobStatus::Queued),
+                job(2, JobStatus::Failed),
+            ]));
             let counts = |all, running, failed, completed| Counts {
                 all,
                 running,
@@ -381,8 +394,6 @@ mod tests {
     fn the_counts_cover_jobs_not_listed_and_older_pages_go_below() {
         Owner::new().with(|| {
             let store = JobsStore::new(JobList {
-                jobs: vec![job(9, JobStatus::Running), job(8, JobStatus::Failed)],
-                last_event_id: EventId(9),
                 counts: StatusCounts {
                     running: 1,
                     failed: 40,
@@ -390,17 +401,16 @@ mod tests {
                     ..StatusCounts::default()
                 },
                 more: true,
+                ..listed(vec![job(9, JobStatus::Running), job(8, JobStatus::Failed)])
             });
             let before = store.counts();
             assert_eq!((before.all, before.failed), (1000, 40));
             assert!(store.has_more());
             assert_eq!(store.oldest(), Some(JobId(uuid::Uuid::from_u128(8))));
-            store.add_older(JobList {
-                jobs: vec![job(7, JobStatus::Completed), job(6, JobStatus::Failed)],
-                last_event_id: EventId(9),
-                counts: StatusCounts::default(),
-                more: false,
-            });
+            store.add_older(listed(vec![
+                job(7, JobStatus::Completed),
+                job(6, JobStatus::Failed),
+            ]));
             assert_eq!(store.counts(), before);
             assert!(!store.has_more());
             let ids: Vec<u128> = store
@@ -416,15 +426,10 @@ mod tests {
     #[test]
     fn endings_applied_together_are_all_announced() {
         Owner::new().with(|| {
-            let store = JobsStore::new(JobList {
-                jobs: vec![job(1, JobStatus::Running), job(2, JobStatus::Running)],
-                last_event_id: EventId(2),
-                counts: StatusCounts {
-                    running: 2,
-                    ..StatusCounts::default()
-                },
-                more: false,
-            });
+            let store = JobsStore::new(listed(vec![
+                job(1, JobStatus::Running),
+                job(2, JobStatus::Running),
+            ]));
             let done = |n: u128| {
                 JobEvent::Completion(Completion {
                     job_id: JobId(uuid::Uuid::from_u128(n)),
@@ -439,19 +444,7 @@ mod tests {
             );
             assert_eq!(store.counts().completed, 2);
             // One at a time, each replaces the last.
-            store.apply(
-                EventId(5),
-                &JobEvent::StatusUpdate(StatusUpdate {
-                    job_id: JobId(uuid::Uuid::from_u128(9)),
-                    status: JobStatus::Running,
-                    progress: 1,
-                    step: None,
-                    done: None,
-                    at: Utc::now(),
-                }),
-            );
-            let third = job(3, JobStatus::Running);
-            store.upsert(third);
+            store.upsert(job(3, JobStatus::Running));
             store.apply(EventId(6), &done(3));
             assert_eq!(store.announcement().get_untracked(), "Job 3 completed.");
         });

@@ -28,16 +28,6 @@ pub struct Progress {
     pub percent: u8,
     pub step: Option<String>,
     pub done: Option<Amount>,
-    /// How many lines the job has logged: a change wakes the writer, which takes the
-    /// lines themselves from [`LogLines`].
-    pub logged: u64,
-}
-
-impl Progress {
-    /// Whether the two say the same about where the job is (lines logged aside).
-    pub fn same_place(&self, other: &Progress) -> bool {
-        (self.percent, &self.step, self.done) == (other.percent, &other.step, other.done)
-    }
 }
 
 /// Handed to job code. Cheap to clone (into a blocking task, say); every method may be
@@ -118,9 +108,8 @@ impl JobContext {
     /// writes faster than the log can carry has the surplus counted, not kept.
     pub fn log(&self, line: impl Into<String>) {
         self.inner.log.push(line.into());
-        self.inner
-            .progress
-            .send_modify(|current| current.logged += 1);
+        // Wakes the writer, which takes the lines from the log.
+        self.inner.progress.send_modify(|_| {});
     }
 
     fn report(&self, percent: Option<u8>, step: &str) {

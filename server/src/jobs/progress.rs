@@ -116,7 +116,7 @@ async fn write_both(
     written: &Progress,
 ) -> bool {
     let lines = write_log(recorder, job_id, log);
-    let moved = async { current.same_place(written) || write(recorder, job_id, current).await };
+    let moved = async { current == written || write(recorder, job_id, current).await };
     let (lines, moved) = tokio::join!(lines, moved);
     lines && moved
 }

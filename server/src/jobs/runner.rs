@@ -189,7 +189,6 @@ impl Runner {
                 percent: job.progress,
                 step: job.step.clone(),
                 done: job.processed.map(|processed| processed.latest),
-                logged: 0,
             };
             let log = LogLines::default();
             let (reports, reports_rx) = watch::channel(recorded.clone());
