@@ -473,5 +473,14 @@ pub fn group_digits(n: u64) -> String {
     out
 }
 
+/// `numerator / denominator` to one decimal, rounded half up: `tenths(1_550, 1_000)` is
+/// "1.6". Integer arithmetic on purpose: formatting a float would add Rust's float
+/// printing (some 15 KB) to the browser's bundle.
+pub fn tenths(numerator: u64, denominator: u64) -> String {
+    let tenths =
+        (u128::from(numerator) * 10 + u128::from(denominator) / 2) / u128::from(denominator.max(1));
+    format!("{}.{}", tenths / 10, tenths % 10)
+}
+
 #[cfg(test)]
 mod tests;

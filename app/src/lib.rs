@@ -11,8 +11,8 @@
 //! - `ui`: the page and its components (rendered on the server, hydrated in the browser).
 //! - `client` (feature `hydrate`): browser-only code: REST calls and the EventSource hook.
 
-// The job card is one deeply nested view type; the release builds (which do not erase
-// component types) need more than the default 128 levels to lay it out.
+// The job card is one deeply nested view type; laying it out takes more than the
+// default 128 levels (without `--cfg erase_components`, see .cargo/config.toml).
 #![recursion_limit = "256"]
 // `#[component]` generates public prop structs next to each component; in private
 // modules those are unreachable by design.
@@ -28,7 +28,4 @@ mod ui;
 #[cfg_attr(not(feature = "hydrate"), allow(dead_code, unused_imports))]
 mod client;
 
-pub use ui::{App, shell};
-
-#[cfg(feature = "ssr")]
-pub use ui::{ServerJobs, ServerKinds};
+pub use ui::{App, PAGE_DATA_ID, PageData, shell};

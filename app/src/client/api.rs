@@ -5,7 +5,6 @@ use leptos::prelude::NodeRef;
 
 use crate::error::ErrorBody;
 use crate::job::{Job, JobId, JobList, JobSpec};
-use crate::kind::KindInfo;
 
 /// Why an API call did not succeed.
 #[derive(Clone, Debug, PartialEq)]
@@ -53,11 +52,6 @@ pub(crate) fn chosen_file(input: NodeRef<Input>) -> Option<(String, u64)> {
     imp::chosen_file(input)
 }
 
-/// `GET /api/kinds`.
-pub(crate) fn list_kinds() -> impl Future<Output = Result<Vec<KindInfo>, ApiFailure>> + Send {
-    get_for_resource("/api/kinds")
-}
-
 /// `POST /api/jobs/{id}/cancel`.
 pub(crate) async fn cancel_job(id: JobId) -> Result<Job, ApiFailure> {
     imp::call(Method::Post, &format!("/api/jobs/{id}/cancel"), None).await
@@ -77,21 +71,9 @@ pub(crate) async fn older_jobs(before: JobId) -> Result<JobList, ApiFailure> {
 /// How many older jobs one "Show older jobs" lists.
 const OLDER_PAGE: u32 = 100;
 
-/// `GET /api/jobs`.
-pub(crate) fn list_jobs() -> impl Future<Output = Result<JobList, ApiFailure>> + Send {
-    get_for_resource("/api/jobs")
-}
-
-/// A `GET` whose future is `Send`, as resources need: in the browser, which has one
-/// thread, the future is wrapped to say so.
-fn get_for_resource<T: serde::de::DeserializeOwned + 'static>(
-    url: &'static str,
-) -> impl Future<Output = Result<T, ApiFailure>> + Send {
-    let call = imp::call(Method::Get, url, None);
-    #[cfg(feature = "hydrate")]
-    return send_wrapper::SendWrapper::new(call);
-    #[cfg(not(feature = "hydrate"))]
-    call
+/// `GET /api/jobs`: the newest jobs.
+pub(crate) async fn list_jobs() -> Result<JobList, ApiFailure> {
+    imp::call(Method::Get, "/api/jobs", None).await
 }
 
 #[derive(Clone, Copy)]

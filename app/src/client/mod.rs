@@ -6,11 +6,12 @@
 
 mod api;
 mod event_stream;
+mod page_data;
 #[cfg(feature = "hydrate")]
 mod tabs;
 
 pub(crate) use api::{
-    cancel_job, chosen_file, create_job, create_job_with_file, list_jobs, list_kinds, older_jobs,
-    retry_job,
+    cancel_job, chosen_file, create_job, create_job_with_file, list_jobs, older_jobs, retry_job,
 };
 pub(crate) use event_stream::use_job_stream;
+pub(crate) use page_data::embedded_page_data;

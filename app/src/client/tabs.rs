@@ -20,9 +20,11 @@ use crate::ui::ConnectionState;
 const LOCK: &str = "candor-event-stream";
 const CHANNEL: &str = "candor-events";
 
-/// What the leader tells the other tabs, and what they ask it.
+/// What the leader tells the other tabs, and what they ask it. Externally tagged (serde's
+/// default): an internally tagged enum would buffer every message before reading it, and
+/// add that machinery to the bundle.
 #[derive(Clone, Debug, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "camelCase")]
+#[serde(rename_all = "camelCase")]
 pub(super) enum Relay {
     /// A tab that follows says so: when it opens (and the leader tells it how the stream
     /// is), and when a new leader asks.

@@ -3,7 +3,7 @@
 use chrono::{DateTime, TimeDelta, Utc};
 
 use crate::event::{Amount, Unit};
-use crate::job::{Job, JobStatus, Processed, group_digits};
+use crate::job::{Job, JobStatus, Processed, group_digits, tenths};
 use crate::kind::format_bytes;
 
 /// "0.4 s", "12 s", "3 min 05 s", "2 h 07 min".
@@ -11,7 +11,7 @@ pub(crate) fn duration(delta: TimeDelta) -> String {
     let millis = delta.num_milliseconds().max(0);
     let seconds = millis / 1000;
     match seconds {
-        0..10 => format!("{:.1} s", millis as f64 / 1000.0),
+        0..10 => format!("{} s", tenths(millis.unsigned_abs(), 1000)),
         10..60 => format!("{seconds} s"),
         60..3600 => format!("{} min {:02} s", seconds / 60, seconds % 60),
         _ => format!("{} h {:02} min", seconds / 3600, (seconds % 3600) / 60),

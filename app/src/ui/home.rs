@@ -2,6 +2,7 @@
 
 use leptos::prelude::*;
 use leptos_meta::Title;
+use serde::{Deserialize, Serialize};
 
 use super::clock::use_clock;
 use super::connection::ConnectionBadge;
@@ -17,71 +18,54 @@ use crate::client::use_job_stream;
 use crate::job::JobList;
 use crate::kind::KindInfo;
 
-/// Provided by the server for each page render: loads the caller's job list straight
-/// from the store (no HTTP round trip to itself).
-#[cfg(feature = "ssr")]
-#[derive(Clone)]
-#[allow(clippy::type_complexity)]
-pub struct ServerJobs(
-    pub  std::sync::Arc<
-        dyn Fn() -> std::pin::Pin<
-                Box<dyn std::future::Future<Output = Result<JobList, String>> + Send>,
-            > + Send
-            + Sync,
-    >,
-);
+/// What the page shows: the caller's newest jobs (or why they could not be read) and the
+/// kinds of job they can start. The server reads it before it renders the page and writes
+/// it into the page's head as JSON ([`PAGE_DATA_ID`]), where the browser reads it back to
+/// hydrate: one read of the store per page view, no second request, nothing async in the
+/// render.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PageData {
+    pub jobs: Result<JobList, String>,
+    pub kinds: Vec<KindInfo>,
+}
 
-/// Provided by the server for each page render: the kinds it runs (the form is built
-/// from them).
-#[cfg(feature = "ssr")]
-#[derive(Clone)]
-pub struct ServerKinds(pub Vec<KindInfo>);
+/// The `id` of the `<script type="application/json">` that carries the [`PageData`].
+pub const PAGE_DATA_ID: &str = "page-data";
 
-/// What the page shows: the caller's jobs and the kinds of job they can start.
-type PageData = (JobList, Vec<KindInfo>);
+impl PageData {
+    /// The JSON to put inside the `<script>` element: every `<` escaped, so that no
+    /// string in it (a job's title, a failure's reason) can end the element early.
+    pub fn to_script_text(&self) -> String {
+        serde_json::to_string(self)
+            .unwrap_or_else(|_| "null".to_owned())
+            .replace('<', "\\u003c")
+    }
+}
 
-/// Loads the page's data: from the store during the server render, over the REST API
-/// in the browser (only needed when the page was not server-rendered with it).
-fn load_page() -> impl std::future::Future<Output = Result<PageData, String>> + Send {
+/// The page's data: from the render's context on the server, from the page's head in the
+/// browser.
+fn page_data() -> Result<PageData, String> {
     #[cfg(feature = "ssr")]
-    {
-        let source = use_context::<ServerJobs>();
-        let kinds = use_context::<ServerKinds>();
-        async move {
-            let (Some(ServerJobs(load)), Some(ServerKinds(kinds))) = (source, kinds) else {
-                return Err("the server provided no job source".to_owned());
-            };
-            Ok((load().await?, kinds))
-        }
-    }
+    return use_context::<PageData>().ok_or_else(|| "the server provided no page data".to_owned());
     #[cfg(not(feature = "ssr"))]
-    {
-        let list = crate::client::list_jobs();
-        let kinds = crate::client::list_kinds();
-        async move {
-            let list = list.await.map_err(|failure| failure.message())?;
-            let kinds = kinds.await.map_err(|failure| failure.message())?;
-            Ok((list, kinds))
-        }
-    }
+    crate::client::embedded_page_data()
 }
 
 #[component]
 pub(crate) fn HomePage() -> AnyView {
-    let page = Resource::new(|| (), |_| load_page());
-    view! {
-        <Suspense fallback=|| view! { <p class="loading">"Loading jobs…"</p> }>
-            {move || Suspend::new(async move {
-                match page.await {
-                    Ok((list, kinds)) => view! { <Dashboard list kinds /> }.into_any(),
-                    Err(reason) => view! {
-                        <p class="load-error" role="alert">"Could not load your jobs: " {reason}</p>
-                    }.into_any(),
-                }
-            })}
-        </Suspense>
+    match page_data() {
+        Ok(PageData {
+            jobs: Ok(list),
+            kinds,
+        }) => view! { <Dashboard list kinds /> }.into_any(),
+        Ok(PageData {
+            jobs: Err(reason), ..
+        })
+        | Err(reason) => view! {
+            <p class="load-error" role="alert">"Could not load your jobs: " {reason}</p>
+        }
+        .into_any(),
     }
-    .into_any()
 }
 
 #[component]
@@ -135,4 +119,21 @@ fn Dashboard(list: JobList, kinds: Vec<KindInfo>) -> AnyView {
         </div>
     }
     .into_any()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_page_data_cannot_end_its_script_element() {
+        let data = PageData {
+            jobs: Err("</script><script>alert(1)</script><!--".to_owned()),
+            kinds: Vec::new(),
+        };
+        let text = data.to_script_text();
+        assert!(!text.contains('<'), "{text}");
+        let read: PageData = serde_json::from_str(&text).unwrap();
+        assert_eq!(read, data);
+    }
 }

@@ -1,6 +1,6 @@
 //! The user interface: one page that lists the caller's jobs and starts new ones.
 //!
-//! - `home`: the page; loads the job list (on the server for the first paint) and
+//! - `home`: the page: the data the server rendered it with, and the dashboard that
 //!   subscribes to the event stream.
 //! - `store`: the one reactive store of jobs that the stream feeds and components read.
 //! - `liveness`: whether the stream is heard, and which running jobs went silent.
@@ -27,12 +27,9 @@ mod timeline;
 
 use leptos::prelude::*;
 use leptos_meta::{MetaTags, Stylesheet, Title, provide_meta_context};
-use leptos_router::components::{Route, Router, Routes};
-use leptos_router::{SsrMode, StaticSegment};
 
 pub(crate) use connection::ConnectionState;
-#[cfg(feature = "ssr")]
-pub use home::{ServerJobs, ServerKinds};
+pub use home::{PAGE_DATA_ID, PageData};
 pub(crate) use liveness::Liveness;
 pub(crate) use store::JobsStore;
 
@@ -40,6 +37,10 @@ pub(crate) use store::JobsStore;
 pub fn shell(options: LeptosOptions) -> impl IntoView {
     #[cfg(feature = "ssr")]
     content_security_policy();
+    // Data, not a script: the browser does not run it, so it needs no nonce.
+    let data = use_context::<PageData>().map(|data| {
+        view! { <script type="application/json" id=PAGE_DATA_ID inner_html=data.to_script_text()></script> }
+    });
     view! {
         <!DOCTYPE html>
         <html lang="en">
@@ -51,6 +52,7 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <AutoReload options=options.clone() />
                 <HydrationScripts options />
                 <MetaTags />
+                {data}
             </head>
             <body>
                 <App />
@@ -88,18 +90,15 @@ fn content_security_policy() {
     }
 }
 
+/// The page. One page, so no router: the server renders it at `/` and waits for the job
+/// list first (async rendering), so the page shows every job's real state before any
+/// WASM has loaded.
 #[component]
 pub fn App() -> impl IntoView {
     provide_meta_context();
     view! {
         <Stylesheet id="leptos" href="/pkg/candor.css" />
         <Title text="Candor" />
-        <Router>
-            <Routes fallback=|| view! { <p class="not-found">"Page not found."</p> }>
-                // Async: the first paint waits for the job list, so the page shows every
-                // job's real state before any WASM has loaded.
-                <Route path=StaticSegment("") view=home::HomePage ssr=SsrMode::Async />
-            </Routes>
-        </Router>
+        <home::HomePage />
     }
 }

@@ -1,15 +1,17 @@
-//! The Leptos app: server-rendered pages, hydrated in the browser, and the static files
-//! that cargo-leptos builds (`/pkg/...`) and copies from `public/`. These are gzipped for
+//! The page (server-rendered, hydrated in the browser) and the static files that
+//! cargo-leptos builds (`/pkg/...`) and copies from `public/`. These are gzipped for
 //! clients that accept it (the WASM bundle shrinks to about 40 %); the API, the streams
 //! and downloads are not.
 
-use std::sync::Arc;
-
-use app::{App, ServerJobs, ServerKinds, shell};
+use app::{PageData, shell};
 use axum::Router;
-use leptos::prelude::{provide_context, use_context};
-use leptos_axum::{LeptosRoutes, generate_route_list};
+use axum::extract::{Request, State};
+use axum::http::StatusCode;
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+use leptos::prelude::provide_context;
 use tower_http::compression::CompressionLayer;
+use tower_http::services::ServeDir;
 
 use super::AppState;
 use crate::owner::Owner;
@@ -18,35 +20,60 @@ use crate::owner::Owner;
 const PAGE_JOBS: u32 = 200;
 
 pub(super) fn mount(api: Router<AppState>, state: &AppState) -> Router<AppState> {
-    let routes = generate_route_list(App);
-    let context = {
-        let store = state.store.clone();
-        let kinds = state.kinds.infos();
-        move || {
-            let store = store.clone();
-            // `identify` put the caller in the request; the page shows only their jobs.
-            let owner = use_context::<axum::http::request::Parts>()
-                .and_then(|parts| parts.extensions.get::<Owner>().cloned());
-            provide_context(ServerKinds(kinds.clone()));
-            provide_context(ServerJobs(Arc::new(move || {
-                let store = store.clone();
-                let owner = owner.clone();
-                Box::pin(async move {
-                    let Some(owner) = owner else {
-                        return Err("the request carries no identity".to_owned());
-                    };
-                    store.jobs(&owner, PAGE_JOBS, None).await.map_err(|err| {
-                        tracing::error!(error = %err, "could not load jobs for the page");
-                        "the job store did not answer".to_owned()
-                    })
-                })
-            })));
-        }
-    };
-    let options = state.leptos.clone();
+    // The render spawns its tasks on tokio. (Set once per process; later calls change
+    // nothing.)
+    let _ = any_spawner::Executor::init_tokio();
+    let files =
+        ServeDir::new(&*state.leptos.site_root).not_found_service(get(not_found).with_state(()));
     let pages = Router::new()
-        .leptos_routes_with_context(state, routes, context, move || shell(options.clone()))
-        .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
+        .route("/", get(home))
+        .fallback_service(files)
         .layer(CompressionLayer::new());
     api.merge(pages)
+}
+
+/// `GET /`: reads the caller's jobs, then renders the page with them.
+async fn home(State(state): State<AppState>, request: Request) -> Response {
+    // `identify` gave every page request an owner.
+    let Some(owner) = request.extensions().get::<Owner>().cloned() else {
+        return StatusCode::UNAUTHORIZED.into_response();
+    };
+    let jobs = state
+        .store
+        .jobs(&owner, PAGE_JOBS, None)
+        .await
+        .map_err(|err| {
+            tracing::error!(error = %err, "could not load jobs for the page");
+            "the job store did not answer; reload the page in a moment".to_owned()
+        });
+    let failed = jobs.is_err();
+    let data = PageData {
+        jobs,
+        kinds: state.kinds.infos(),
+    };
+    let options = state.leptos.clone();
+    let render = leptos_axum::render_app_to_stream_with_context(
+        move || provide_context(data.clone()),
+        move || shell(options.clone()),
+    );
+    let mut response = render(request).await;
+    if failed {
+        *response.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
+    }
+    response
+}
+
+/// Any other path that is not a file.
+async fn not_found() -> (StatusCode, Html<&'static str>) {
+    (
+        StatusCode::NOT_FOUND,
+        Html(concat!(
+            "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">",
+            "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">",
+            "<title>Not found · Candor</title>",
+            "<link rel=\"stylesheet\" href=\"/pkg/candor.css\"></head>",
+            "<body><main class=\"layout\"><p class=\"not-found\">Page not found. ",
+            "<a href=\"/\">Your jobs</a></p></main></body></html>",
+        )),
+    )
 }

@@ -30,6 +30,17 @@ async fn the_first_paint_shows_every_job_and_its_state() {
     assert!(html.contains("Start a job"));
     // The form's defaults are in the HTML, not only in the script that hydrates it.
     assert!(html.contains(r#"name="steps" value="10""#), "{html}");
+    // The browser hydrates from the same data, carried in the page.
+    let data = html
+        .split(r#"<script type="application/json" id="page-data">"#)
+        .nth(1)
+        .and_then(|rest| rest.split("</script>").next())
+        .expect("the page carries its data");
+    let data: app::PageData = serde_json::from_str(data).unwrap();
+    let list = data.jobs.expect("the jobs were read");
+    assert_eq!(list.jobs.len(), 1);
+    assert_eq!(list.jobs[0].id, job.id);
+    assert!(data.kinds.iter().any(|kind| kind.name == "demo"));
 }
 
 #[tokio::test]
