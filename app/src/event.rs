@@ -8,7 +8,7 @@ use std::str::FromStr;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::job::{Job, JobId, JobStatus, UnknownName};
+use crate::job::{Job, JobId, JobStatus, StepMark, UnknownName};
 
 /// The position of an event in the event log: strictly increasing, never reused. Sent as
 /// the SSE `id:` and read back from `Last-Event-ID`.
@@ -132,6 +132,12 @@ pub struct StatusUpdate {
     /// shows the rate from it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub done: Option<Amount>,
+    /// The steps the job began since its previous update, oldest first, each with when
+    /// it began (the current `step` among them when it is new): updates come a few
+    /// times a second at most, steps as fast as the job goes, and the timeline shows
+    /// every one. Omitted when none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub began: Vec<StepMark>,
     pub at: DateTime<Utc>,
 }
 

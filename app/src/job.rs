@@ -330,10 +330,15 @@ impl Job {
                     self.steps.clear();
                     self.processed = None;
                     self.mark_step(update.step.as_deref().unwrap_or("Starting"), update.at);
-                } else if next == JobStatus::Running
-                    && let Some(step) = &update.step
-                {
-                    self.mark_step(step, update.at);
+                } else if next == JobStatus::Running {
+                    for mark in &update.began {
+                        self.mark_step(&mark.step, mark.at);
+                    }
+                    // Updates from before `began` existed (and a step that came back to
+                    // where it was) still mark the step they are at.
+                    if let Some(step) = &update.step {
+                        self.mark_step(step, update.at);
+                    }
                 }
                 self.progress = update.progress.min(100);
                 self.step.clone_from(&update.step);

@@ -28,6 +28,7 @@ fn update(job: &Job, progress: u8, second: u32) -> JobEvent {
         progress,
         step: Some(format!("at {progress}")),
         done: None,
+        began: Vec::new(),
         at: at(second),
     })
 }
@@ -123,6 +124,7 @@ fn requeue(job: &Job, second: u32) -> JobEvent {
         progress: 0,
         step: Some("queued to run again".into()),
         done: None,
+        began: Vec::new(),
         at: at(second),
     })
 }
@@ -134,6 +136,7 @@ fn at_step(job: &Job, step: &str, done: Option<Amount>, second: u32) -> JobEvent
         progress: 10,
         step: Some(step.into()),
         done,
+        began: Vec::new(),
         at: at(second),
     })
 }
@@ -187,6 +190,7 @@ fn a_job_marks_when_each_step_began_and_merges_the_oldest_past_the_limit() {
         progress: 0,
         step: None,
         done: None,
+        began: Vec::new(),
         at: at(1),
     });
     job.apply(EventId(2), &start).unwrap();
@@ -223,6 +227,40 @@ fn a_job_marks_when_each_step_began_and_merges_the_oldest_past_the_limit() {
     job.apply(EventId(id + 1), &update(&job, 0, 7)).unwrap();
     assert_eq!(job.steps.len(), 1);
     assert_eq!(job.steps[0].at, at(7));
+}
+
+#[test]
+fn steps_begun_between_two_updates_are_marked_when_they_began() {
+    let mut job = job();
+    job.apply(EventId(2), &update(&job, 0, 1)).unwrap();
+    let mark = |step: &str, second| StepMark {
+        step: step.to_owned(),
+        at: at(second),
+    };
+    // One update after a job raced through three steps: all three are on the timeline,
+    // each at the time it began, not at the update's time.
+    let JobEvent::StatusUpdate(mut coalesced) = at_step(&job, "Compressing", None, 9) else {
+        unreachable!()
+    };
+    coalesced.began = vec![
+        mark("Reading", 2),
+        mark("Writing", 3),
+        mark("Compressing", 5),
+    ];
+    job.apply(EventId(3), &JobEvent::StatusUpdate(coalesced))
+        .unwrap();
+    let marks: Vec<(&str, DateTime<Utc>)> =
+        job.steps.iter().map(|m| (m.step.as_str(), m.at)).collect();
+    assert_eq!(
+        marks,
+        vec![
+            ("at 0", at(1)),
+            ("Reading", at(2)),
+            ("Writing", at(3)),
+            ("Compressing", at(5)),
+        ]
+    );
+    assert_eq!(job.step.as_deref(), Some("Compressing"));
 }
 
 #[test]

@@ -352,6 +352,7 @@ mod tests {
                     progress: 5,
                     step: None,
                     done: None,
+                    began: Vec::new(),
                     at: Utc::now(),
                 }),
             );

@@ -151,7 +151,7 @@ mod tests {
             let job_id = JobId(uuid::Uuid::from_u128(9));
             let at = chrono::DateTime::from_timestamp(1_764_000_000, 0).unwrap();
             let sent = [
-                JobEvent::StatusUpdate(StatusUpdate { job_id, status: JobStatus::Running, progress, step: step.clone(), done: Some(Amount { count: u64::from(progress) * 1000, unit: Unit::Rows }), at }),
+                JobEvent::StatusUpdate(StatusUpdate { job_id, status: JobStatus::Running, progress, step: step.clone(), done: Some(Amount { count: u64::from(progress) * 1000, unit: Unit::Rows }), began: Vec::new(), at }),
                 JobEvent::Log(JobLog { job_id, lines: vec![error.clone(), step.clone().unwrap_or_default()], at }),
                 JobEvent::Failure(Failure { job_id, error, step, at }),
             ];

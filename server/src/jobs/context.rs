@@ -10,7 +10,7 @@ use app::kind::Upload;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-use super::progress::LogLines;
+use super::progress::Unwritten;
 use super::{JobError, Outcome};
 use crate::orders::OrdersTable;
 use crate::uploads::Uploads;
@@ -40,7 +40,8 @@ pub struct JobContext {
 struct Inner {
     id: JobId,
     progress: watch::Sender<Progress>,
-    log: LogLines,
+    /// Log lines and the steps begun, until the progress writer takes them.
+    unwritten: Unwritten,
     cancel: CancellationToken,
     artifacts_dir: PathBuf,
     services: Services,
@@ -50,7 +51,7 @@ impl JobContext {
     pub(crate) fn new(
         id: JobId,
         progress: watch::Sender<Progress>,
-        log: LogLines,
+        unwritten: Unwritten,
         cancel: CancellationToken,
         artifacts_dir: PathBuf,
         services: Services,
@@ -59,7 +60,7 @@ impl JobContext {
             inner: Arc::new(Inner {
                 id,
                 progress,
-                log,
+                unwritten,
                 cancel,
                 artifacts_dir,
                 services,
@@ -107,7 +108,7 @@ impl JobContext {
     /// written within one progress interval travel in one `log` event; a job that
     /// writes faster than the log can carry has the surplus counted, not kept.
     pub fn log(&self, line: impl Into<String>) {
-        self.inner.log.push(line.into());
+        self.inner.unwritten.log(line.into());
         // Wakes the writer, which takes the lines from the log.
         self.inner.progress.send_modify(|_| {});
     }
@@ -123,6 +124,8 @@ impl JobContext {
             }
             if current.step.as_deref() != Some(step) {
                 current.step = Some(step.to_owned());
+                // When it began, for the timeline: the writer may skip past it.
+                self.inner.unwritten.began(step);
                 changed = true;
             }
             changed

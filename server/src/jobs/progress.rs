@@ -3,15 +3,17 @@
 //!
 //! Job code may report thousands of times a second; the reports land in a watch channel
 //! (latest value wins), and this task writes the current value at most once per
-//! interval, after the lines logged meanwhile (one event for all of them). When the job
-//! ends it writes what is left before the runner records the ending, so the final
-//! progress and the last lines always precede the terminal event.
+//! interval, after the lines logged meanwhile (one event for all of them). The steps
+//! begun meanwhile are not lost to the coalescing: each is noted with the time it began
+//! and travels in the next update (`began`). When the job ends it writes what is left
+//! before the runner records the ending, so the final progress and the last lines always
+//! precede the terminal event.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use app::event::{JobEvent, JobLog, StatusUpdate};
-use app::job::{JobId, JobStatus};
+use app::job::{JobId, JobStatus, MAX_STEPS, StepMark};
 use chrono::Utc;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
@@ -26,19 +28,40 @@ const MAX_LINE: usize = 1000;
 /// How many lines wait for the next write at most; more are counted, not kept.
 const MAX_WAITING: usize = 200;
 
-/// The lines a job logged that are not written yet. Shared by the job's context (which
-/// adds) and its progress writer (which takes).
+/// What a job reported that is not written yet besides where it is now: the lines it
+/// logged and the steps it began. Shared by the job's context (which adds) and its
+/// progress writer (which takes).
 #[derive(Clone, Debug, Default)]
-pub(crate) struct LogLines(Arc<Mutex<Waiting>>);
+pub(crate) struct Unwritten(Arc<Mutex<Waiting>>);
 
 #[derive(Debug, Default)]
 struct Waiting {
     lines: Vec<String>,
     skipped: u64,
+    began: Vec<StepMark>,
 }
 
-impl LogLines {
-    pub(super) fn push(&self, mut line: String) {
+impl Unwritten {
+    /// Notes that the job began `step` now.
+    pub(super) fn began(&self, step: &str) {
+        let mut waiting = self.0.lock().expect("unwritten reports");
+        if waiting.began.len() >= MAX_STEPS {
+            // A job racing through thousands of steps between two writes: the job's
+            // record keeps no more than this anyway.
+            waiting.began.remove(0);
+        }
+        waiting.began.push(StepMark {
+            step: step.to_owned(),
+            at: Utc::now(),
+        });
+    }
+
+    /// The steps begun since the last take.
+    fn take_began(&self) -> Vec<StepMark> {
+        std::mem::take(&mut self.0.lock().expect("unwritten reports").began)
+    }
+
+    pub(super) fn log(&self, mut line: String) {
         if line.len() > MAX_LINE {
             let mut end = MAX_LINE;
             while !line.is_char_boundary(end) {
@@ -47,7 +70,7 @@ impl LogLines {
             line.truncate(end);
             line.push('…');
         }
-        let mut waiting = self.0.lock().expect("log lines");
+        let mut waiting = self.0.lock().expect("unwritten reports");
         if waiting.lines.len() < MAX_WAITING {
             waiting.lines.push(line);
         } else {
@@ -56,8 +79,8 @@ impl LogLines {
     }
 
     /// The waiting lines, and a line that counts the ones that did not fit.
-    fn take(&self) -> Vec<String> {
-        let mut waiting = self.0.lock().expect("log lines");
+    fn take_lines(&self) -> Vec<String> {
+        let mut waiting = self.0.lock().expect("unwritten reports");
         let mut lines = std::mem::take(&mut waiting.lines);
         match std::mem::take(&mut waiting.skipped) {
             0 => {}
@@ -73,7 +96,7 @@ impl LogLines {
 pub(super) async fn report_progress(
     recorder: Recorder,
     job_id: JobId,
-    log: LogLines,
+    unwritten: Unwritten,
     mut reports: watch::Receiver<Progress>,
     // What the job's record already says (written when the job was claimed).
     mut written: Progress,
@@ -85,7 +108,7 @@ pub(super) async fn report_progress(
         // moment) does not slow the job's reports down further.
         let began = tokio::time::Instant::now();
         let current = reports.borrow_and_update().clone();
-        if !write_both(&recorder, job_id, &log, &current, &written).await {
+        if !write_both(&recorder, job_id, &unwritten, &current, &written).await {
             return;
         }
         written = current;
@@ -102,27 +125,36 @@ pub(super) async fn report_progress(
         }
     }
     let last = reports.borrow().clone();
-    write_both(&recorder, job_id, &log, &last, &written).await;
+    write_both(&recorder, job_id, &unwritten, &last, &written).await;
 }
 
-/// Records the lines logged since the last write and, if the job moved, where it is now:
-/// handed to the writer together, so they land in one commit (lines first) and reach the
-/// page together. False when the job no longer takes either (it ended).
+/// Records the lines logged since the last write and, if the job moved (or began steps),
+/// where it is now: handed to the writer together, so they land in one commit (lines
+/// first) and reach the page together. False when the job no longer takes either (it
+/// ended).
 async fn write_both(
     recorder: &Recorder,
     job_id: JobId,
-    log: &LogLines,
+    unwritten: &Unwritten,
     current: &Progress,
     written: &Progress,
 ) -> bool {
-    let lines = write_log(recorder, job_id, log);
-    let moved = async { current == written || write(recorder, job_id, current).await };
+    let lines = write_log(recorder, job_id, unwritten);
+    let began = unwritten.take_began();
+    let moved = async {
+        (current == written && began.is_empty()) || write(recorder, job_id, current, began).await
+    };
     let (lines, moved) = tokio::join!(lines, moved);
     lines && moved
 }
 
 /// Records one progress event; false when the job no longer takes progress (it ended).
-async fn write(recorder: &Recorder, job_id: JobId, progress: &Progress) -> bool {
+async fn write(
+    recorder: &Recorder,
+    job_id: JobId,
+    progress: &Progress,
+    began: Vec<StepMark>,
+) -> bool {
     record(
         recorder,
         JobEvent::StatusUpdate(StatusUpdate {
@@ -131,6 +163,7 @@ async fn write(recorder: &Recorder, job_id: JobId, progress: &Progress) -> bool 
             progress: progress.percent,
             step: progress.step.clone(),
             done: progress.done,
+            began,
             at: Utc::now(),
         }),
     )
@@ -139,8 +172,8 @@ async fn write(recorder: &Recorder, job_id: JobId, progress: &Progress) -> bool 
 
 /// Records the lines logged since the last write, if any, as one `log` event. (Joined
 /// before the progress write, it is handed to the writer first.)
-async fn write_log(recorder: &Recorder, job_id: JobId, log: &LogLines) -> bool {
-    let lines = log.take();
+async fn write_log(recorder: &Recorder, job_id: JobId, unwritten: &Unwritten) -> bool {
+    let lines = unwritten.take_lines();
     if lines.is_empty() {
         return true;
     }
@@ -175,12 +208,12 @@ mod tests {
 
     #[test]
     fn lines_wait_for_the_next_write_up_to_a_limit_and_the_rest_are_counted() {
-        let log = LogLines::default();
-        assert!(log.take().is_empty());
+        let log = Unwritten::default();
+        assert!(log.take_lines().is_empty());
         for n in 0..MAX_WAITING + 50 {
-            log.push(format!("line {n}"));
+            log.log(format!("line {n}"));
         }
-        let lines = log.take();
+        let lines = log.take_lines();
         assert_eq!(lines.len(), MAX_WAITING + 1);
         assert_eq!(lines[0], "line 0");
         assert_eq!(
@@ -188,14 +221,27 @@ mod tests {
             "(50 more lines not kept: the job logs faster than shown)"
         );
         // Taken: the next write starts empty.
-        assert!(log.take().is_empty());
+        assert!(log.take_lines().is_empty());
+    }
+
+    #[test]
+    fn steps_begun_wait_for_the_next_write_and_the_newest_are_kept() {
+        let unwritten = Unwritten::default();
+        for n in 0..MAX_STEPS + 5 {
+            unwritten.began(&format!("step {n}"));
+        }
+        let began = unwritten.take_began();
+        assert_eq!(began.len(), MAX_STEPS);
+        assert_eq!(began[0].step, "step 5");
+        assert!(began.windows(2).all(|pair| pair[0].at <= pair[1].at));
+        assert!(unwritten.take_began().is_empty());
     }
 
     #[test]
     fn long_lines_are_cut_at_a_character_boundary() {
-        let log = LogLines::default();
-        log.push("é".repeat(MAX_LINE));
-        let line = &log.take()[0];
+        let log = Unwritten::default();
+        log.log("é".repeat(MAX_LINE));
+        let line = &log.take_lines()[0];
         assert!(line.len() <= MAX_LINE + '…'.len_utf8(), "{}", line.len());
         assert!(line.ends_with('…'));
     }

@@ -29,6 +29,7 @@ pub(super) fn interruption(job: &Job, step: Option<String>, kinds: &Kinds) -> Jo
                 job.attempt + 1
             )),
             done: None,
+            began: Vec::new(),
             at,
         })
     } else {

@@ -20,7 +20,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use super::context::{Progress, Services};
-use super::progress::{LogLines, report_progress};
+use super::progress::{Unwritten, report_progress};
 use super::registry::{self, Kinds};
 use super::{JobContext, JobError, Outcome, recovery};
 use crate::events::Recorder;
@@ -190,14 +190,14 @@ impl Runner {
                 step: job.step.clone(),
                 done: job.processed.map(|processed| processed.latest),
             };
-            let log = LogLines::default();
+            let unwritten = Unwritten::default();
             let (reports, reports_rx) = watch::channel(recorded.clone());
             let reporter_done = CancellationToken::new();
             let reporter = tokio::spawn(
                 report_progress(
                     self.recorder.clone(),
                     id,
-                    log.clone(),
+                    unwritten.clone(),
                     reports_rx.clone(),
                     recorded,
                     self.config.progress_interval,
@@ -208,7 +208,7 @@ impl Runner {
             let ctx = JobContext::new(
                 id,
                 reports,
-                log,
+                unwritten,
                 cancel.clone(),
                 artifacts_dir.clone(),
                 self.services.clone(),

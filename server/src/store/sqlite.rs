@@ -365,6 +365,7 @@ mod tests {
                 progress,
                 step: Some(format!("{progress} %")),
                 done: None,
+                began: Vec::new(),
                 at,
             }))
         };

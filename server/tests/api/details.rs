@@ -1,6 +1,8 @@
 //! What a job's card shows besides its status: its log lines (streamed as `log` events and
 //! kept on the job), when each step began, and how much it processed.
 
+use std::time::Duration;
+
 use app::event::{JobEvent, Unit};
 use app::job::JobStatus;
 use serde_json::json;
@@ -65,6 +67,36 @@ async fn an_ended_job_says_when_each_step_began() {
         ended.steps
     );
     assert!(ended.steps.last().unwrap().at <= finished);
+}
+
+#[tokio::test]
+async fn steps_shorter_than_the_progress_interval_are_on_the_timeline_too() {
+    // One progress event a second at most, and steps of 20 ms: four steps begin between
+    // two writes, and each is on the timeline, at the time it began.
+    let app = spawn_app_with(|config| config.progress_interval = Duration::from_secs(1)).await;
+    let job = app.demo(4, 20).await;
+    let ended = app.wait_until_ended(&job).await;
+    let steps: Vec<&str> = ended.steps.iter().map(|mark| mark.step.as_str()).collect();
+    assert_eq!(
+        steps,
+        [
+            "Starting",
+            "Step 1 of 4",
+            "Step 2 of 4",
+            "Step 3 of 4",
+            "Step 4 of 4"
+        ]
+    );
+    // Each at the time it began, not at the time of the one write that carried them:
+    // step 4 began when step 3's 20 ms ended, at least 60 ms into the run.
+    assert!(
+        ended.steps.windows(2).all(|pair| pair[0].at <= pair[1].at),
+        "{:?}",
+        ended.steps
+    );
+    let span = ended.steps[4].at - ended.steps[1].at;
+    assert!(span.num_milliseconds() >= 50, "{:?}", ended.steps);
+    assert!(ended.steps[4].at <= ended.finished_at.unwrap());
 }
 
 #[tokio::test]

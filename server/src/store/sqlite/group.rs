@@ -219,6 +219,7 @@ impl<'c> Group<'c> {
                 progress: 0,
                 step: Some(STARTING_STEP.to_owned()),
                 done: None,
+                began: Vec::new(),
                 at: now,
             });
             let Ok((event, job)) = self.apply(&start, now)? else {
