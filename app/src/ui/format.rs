@@ -18,6 +18,13 @@ pub(crate) fn duration(delta: TimeDelta) -> String {
     }
 }
 
+/// The progress bar's fill for `percent`: "scaleX(0.42)". A transform, not a width, so
+/// that the bar's animation runs without layout (and without float printing).
+pub(crate) fn bar_scale(percent: u8) -> String {
+    let percent = percent.min(100);
+    format!("scaleX({}.{:02})", percent / 100, percent % 100)
+}
+
 /// What a job's timing line says: how long it has waited, run, or took.
 pub(crate) fn timing(job: &Job, now: DateTime<Utc>) -> String {
     match (job.status, job.started_at, job.finished_at) {
@@ -121,6 +128,18 @@ mod tests {
         assert_eq!(duration(TimeDelta::seconds(185)), "3 min 05 s");
         assert_eq!(duration(TimeDelta::seconds(7620)), "2 h 07 min");
         assert_eq!(duration(TimeDelta::seconds(-3)), "0.0 s");
+        // Tenths round half up, with integers only.
+        assert_eq!(duration(TimeDelta::milliseconds(1_950)), "2.0 s");
+        assert_eq!(duration(TimeDelta::milliseconds(9_949)), "9.9 s");
+    }
+
+    #[test]
+    fn the_bar_scales_to_the_percentage() {
+        assert_eq!(bar_scale(0), "scaleX(0.00)");
+        assert_eq!(bar_scale(7), "scaleX(0.07)");
+        assert_eq!(bar_scale(42), "scaleX(0.42)");
+        assert_eq!(bar_scale(100), "scaleX(1.00)");
+        assert_eq!(bar_scale(250), "scaleX(1.00)");
     }
 
     #[test]

@@ -121,7 +121,7 @@ pub(crate) fn JobCard(
                 aria-valuemax="100"
                 aria-valuenow=move || progress.get().to_string()
             >
-                <div class="fill" style:width=move || format!("{}%", progress.get())></div>
+                <div class="fill" style:transform=move || format::bar_scale(progress.get())></div>
             </div>
             <div class="job-meta">
                 <span class="percent" data-testid="percent">{move || format!("{}%", progress.get())}</span>
