@@ -6,12 +6,14 @@ use crate::event::{Amount, Unit};
 use crate::job::{Job, JobStatus, Processed, group_digits, tenths};
 use crate::kind::format_bytes;
 
-/// "0.4 s", "12 s", "3 min 05 s", "2 h 07 min".
+/// "40 ms", "2.4 s", "12 s", "3 min 05 s", "2 h 07 min".
 pub(crate) fn duration(delta: TimeDelta) -> String {
     let millis = delta.num_milliseconds().max(0);
     let seconds = millis / 1000;
     match seconds {
-        0..10 => format!("{} s", tenths(millis.unsigned_abs(), 1000)),
+        // A step can take a few milliseconds; "0.0 s" would say nothing.
+        0 => format!("{millis} ms"),
+        1..10 => format!("{} s", tenths(millis.unsigned_abs(), 1000)),
         10..60 => format!("{seconds} s"),
         60..3600 => format!("{} min {:02} s", seconds / 60, seconds % 60),
         _ => format!("{} h {:02} min", seconds / 3600, (seconds % 3600) / 60),
@@ -123,11 +125,13 @@ mod tests {
 
     #[test]
     fn durations_read_naturally() {
-        assert_eq!(duration(TimeDelta::milliseconds(420)), "0.4 s");
+        assert_eq!(duration(TimeDelta::milliseconds(42)), "42 ms");
+        assert_eq!(duration(TimeDelta::milliseconds(999)), "999 ms");
+        assert_eq!(duration(TimeDelta::milliseconds(2_420)), "2.4 s");
         assert_eq!(duration(TimeDelta::seconds(12)), "12 s");
         assert_eq!(duration(TimeDelta::seconds(185)), "3 min 05 s");
         assert_eq!(duration(TimeDelta::seconds(7620)), "2 h 07 min");
-        assert_eq!(duration(TimeDelta::seconds(-3)), "0.0 s");
+        assert_eq!(duration(TimeDelta::seconds(-3)), "0 ms");
         // Tenths round half up, with integers only.
         assert_eq!(duration(TimeDelta::milliseconds(1_950)), "2.0 s");
         assert_eq!(duration(TimeDelta::milliseconds(9_949)), "9.9 s");
