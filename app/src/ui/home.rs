@@ -1,7 +1,6 @@
 //! The home page: the form to start a job and the live list of jobs.
 
 use leptos::prelude::*;
-use leptos_meta::Title;
 use serde::{Deserialize, Serialize};
 
 use super::clock::use_clock;
@@ -13,7 +12,7 @@ use super::liveness::Liveness;
 use super::notifications::{NotificationsButton, use_notifications};
 use super::older_jobs::OlderJobs;
 use super::store::JobsStore;
-use super::tab::{page_title, watch_visibility};
+use super::tab::{keep_title, watch_visibility};
 use crate::client::use_job_stream;
 use crate::job::JobList;
 use crate::kind::KindInfo;
@@ -82,10 +81,10 @@ fn Dashboard(list: JobList, kinds: Vec<KindInfo>) -> AnyView {
         store.ids_where(|status| filter.keeps(status))
     });
     watch_visibility(store);
+    keep_title(store);
     let notifications = use_notifications(store);
 
     view! {
-        <Title text=move || page_title(store.counts(), store.unseen_failures()) />
         <header class="top">
             <h1>"Candor"</h1>
             <p class="tagline">"Background jobs, reported honestly."</p>

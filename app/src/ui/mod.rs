@@ -26,7 +26,6 @@ mod tab;
 mod timeline;
 
 use leptos::prelude::*;
-use leptos_meta::{MetaTags, Stylesheet, Title, provide_meta_context};
 
 pub(crate) use connection::ConnectionState;
 pub use home::{PAGE_DATA_ID, PageData};
@@ -37,8 +36,16 @@ pub(crate) use store::JobsStore;
 pub fn shell(options: LeptosOptions) -> impl IntoView {
     #[cfg(feature = "ssr")]
     content_security_policy();
+    let data = use_context::<PageData>();
+    // The tab's first title; the page keeps it current (`tab::keep_title`).
+    let title = match &data {
+        Some(PageData { jobs: Ok(list), .. }) => {
+            tab::page_title(store::Counts::from(list.counts), 0)
+        }
+        _ => "Candor".to_owned(),
+    };
     // Data, not a script: the browser does not run it, so it needs no nonce.
-    let data = use_context::<PageData>().map(|data| {
+    let data = data.map(|data| {
         view! { <script type="application/json" id=PAGE_DATA_ID inner_html=data.to_script_text()></script> }
     });
     view! {
@@ -51,7 +58,11 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <link rel="icon" href="/favicon.svg" type="image/svg+xml" />
                 <AutoReload options=options.clone() />
                 <HydrationScripts options />
-                <MetaTags />
+                // As raw text: a text child would get a hydration marker (`<!>`), which
+                // a title shows as it is. Counts and fixed words only, nothing to escape.
+                <title inner_html=title></title>
+                // `id="leptos"`: where `cargo leptos watch` swaps in a changed stylesheet.
+                <link rel="stylesheet" id="leptos" href="/pkg/candor.css" />
                 {data}
             </head>
             <body>
@@ -95,10 +106,5 @@ fn content_security_policy() {
 /// WASM has loaded.
 #[component]
 pub fn App() -> impl IntoView {
-    provide_meta_context();
-    view! {
-        <Stylesheet id="leptos" href="/pkg/candor.css" />
-        <Title text="Candor" />
-        <home::HomePage />
-    }
+    view! { <home::HomePage /> }
 }

@@ -20,6 +20,17 @@ pub(crate) fn page_title(counts: Counts, unseen_failures: usize) -> String {
     parts.join(" · ")
 }
 
+/// Keeps the tab's title on what the store counts (in the browser; the server writes the
+/// first one into the page's head).
+pub(crate) fn keep_title(store: JobsStore) {
+    #[cfg(feature = "hydrate")]
+    Effect::new(move |_| {
+        document().set_title(&page_title(store.counts(), store.unseen_failures()));
+    });
+    #[cfg(not(feature = "hydrate"))]
+    let _ = store;
+}
+
 /// Keeps the store told whether the page is in sight (in the browser only).
 pub(crate) fn watch_visibility(store: JobsStore) {
     #[cfg(feature = "hydrate")]

@@ -28,6 +28,8 @@ async fn the_first_paint_shows_every_job_and_its_state() {
     assert!(html.contains("asked to fail at step 2"), "{html}");
     assert!(html.contains("role=\"progressbar\""));
     assert!(html.contains("Start a job"));
+    // The tab's first title counts what runs (nothing, now).
+    assert!(html.contains("<title>Candor</title>"), "{html}");
     // The form's defaults are in the HTML, not only in the script that hydrates it.
     assert!(html.contains(r#"name="steps" value="10""#), "{html}");
     // The browser hydrates from the same data, carried in the page.
