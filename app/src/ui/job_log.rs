@@ -2,6 +2,7 @@
 
 use leptos::prelude::*;
 
+use super::folded;
 use crate::job::Job;
 
 #[component]
@@ -27,21 +28,25 @@ pub(crate) fn JobLog(job: RwSignal<Job>) -> impl IntoView {
             all => format!("Log: the last {kept} of {all} lines"),
         }
     };
+    let node = NodeRef::new();
+    let open = folded::open_state(node);
     view! {
         <Show when=move || { logged.get() > 0 }>
-            <details class="log" data-testid="log">
+            <details class="log" data-testid="log" node_ref=node on:toggle=folded::follow(node, open)>
                 <summary>{summary}</summary>
                 // Scrolled to the newest line, and kept there as lines come (see the CSS);
                 // focusable, so that it scrolls from the keyboard too. Not a live region: a
                 // busy job would talk over everything else.
                 <div class="log-box" role="log" tabindex="0" aria-label="Log lines, newest last">
-                    <ol class="log-lines">
-                        <For
-                            each=move || lines.get()
-                            key=|(place, _)| *place
-                            children=|(_, line)| view! { <li>{line}</li> }
-                        />
-                    </ol>
+                    <Show when=move || open.get()>
+                        <ol class="log-lines">
+                            <For
+                                each=move || lines.get()
+                                key=|(place, _)| *place
+                                children=|(_, line)| view! { <li>{line}</li> }
+                            />
+                        </ol>
+                    </Show>
                 </div>
             </details>
         </Show>

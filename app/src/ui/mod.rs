@@ -5,7 +5,8 @@
 //! - `store`: the one reactive store of jobs that the stream feeds and components read.
 //! - `liveness`: whether the stream is heard, and which running jobs went silent.
 //! - `notifications`: desktop notifications of ended jobs, on request.
-//! - `job_form`, `job_card` (with its `job_log` and `timeline`), `connection`,
+//! - `job_form`, `job_card` (with its `job_log` and `timeline`, folded until opened:
+//!   `folded`), `connection`,
 //!   `filters`, `older_jobs`: the page's parts.
 //! - `tab`: the tab's title, and whether the tab is in sight.
 //! - `clock`, `format`: a ticking "now" and human formatting of times and durations.
@@ -13,6 +14,7 @@
 mod clock;
 mod connection;
 mod filters;
+mod folded;
 mod format;
 mod home;
 mod job_card;

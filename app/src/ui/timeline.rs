@@ -2,7 +2,7 @@
 
 use leptos::prelude::*;
 
-use super::format;
+use super::{folded, format};
 use crate::job::Job;
 
 #[component]
@@ -12,10 +12,13 @@ pub(crate) fn Timeline(job: RwSignal<Job>) -> impl IntoView {
         1 => "Timeline: 1 step".to_owned(),
         n => format!("Timeline: {n} steps"),
     };
+    let node = NodeRef::new();
+    let open = folded::open_state(node);
     view! {
         <Show when=move || spans.with(|spans| !spans.is_empty())>
-            <details class="timeline" data-testid="timeline">
+            <details class="timeline" data-testid="timeline" node_ref=node on:toggle=folded::follow(node, open)>
                 <summary>{summary}</summary>
+                <Show when=move || open.get()>
                 <ol class="timeline-steps">
                     {move || spans.with(|spans| {
                         let longest = spans
@@ -41,6 +44,7 @@ pub(crate) fn Timeline(job: RwSignal<Job>) -> impl IntoView {
                             .collect_view()
                     })}
                 </ol>
+                </Show>
             </details>
         </Show>
     }
