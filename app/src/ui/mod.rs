@@ -103,9 +103,9 @@ fn content_security_policy() {
     }
 }
 
-/// The page. One page, so no router: the server renders it at `/` and waits for the job
-/// list first (async rendering), so the page shows every job's real state before any
-/// WASM has loaded.
+/// The page. One page, so no router: the server renders it at `/` with the job list it
+/// read first (`server/src/http/pages.rs`), so the page shows every job's real state
+/// before any WASM has loaded.
 #[component]
 pub fn App() -> impl IntoView {
     view! { <home::HomePage /> }
