@@ -9,6 +9,8 @@
 //! owners, so a PostgreSQL implementation (claims with `FOR UPDATE SKIP LOCKED`, a
 //! `LISTEN/NOTIFY` doorbell) fits behind it for several nodes.
 
+#[cfg(test)]
+pub(crate) mod contract;
 mod rows;
 mod sqlite;
 

@@ -328,21 +328,25 @@ impl Store for SqliteStore {
 #[cfg(test)]
 mod tests {
     use app::event::{Completion, JobEvent, StatusUpdate};
-    use app::job::{JobSpec, JobStatus};
+    use app::job::JobStatus;
     use chrono::Utc;
 
     use super::*;
-    use crate::store::{Admission, NewJob, Recorded, Refusal};
+    use crate::store::contract::{Opened, new_job, store_contract};
+    use crate::store::{Admission, Recorded, Refusal};
 
-    fn new_job(owner: &Owner, admission: Admission) -> NewJob {
-        NewJob {
-            owner: owner.clone(),
-            spec: JobSpec::new("demo", serde_json::json!({ "steps": 2, "stepMs": 0 })),
-            title: "Demo".to_owned(),
-            retry_of: None,
-            admission,
+    async fn open() -> Opened {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("candor.db"))
+            .await
+            .unwrap();
+        Opened {
+            store: Arc::new(store),
+            _keep: Box::new(dir),
         }
     }
+
+    store_contract!(open);
 
     /// One group with every kind of write: each sees what the ones before it did, and
     /// what the group wrote is what the tables hold afterwards (read back by a new store,

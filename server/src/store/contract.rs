@@ -1,0 +1,305 @@
+//! What every store must do, whatever holds its data: one suite of checks written
+//! against [`Store`] alone, run for each backend by [`store_contract!`] in that backend's
+//! tests, so that backends cannot drift apart.
+
+use std::sync::Arc;
+
+use app::event::{Completion, EventId, JobEvent, StatusUpdate};
+use app::job::{JobId, JobSpec, JobStatus};
+use chrono::Utc;
+
+use super::{Admission, NewJob, Recorded, Refusal, Store, StoreError, TokenInfo};
+use crate::owner::Owner;
+
+/// A store to check, and whatever must live as long as it (a temporary directory).
+pub(crate) struct Opened {
+    pub store: Arc<dyn Store>,
+    pub _keep: Box<dyn std::any::Any + Send>,
+}
+
+/// One `#[tokio::test]` per check, for the backend that `$open` (an async fn returning
+/// [`Opened`], a fresh empty store each call) opens.
+macro_rules! store_contract {
+    ($open:path) => {
+        store_contract!(@checks $open;
+            jobs_are_listed_newest_first_with_their_counts_and_pages,
+            jobs_are_claimed_oldest_first_and_never_twice,
+            an_ended_job_takes_no_more_events,
+            events_resume_exactly_after_an_id_and_only_the_owners,
+            admission_refuses_past_the_limits_and_stores_nothing,
+            tokens_name_their_owner_until_revoked,
+        );
+    };
+    (@checks $open:path; $($check:ident),* $(,)?) => {
+        $(
+            #[tokio::test]
+            async fn $check() {
+                let opened = $open().await;
+                $crate::store::contract::$check(&*opened.store).await;
+            }
+        )*
+    };
+}
+pub(crate) use store_contract;
+
+/// A demo job for `owner`, admitted under `admission`.
+pub(crate) fn new_job(owner: &Owner, admission: Admission) -> NewJob {
+    NewJob {
+        owner: owner.clone(),
+        spec: JobSpec::new("demo", serde_json::json!({ "steps": 1, "stepMs": 0 })),
+        title: "Demo".to_owned(),
+        retry_of: None,
+        admission,
+    }
+}
+
+async fn create(store: &dyn Store, owner: &Owner) -> JobId {
+    let (job, _) = store
+        .create_job(new_job(owner, Admission::UNLIMITED), Utc::now())
+        .await
+        .unwrap();
+    job.id
+}
+
+fn progress(job_id: JobId, percent: u8) -> JobEvent {
+    JobEvent::StatusUpdate(StatusUpdate {
+        job_id,
+        status: JobStatus::Running,
+        progress: percent,
+        step: Some(format!("{percent} %")),
+        done: None,
+        began: Vec::new(),
+        at: Utc::now(),
+    })
+}
+
+fn completion(job_id: JobId) -> JobEvent {
+    JobEvent::Completion(Completion {
+        job_id,
+        url: None,
+        at: Utc::now(),
+    })
+}
+
+pub(crate) async fn jobs_are_listed_newest_first_with_their_counts_and_pages(store: &dyn Store) {
+    let (alice, bob) = (Owner::new("t-alice"), Owner::new("t-bob"));
+    let mut ids = Vec::new();
+    for _ in 0..5 {
+        ids.push(create(store, &alice).await);
+    }
+    let bobs = create(store, &bob).await;
+    store.claim_next(Utc::now()).await.unwrap();
+
+    let first = store.jobs(&alice, 2, None).await.unwrap();
+    let listed: Vec<JobId> = first.jobs.iter().map(|job| job.id).collect();
+    assert_eq!(listed, [ids[4], ids[3]], "newest first");
+    assert!(first.more);
+    assert_eq!(
+        first.counts.total(),
+        5,
+        "counts cover every job, not the page"
+    );
+    assert_eq!(first.counts.of(JobStatus::Running), 1);
+    assert_eq!(first.counts.of(JobStatus::Queued), 4);
+    assert!(first.last_event_id > EventId(0));
+
+    let rest = store.jobs(&alice, 10, Some(ids[3])).await.unwrap();
+    let listed: Vec<JobId> = rest.jobs.iter().map(|job| job.id).collect();
+    assert_eq!(listed, [ids[2], ids[1], ids[0]]);
+    assert!(!rest.more);
+
+    // Another owner's jobs are neither listed nor a place to page from.
+    let theirs = store.jobs(&bob, 10, None).await.unwrap();
+    assert_eq!(theirs.jobs.len(), 1);
+    assert_eq!(theirs.counts.total(), 1);
+    assert!(
+        store
+            .jobs(&alice, 10, Some(bobs))
+            .await
+            .unwrap()
+            .jobs
+            .is_empty()
+    );
+    assert_eq!(store.job(&alice, bobs).await.unwrap(), None);
+}
+
+pub(crate) async fn jobs_are_claimed_oldest_first_and_never_twice(store: &dyn Store) {
+    let owner = Owner::new("t-claims");
+    let mut ids = Vec::new();
+    for _ in 0..6 {
+        ids.push(create(store, &owner).await);
+    }
+    let first = store.claim_next(Utc::now()).await.unwrap().unwrap();
+    assert_eq!(first.job.id, ids[0]);
+    assert_eq!(first.job.status, JobStatus::Running);
+    assert_eq!(first.job.attempt, 1);
+    assert_eq!(first.event.job_id, ids[0]);
+
+    // Claims racing each other: each job once, none left over.
+    let claims = futures::future::join_all((0..8).map(|_| store.claim_next(Utc::now()))).await;
+    let mut claimed: Vec<JobId> = claims
+        .into_iter()
+        .filter_map(|claim| claim.unwrap().map(|claimed| claimed.job.id))
+        .collect();
+    claimed.sort();
+    let mut expected = ids[1..].to_vec();
+    expected.sort();
+    assert_eq!(claimed, expected);
+    assert!(store.claim_next(Utc::now()).await.unwrap().is_none());
+    assert_eq!(store.running_jobs().await.unwrap().len(), 6);
+}
+
+pub(crate) async fn an_ended_job_takes_no_more_events(store: &dyn Store) {
+    let owner = Owner::new("t-endings");
+    let id = create(store, &owner).await;
+    store.claim_next(Utc::now()).await.unwrap().unwrap();
+    let Recorded::Stored(moved) = store.record(progress(id, 50)).await.unwrap() else {
+        panic!("progress of a running job is stored");
+    };
+    let Recorded::Stored(ended) = store.record(completion(id)).await.unwrap() else {
+        panic!("the ending of a running job is stored");
+    };
+    assert!(moved.id < ended.id);
+    for late in [progress(id, 60), completion(id)] {
+        assert!(matches!(
+            store.record(late).await.unwrap(),
+            Recorded::Refused(_)
+        ));
+    }
+    let job = store.job(&owner, id).await.unwrap().unwrap();
+    assert_eq!(job.status, JobStatus::Completed);
+    assert_eq!(job.progress, 100);
+    assert_eq!(job.last_event_id, ended.id);
+    assert_eq!(store.last_event_id().await.unwrap(), ended.id);
+    assert!(store.running_jobs().await.unwrap().is_empty());
+}
+
+pub(crate) async fn events_resume_exactly_after_an_id_and_only_the_owners(store: &dyn Store) {
+    let (alice, bob) = (Owner::new("t-alice"), Owner::new("t-bob"));
+    let one = create(store, &alice).await;
+    let two = create(store, &alice).await;
+    create(store, &bob).await;
+    store.claim_next(Utc::now()).await.unwrap();
+    store.record(progress(one, 10)).await.unwrap();
+    store.record(completion(one)).await.unwrap();
+
+    let all = store
+        .events_after(&alice, EventId(0), None, 100)
+        .await
+        .unwrap();
+    let kinds: Vec<&str> = all.iter().map(|event| event.kind.as_str()).collect();
+    assert_eq!(
+        kinds,
+        [
+            "created",
+            "created",
+            "status-update",
+            "status-update",
+            "completion"
+        ]
+    );
+    assert!(all.windows(2).all(|pair| pair[0].id < pair[1].id));
+    assert!(all.iter().all(|event| event.owner == alice));
+
+    // From any id on: exactly what came after it, in order.
+    for (seen, event) in all.iter().enumerate() {
+        let after = store
+            .events_after(&alice, event.id, None, 100)
+            .await
+            .unwrap();
+        assert_eq!(after, all[seen + 1..]);
+    }
+    let limited = store
+        .events_after(&alice, EventId(0), None, 2)
+        .await
+        .unwrap();
+    assert_eq!(limited, all[..2]);
+    let of_two = store
+        .events_after(&alice, EventId(0), Some(two), 100)
+        .await
+        .unwrap();
+    assert_eq!(of_two.len(), 1);
+    assert_eq!(of_two[0].job_id, two);
+    // Bob's stream carries only his job's event, and none of Alice's job.
+    assert_eq!(
+        store
+            .events_after(&bob, EventId(0), None, 100)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    assert!(
+        store
+            .events_after(&bob, EventId(0), Some(one), 100)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+pub(crate) async fn admission_refuses_past_the_limits_and_stores_nothing(store: &dyn Store) {
+    let owner = Owner::new("t-limits");
+    let one_in_flight = Admission {
+        max_queued: u32::MAX,
+        max_in_flight_per_owner: 1,
+    };
+    store
+        .create_job(new_job(&owner, one_in_flight), Utc::now())
+        .await
+        .unwrap();
+    let busy = store
+        .create_job(new_job(&owner, one_in_flight), Utc::now())
+        .await;
+    assert!(matches!(
+        busy,
+        Err(StoreError::Refused(Refusal::OwnerBusy { max: 1 }))
+    ));
+    let one_queued = Admission {
+        max_queued: 1,
+        max_in_flight_per_owner: u32::MAX,
+    };
+    let full = store
+        .create_job(new_job(&Owner::new("t-other"), one_queued), Utc::now())
+        .await;
+    assert!(matches!(
+        full,
+        Err(StoreError::Refused(Refusal::QueueFull { max: 1 }))
+    ));
+    assert_eq!(
+        store.jobs(&owner, 10, None).await.unwrap().counts.total(),
+        1
+    );
+    assert!(
+        store
+            .jobs(&Owner::new("t-other"), 10, None)
+            .await
+            .unwrap()
+            .jobs
+            .is_empty()
+    );
+    // One job in flight, so one `created` event: the refused ones wrote nothing.
+    assert_eq!(store.last_event_id().await.unwrap(), EventId(1));
+}
+
+pub(crate) async fn tokens_name_their_owner_until_revoked(store: &dyn Store) {
+    let info = TokenInfo {
+        id: "tok-1".to_owned(),
+        owner: Owner::new("t-tokens"),
+        label: "ci".to_owned(),
+        created_at: Utc::now(),
+        revoked_at: None,
+    };
+    let hash = [7_u8; 32];
+    store.add_token(&info, &hash).await.unwrap();
+    assert_eq!(
+        store.token_owner(&hash).await.unwrap(),
+        Some(info.owner.clone())
+    );
+    assert_eq!(store.token_owner(&[8_u8; 32]).await.unwrap(), None);
+    assert_eq!(store.tokens().await.unwrap(), std::slice::from_ref(&info));
+    assert!(store.revoke_token("tok-1", Utc::now()).await.unwrap());
+    assert!(!store.revoke_token("tok-1", Utc::now()).await.unwrap());
+    assert_eq!(store.token_owner(&hash).await.unwrap(), None);
+    assert!(store.tokens().await.unwrap()[0].revoked_at.is_some());
+}
