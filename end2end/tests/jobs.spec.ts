@@ -59,8 +59,10 @@ test("a job's log grows live under its card, and once it ends its timeline says 
   await expect(card.getByTestId("timeline")).toHaveCount(1);
 
   const timeline = card.getByTestId("timeline");
-  await timeline.locator("summary").click();
   const steps = timeline.getByRole("listitem");
+  // Folded, the timeline is not built at all; opened, it is.
+  await expect(steps).toHaveCount(0);
+  await timeline.locator("summary").click();
   await expect(steps).toHaveCount(4);
   await expect(steps.locator(".timeline-step")).toHaveText([
     "Starting",

@@ -20,8 +20,9 @@ pub(crate) fn JobLog(job: RwSignal<Job>) -> impl IntoView {
                 .collect::<Vec<(u64, String)>>()
         })
     });
+    // Not from `lines`: a folded log copies no lines.
     let summary = move || {
-        let kept = lines.with(Vec::len) as u64;
+        let kept = job.with_untracked(|j| j.log.len() as u64);
         match logged.get() {
             1 => "Log: 1 line".to_owned(),
             all if all == kept => format!("Log: {all} lines"),

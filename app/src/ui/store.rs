@@ -60,9 +60,6 @@ pub(crate) struct JobsStore {
     unseen_failures: RwSignal<usize>,
     /// The latest thing worth announcing to screen readers ("Export … completed").
     announcement: RwSignal<String>,
-    /// Inside [`JobsStore::apply_all`] (`Some`): whether an ending was announced yet; the
-    /// later ones add to it instead of replacing it, so that none goes unsaid.
-    batch: StoredValue<Option<bool>>,
     /// Whether the server has older jobs than the ones listed.
     more: RwSignal<bool>,
 }
@@ -76,7 +73,6 @@ impl JobsStore {
             hidden: StoredValue::new(false),
             unseen_failures: RwSignal::new(0),
             announcement: RwSignal::new(String::new()),
-            batch: StoredValue::new(None),
             more: RwSignal::new(false),
         };
         store.add_older(list);
@@ -221,33 +217,40 @@ impl JobsStore {
     }
 
     /// Applies events that arrived together, in order: the page re-renders once for all
-    /// of them.
-    #[cfg_attr(not(feature = "hydrate"), allow(dead_code))]
+    /// of them, and every ending among them is announced (in one announcement).
+    #[cfg_attr(not(feature = "hydrate"), allow(dead_code))] // the stream runs in the browser
     pub(crate) fn apply_all(&self, events: impl IntoIterator<Item = (EventId, JobEvent)>) {
-        self.batch.set_value(Some(false));
-        for (id, event) in events {
-            self.apply(id, &event);
+        let said: Vec<String> = events
+            .into_iter()
+            .filter_map(|(id, event)| self.apply_one(id, &event))
+            .collect();
+        if !said.is_empty() {
+            self.announcement.set(said.join(" "));
         }
-        self.batch.set_value(None);
     }
 
     /// Applies one event from the stream.
-    #[cfg_attr(not(feature = "hydrate"), allow(dead_code))] // the stream runs in the browser
+    #[cfg(test)]
     pub(crate) fn apply(&self, id: EventId, event: &JobEvent) {
+        if let Some(message) = self.apply_one(id, event) {
+            self.announcement.set(message);
+        }
+    }
+
+    /// Applies one event; what to announce, if it ended a job.
+    fn apply_one(&self, id: EventId, event: &JobEvent) -> Option<String> {
         if let JobEvent::Created(created) = event {
             let mut job = created.job.clone();
             job.last_event_id = job.last_event_id.max(id);
             self.upsert(job);
-            return;
+            return None;
         }
         if let JobEvent::Removed(removed) = event {
             self.remove(removed.job_id);
-            return;
+            return None;
         }
-        let Some(job) = self.get(event.job_id()) else {
-            // A job we do not list (older than the first page): nothing to update.
-            return;
-        };
+        // A job we do not list (older than the first page): nothing to update.
+        let job = self.get(event.job_id())?;
         // Replays and stale events change nothing, and re-render nothing.
         let was = job.with_untracked(|j| j.status);
         let mut changed = false;
@@ -255,34 +258,25 @@ impl JobsStore {
             changed = matches!(job.apply(id, event), Ok(true));
             changed
         });
-        if changed {
-            self.counted(Some(was), Some(job.with_untracked(|j| j.status)));
+        if !changed {
+            return None;
         }
-        if changed && event.is_terminal() {
-            let (title, status) = job.with_untracked(|j| (j.title.clone(), j.status));
-            if status == JobStatus::Failed && self.hidden.get_value() {
-                self.unseen_failures.update(|n| *n += 1);
-            }
-            let message = match status {
-                JobStatus::Completed => format!("{title} completed."),
-                JobStatus::Failed => format!(
-                    "{title} failed: {}",
-                    job.with_untracked(|j| j.error.clone().unwrap_or_default())
-                ),
-                _ => format!("{title} was cancelled."),
-            };
-            match self.batch.get_value() {
-                Some(true) => self.announcement.update(|said| {
-                    said.push(' ');
-                    said.push_str(&message);
-                }),
-                Some(false) => {
-                    self.announcement.set(message);
-                    self.batch.set_value(Some(true));
-                }
-                None => self.announcement.set(message),
-            }
+        self.counted(Some(was), Some(job.with_untracked(|j| j.status)));
+        if !event.is_terminal() {
+            return None;
         }
+        let (title, status) = job.with_untracked(|j| (j.title.clone(), j.status));
+        if status == JobStatus::Failed && self.hidden.get_value() {
+            self.unseen_failures.update(|n| *n += 1);
+        }
+        Some(match status {
+            JobStatus::Completed => format!("{title} completed."),
+            JobStatus::Failed => format!(
+                "{title} failed: {}",
+                job.with_untracked(|j| j.error.clone().unwrap_or_default())
+            ),
+            _ => format!("{title} was cancelled."),
+        })
     }
 }
 

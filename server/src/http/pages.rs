@@ -7,7 +7,7 @@ use app::{PageData, shell};
 use axum::Router;
 use axum::extract::{Request, State};
 use axum::http::StatusCode;
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{Html, Response};
 use axum::routing::get;
 use leptos::prelude::provide_context;
 use tower_http::compression::CompressionLayer;
@@ -33,11 +33,7 @@ pub(super) fn mount(api: Router<AppState>, state: &AppState) -> Router<AppState>
 }
 
 /// `GET /`: reads the caller's jobs, then renders the page with them.
-async fn home(State(state): State<AppState>, request: Request) -> Response {
-    // `identify` gave every page request an owner.
-    let Some(owner) = request.extensions().get::<Owner>().cloned() else {
-        return StatusCode::UNAUTHORIZED.into_response();
-    };
+async fn home(State(state): State<AppState>, owner: Owner, request: Request) -> Response {
     let jobs = state
         .store
         .jobs(&owner, PAGE_JOBS, None)
