@@ -6,9 +6,9 @@ use std::sync::Arc;
 
 use app::event::{Completion, EventId, JobEvent, StatusUpdate};
 use app::job::{JobId, JobSpec, JobStatus};
-use chrono::Utc;
+use chrono::{SubsecRound, Utc};
 
-use super::{Admission, NewJob, Recorded, Refusal, Store, StoreError, TokenInfo};
+use super::{Admission, NewJob, Recorded, Refusal, Store, StoreError, TokenInfo, Write, Written};
 use crate::owner::Owner;
 
 /// A store to check, and whatever must live as long as it (a temporary directory).
@@ -28,6 +28,7 @@ macro_rules! store_contract {
             events_resume_exactly_after_an_id_and_only_the_owners,
             admission_refuses_past_the_limits_and_stores_nothing,
             tokens_name_their_owner_until_revoked,
+            a_run_that_lost_its_claim_cannot_write,
         );
     };
     (@checks $open:path; $($check:ident),* $(,)?) => {
@@ -287,7 +288,8 @@ pub(crate) async fn tokens_name_their_owner_until_revoked(store: &dyn Store) {
         id: "tok-1".to_owned(),
         owner: Owner::new("t-tokens"),
         label: "ci".to_owned(),
-        created_at: Utc::now(),
+        // Stores keep times to the microsecond (PostgreSQL's precision).
+        created_at: Utc::now().trunc_subsecs(6),
         revoked_at: None,
     };
     let hash = [7_u8; 32];
@@ -302,4 +304,68 @@ pub(crate) async fn tokens_name_their_owner_until_revoked(store: &dyn Store) {
     assert!(!store.revoke_token("tok-1", Utc::now()).await.unwrap());
     assert_eq!(store.token_owner(&hash).await.unwrap(), None);
     assert!(store.tokens().await.unwrap()[0].revoked_at.is_some());
+}
+
+/// Fencing: each claim's attempt number is the token of the run it started. Once the job
+/// is queued again and claimed by another run, the old run's progress and ending are
+/// refused; the new run's are taken.
+pub(crate) async fn a_run_that_lost_its_claim_cannot_write(store: &dyn Store) {
+    let owner = Owner::new("t-fencing");
+    let id = create(store, &owner).await;
+    let first = store.claim_next(Utc::now()).await.unwrap().unwrap();
+    assert_eq!(first.job.attempt, 1);
+    let report = |event: JobEvent, attempt: u32| async move {
+        match store
+            .write(Write::Report { event, attempt }, Utc::now())
+            .await
+            .unwrap()
+        {
+            Written::Recorded(recorded) => recorded,
+            other => panic!("unexpected outcome {other:?}"),
+        }
+    };
+    assert!(matches!(
+        report(progress(id, 30), 1).await,
+        Recorded::Stored(_)
+    ));
+    // Its node is lost: the job is queued again, and another node claims it.
+    let requeue = JobEvent::StatusUpdate(StatusUpdate {
+        job_id: id,
+        status: JobStatus::Queued,
+        progress: 0,
+        step: Some("queued again".to_owned()),
+        done: None,
+        began: Vec::new(),
+        at: Utc::now(),
+    });
+    assert!(matches!(
+        store.record(requeue).await.unwrap(),
+        Recorded::Stored(_)
+    ));
+    // Not running at all: the old run is refused even before the new claim.
+    assert!(matches!(
+        report(progress(id, 40), 1).await,
+        Recorded::Refused(_)
+    ));
+    let second = store.claim_next(Utc::now()).await.unwrap().unwrap();
+    assert_eq!(second.job.attempt, 2);
+    assert!(matches!(
+        report(progress(id, 50), 1).await,
+        Recorded::Refused(_)
+    ));
+    assert!(matches!(
+        report(completion(id), 1).await,
+        Recorded::Refused(_)
+    ));
+    assert!(matches!(
+        report(progress(id, 60), 2).await,
+        Recorded::Stored(_)
+    ));
+    assert!(matches!(
+        report(completion(id), 2).await,
+        Recorded::Stored(_)
+    ));
+    let job = store.job(&owner, id).await.unwrap().unwrap();
+    assert_eq!(job.status, JobStatus::Completed);
+    assert_eq!(job.attempt, 2);
 }

@@ -5,12 +5,18 @@
 //! [`app::job::Job::apply`]. A change the state machine refuses (progress after the end,
 //! a second ending) is not stored, so a job ends exactly once.
 //!
-//! [`SqliteStore`] is the embedded default. The trait speaks only of jobs, events and
-//! owners, so a PostgreSQL implementation (claims with `FOR UPDATE SKIP LOCKED`, a
-//! `LISTEN/NOTIFY` doorbell) fits behind it for several nodes.
+//! [`SqliteStore`] is the embedded default: one process. [`PgStore`] lets several
+//! nodes share one PostgreSQL database: appends are serialised (ids are committed in
+//! the order they are given out), running jobs hold leases, and every commit rings a
+//! `LISTEN/NOTIFY` doorbell that the other nodes follow the log by.
+//!
+//! Writes from a job's own run ([`Write::Report`]) carry its attempt number, a fencing
+//! token: once the job has ended or been claimed again, a late write from the old run
+//! is refused and cannot overwrite the outcome.
 
 #[cfg(test)]
 pub(crate) mod contract;
+mod postgres;
 mod rows;
 mod sqlite;
 
@@ -19,9 +25,13 @@ use app::job::{InvalidTransition, Job, JobId, JobList, JobSpec};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
+pub use postgres::{PgSettings, PgStore};
 pub use sqlite::{SqliteStore, WriteTurns};
 
 use crate::owner::Owner;
+
+/// The step a job shows from the moment a worker picks it up until it reports its own.
+const STARTING_STEP: &str = "Starting";
 
 /// An event as the log holds it: its id, whose it is, and its payload exactly as it is
 /// streamed.
@@ -49,6 +59,8 @@ pub enum StoreError {
     Database(#[from] sqlx::Error),
     #[error("database error: {0}")]
     Write(#[from] rusqlite::Error),
+    #[error("the database is unavailable: {0}")]
+    Unavailable(String),
     #[error("database migration failed: {0}")]
     Migration(#[from] sqlx::migrate::MigrateError),
     #[error("stored data is corrupt: {0}")]
@@ -129,6 +141,39 @@ pub enum Write {
     /// Append an event and apply it to its job, if the job's state allows it. A `removed`
     /// event also deletes the job's earlier events and marks its row removed.
     Record(JobEvent),
+    /// As `Record`, for an event of the job's own run (its progress, log, ending), which
+    /// is taken only while the job is running that `attempt` (fencing: a run that lost
+    /// its claim cannot write).
+    Report { event: JobEvent, attempt: u32 },
+}
+
+impl Write {
+    /// The job a `Record` or `Report` changes.
+    pub fn job_id(&self) -> Option<JobId> {
+        match self {
+            Write::Record(event) | Write::Report { event, .. } => Some(event.job_id()),
+            Write::Create(_) | Write::Claim { .. } => None,
+        }
+    }
+}
+
+/// Checks a job's own write against its fencing token: the job must be running, and
+/// running the attempt that wrote it. The refusal reads as the transition it tried.
+pub(crate) fn fence(
+    job: &Job,
+    event: &JobEvent,
+    attempt: Option<u32>,
+) -> Result<(), InvalidTransition> {
+    match attempt {
+        Some(attempt) if job.status != app::job::JobStatus::Running || job.attempt != attempt => {
+            Err(InvalidTransition {
+                job: job.id,
+                from: job.status,
+                to: job.check(event).unwrap_or(job.status),
+            })
+        }
+        _ => Ok(()),
+    }
 }
 
 /// What one [`Write`] did.
@@ -224,8 +269,15 @@ pub trait Store: Send + Sync + 'static {
     /// The id of the newest event in the log (0 when it is empty).
     async fn last_event_id(&self) -> Result<EventId, StoreError>;
 
-    /// Jobs marked `running` (after a restart: the ones a dead process left behind).
+    /// Jobs marked `running`, by any process.
     async fn running_jobs(&self) -> Result<Vec<Job>, StoreError>;
+
+    /// Running jobs whose process is gone: claimed by an earlier process (SQLite), or
+    /// whose lease has expired (PostgreSQL). Each must be ended or queued again.
+    async fn orphaned_jobs(&self, now: DateTime<Utc>) -> Result<Vec<Job>, StoreError>;
+
+    /// Renews the leases of jobs this process runs (nothing to do with one process).
+    async fn renew_leases(&self, jobs: &[JobId], now: DateTime<Utc>) -> Result<(), StoreError>;
 
     /// Stores a new API token's hash for `owner`.
     async fn add_token(&self, token: &TokenInfo, hash: &[u8]) -> Result<(), StoreError>;

@@ -21,13 +21,11 @@ use rusqlite::TransactionBehavior;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{SqliteConnection, SqlitePool};
 
+use super::STARTING_STEP;
 use super::rows::{EventRow, JobRow, select_jobs};
 use super::{Store, StoreError, StoredEvent, TokenInfo, Write, Written};
 use crate::owner::Owner;
 use group::{Group, LiveJobs};
-
-/// The step a job shows from the moment a worker picks it up until it reports its own.
-const STARTING_STEP: &str = "Starting";
 
 /// How long a write waits for another connection's write to end before it fails.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
@@ -39,6 +37,9 @@ pub struct SqliteStore {
     writer: Arc<Mutex<rusqlite::Connection>>,
     turns: WriteTurns,
     live: LiveJobs,
+    /// This process's name in the jobs it claims: a running job claimed under another
+    /// name was left by a process that stopped.
+    node: Arc<str>,
 }
 
 /// Writers take turns, in arrival order. SQLite has one writer at a time, and its busy
@@ -69,7 +70,7 @@ impl SqliteStore {
             .max_connections(8)
             .connect_with(options)
             .await?;
-        sqlx::migrate!("./migrations").run(&pool).await?;
+        sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
         let writer = rusqlite::Connection::open(path)?;
         writer.busy_timeout(BUSY_TIMEOUT)?;
         writer.pragma_update(None, "synchronous", "FULL")?;
@@ -80,6 +81,7 @@ impl SqliteStore {
             writer: Arc::new(Mutex::new(writer)),
             turns: WriteTurns::default(),
             live: LiveJobs::default(),
+            node: uuid::Uuid::new_v4().to_string().into(),
         })
     }
 
@@ -116,7 +118,7 @@ impl Store for SqliteStore {
         let _turn = self.turns.take().await;
         let mut conn = self.writer.lock().expect("the write connection");
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let mut group = Group::new(&tx, &self.live);
+        let mut group = Group::new(&tx, &self.node, &self.live);
         let written = writes
             .iter()
             .map(|write| group.write(write, now))
@@ -266,6 +268,23 @@ impl Store for SqliteStore {
         rows.into_iter()
             .map(|row| row.into_job().map(|(job, _)| job))
             .collect()
+    }
+
+    async fn orphaned_jobs(&self, _now: DateTime<Utc>) -> Result<Vec<Job>, StoreError> {
+        let rows: Vec<JobRow> = sqlx::query_as(select_jobs!(
+            "WHERE status = 'running' AND (claimed_by IS NULL OR claimed_by <> ?) ORDER BY seq"
+        ))
+        .bind(&*self.node)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|row| row.into_job().map(|(job, _)| job))
+            .collect()
+    }
+
+    async fn renew_leases(&self, _jobs: &[JobId], _now: DateTime<Utc>) -> Result<(), StoreError> {
+        // One process: its claims last as long as it does.
+        Ok(())
     }
 
     async fn add_token(&self, token: &TokenInfo, hash: &[u8]) -> Result<(), StoreError> {

@@ -19,6 +19,7 @@ use crate::owner::Owner;
 use crate::store::rows::{JobRow, details, job_id, select_jobs};
 use crate::store::{
     Admission, ClaimedJob, NewJob, Recorded, Refusal, StoreError, StoredEvent, Write, Written,
+    fence,
 };
 
 /// What the last commit left: the jobs queued or running, and the newest event id. The
@@ -42,6 +43,8 @@ pub(super) struct Committed {
 /// reused). Jobs are worked on as copies, handed to [`LiveJobs`] only after the commit.
 pub(super) struct Group<'c> {
     conn: &'c Connection,
+    /// This process's name in `claimed_by`.
+    node: &'c str,
     live: &'c LiveJobs,
     queued: Option<i64>,
     in_flight: HashMap<Owner, i64>,
@@ -63,11 +66,12 @@ fn stamp(at: DateTime<Utc>) -> String {
 
 impl<'c> Group<'c> {
     /// A group writing through `conn`, which is inside a `BEGIN IMMEDIATE` transaction.
-    pub(super) fn new(conn: &'c Connection, live: &'c LiveJobs) -> Self {
+    pub(super) fn new(conn: &'c Connection, node: &'c str, live: &'c LiveJobs) -> Self {
         // A transaction that failed used no id for good: its successor may use them.
         let last_event_id = live.lock().expect("live jobs").last_event_id;
         Self {
             conn,
+            node,
             live,
             queued: None,
             in_flight: HashMap::new(),
@@ -85,11 +89,24 @@ impl<'c> Group<'c> {
         Ok(match write {
             Write::Create(new) => Written::Created(self.create(new, now)?),
             Write::Claim { max } => Written::Claimed(self.claim(*max, now)?),
-            // A refused event wrote nothing: the others go on.
-            Write::Record(event) => Written::Recorded(match self.apply(event, now)? {
-                Ok((stored, _)) => Recorded::Stored(stored),
-                Err(refused) => Recorded::Refused(refused),
-            }),
+            Write::Record(event) => Written::Recorded(self.record(event, None, now)?),
+            Write::Report { event, attempt } => {
+                Written::Recorded(self.record(event, Some(*attempt), now)?)
+            }
+        })
+    }
+
+    /// Records one event (of the run `attempt`, if it comes from the job's own run).
+    fn record(
+        &mut self,
+        event: &JobEvent,
+        attempt: Option<u32>,
+        now: DateTime<Utc>,
+    ) -> Result<Recorded, StoreError> {
+        // A refused event wrote nothing: the others go on.
+        Ok(match self.apply(event, attempt, now)? {
+            Ok((stored, _)) => Recorded::Stored(stored),
+            Err(refused) => Recorded::Refused(refused),
         })
     }
 
@@ -222,11 +239,14 @@ impl<'c> Group<'c> {
                 began: Vec::new(),
                 at: now,
             });
-            let Ok((event, job)) = self.apply(&start, now)? else {
+            let Ok((event, job)) = self.apply(&start, None, now)? else {
                 return Err(StoreError::Corrupt(format!(
                     "queued job {job_id} could not be started"
                 )));
             };
+            self.conn
+                .prepare_cached("UPDATE jobs SET claimed_by = ? WHERE id = ?")?
+                .execute(params![self.node, id])?;
             claimed.push(ClaimedJob { job, event });
         }
         Ok(claimed)
@@ -238,6 +258,7 @@ impl<'c> Group<'c> {
     fn apply(
         &mut self,
         event: &JobEvent,
+        attempt: Option<u32>,
         now: DateTime<Utc>,
     ) -> Result<Result<(StoredEvent, Job), InvalidTransition>, StoreError> {
         let job_id = event.job_id();
@@ -245,7 +266,7 @@ impl<'c> Group<'c> {
             Some(known) => known,
             None => return Err(StoreError::UnknownJob(job_id)),
         };
-        if let Err(refused) = job.check(event) {
+        if let Err(refused) = job.check(event).and(fence(&job, event, attempt)) {
             return Ok(Err(refused));
         }
         let id = self.next_event_id()?;
