@@ -11,7 +11,6 @@ use clap::{Parser, Subcommand};
 use crate::config::Config;
 use crate::identity::tokens;
 use crate::owner::Owner;
-use crate::store::{SqliteStore, Store};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -63,10 +62,8 @@ pub async fn token(config: &Config, command: TokenCommand) -> anyhow::Result<()>
             config.data_dir.display()
         )
     })?;
-    let path = config.database_path();
-    let store = SqliteStore::open(&path)
-        .await
-        .with_context(|| format!("cannot open the database {}", path.display()))?;
+    let store = crate::startup::open_store(config).await?;
+    let store = store.as_ref();
     let mut out = std::io::stdout().lock();
     match command {
         TokenCommand::Create { owner, label } => {
@@ -76,7 +73,7 @@ pub async fn token(config: &Config, command: TokenCommand) -> anyhow::Result<()>
                 label.chars().count() <= 200,
                 "--label: at most 200 characters"
             );
-            let new = tokens::create(&store, owner, label).await?;
+            let new = tokens::create(store, owner, label).await?;
             // The token alone on stdout (`TOKEN=$(candor token create)`); the rest on stderr.
             writeln!(out, "{}", new.token)?;
             let mut err = std::io::stderr().lock();

@@ -21,7 +21,8 @@ pub struct ConfigError {
 pub struct Config {
     /// `CANDOR_DATA_DIR`: where the database and the artifacts live. Default `./data`.
     pub data_dir: PathBuf,
-    /// `CANDOR_WORKERS`: how many jobs run at once. Default: the number of CPU cores.
+    /// `CANDOR_WORKERS`: how many jobs run at once (0: this node runs none, it only serves).
+    /// Default: the number of CPU cores.
     pub workers: usize,
     /// `CANDOR_PROGRESS_INTERVAL_MS`: the shortest time between two progress events of one
     /// job; progress reported faster is coalesced (the latest value wins). Default 200.
@@ -62,6 +63,17 @@ pub struct Config {
     pub allowed_origins: Vec<String>,
     /// The limits that keep one client from taking the server from the others.
     pub limits: Limits,
+    /// `CANDOR_DATABASE_URL=postgres://…`: keep jobs in this shared PostgreSQL database
+    /// (several nodes) instead of SQLite in the data directory.
+    pub database_url: Option<String>,
+    /// `CANDOR_DATABASE_MAX_CONNECTIONS`: the most PostgreSQL connections this node opens.
+    pub database_max_connections: u32,
+    /// `CANDOR_LEASE_SECS`: how long a node's claim on a running job holds unless renewed
+    /// (PostgreSQL); a job whose lease has run out is ended as lost by another node.
+    pub lease: Duration,
+    /// `CANDOR_NODE_NAME`: this node's name in its claims and logs (made unique per
+    /// process).
+    pub node_name: String,
 }
 
 /// Every limit is configurable; each refusal answers with a JSON error that says which.
@@ -121,6 +133,10 @@ impl Default for Config {
             secure_cookies: false,
             allowed_origins: Vec::new(),
             limits: Limits::default(),
+            database_url: None,
+            database_max_connections: 16,
+            lease: Duration::from_secs(15),
+            node_name: "candor".to_owned(),
         }
     }
 }
@@ -209,7 +225,7 @@ impl Config {
         };
         Ok(Self {
             data_dir: read("CANDOR_DATA_DIR").map_or(defaults.data_dir, PathBuf::from),
-            workers: number("CANDOR_WORKERS", 1..=1024)?.map_or(defaults.workers, |n| n as usize),
+            workers: number("CANDOR_WORKERS", 0..=1024)?.map_or(defaults.workers, |n| n as usize),
             progress_interval: number("CANDOR_PROGRESS_INTERVAL_MS", 0..=60_000)?
                 .map_or(defaults.progress_interval, Duration::from_millis),
             keep_alive: seconds("CANDOR_KEEPALIVE_SECS", 1..=3600, defaults.keep_alive)?,
@@ -242,6 +258,26 @@ impl Config {
             secure_cookies,
             allowed_origins,
             limits,
+            database_url: read("CANDOR_DATABASE_URL")
+                .map(|url| {
+                    let url = url.trim().to_owned();
+                    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+                        Ok(url)
+                    } else {
+                        Err(ConfigError {
+                            name: "CANDOR_DATABASE_URL".to_owned(),
+                            value: "(hidden)".to_owned(),
+                            reason: "must be a postgres:// URL (leave it unset for SQLite in \
+                                     the data directory)"
+                                .to_owned(),
+                        })
+                    }
+                })
+                .transpose()?,
+            database_max_connections: number("CANDOR_DATABASE_MAX_CONNECTIONS", 2..=1000)?
+                .map_or(defaults.database_max_connections, |n| n as u32),
+            lease: seconds("CANDOR_LEASE_SECS", 2..=3600, defaults.lease)?,
+            node_name: read("CANDOR_NODE_NAME").map_or(defaults.node_name, |n| n.trim().to_owned()),
         })
     }
 

@@ -6,19 +6,23 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use leptos::config::LeptosOptions;
+use sqlx::PgPool;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
-use crate::events::{Bus, Recorder};
+use crate::events::{Announce, Bus, Doorbell, Recorder, follower};
 use crate::http::{AppState, router};
 use crate::identity::{Identities, Sessions, session};
-use crate::jobs::{Kinds, Runner, RunnerConfig, Services, recover_interrupted};
+use crate::jobs::runner::{follow_bus, keep_leases};
+use crate::jobs::{
+    Cause, Kinds, Runner, RunnerConfig, Services, recover_interrupted, rescue_lost_runs,
+};
 use crate::limits::connections::connections_that_fit;
 use crate::limits::{CreationRate, LimitedListener, StreamPermits};
 use crate::orders::OrdersTable;
 use crate::retention::Sweeper;
-use crate::store::{SqliteStore, Store};
+use crate::store::{PgSettings, PgStore, SqliteStore, Store};
 use crate::uploads::Uploads;
 
 pub struct Application {
@@ -26,7 +30,71 @@ pub struct Application {
     max_connections: usize,
     state: AppState,
     sweeper: Sweeper,
+    leases: Leases,
+    /// Stops following the shared log, once nothing is left to announce.
+    follower_stop: CancellationToken,
     stop: CancellationToken,
+}
+
+/// How this node keeps its claims and rescues lost ones.
+struct Leases {
+    /// How often it renews its leases and looks for expired ones.
+    every: std::time::Duration,
+    cause: Cause,
+}
+
+/// Where jobs, events and orders are kept: SQLite in the data directory, or a shared
+/// PostgreSQL database.
+struct Storage {
+    store: Arc<dyn Store>,
+    orders: OrdersTable,
+    /// The shared database's pool, with several nodes.
+    shared: Option<PgPool>,
+}
+
+/// The configured store alone (for the command-line tools).
+pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
+    Ok(Storage::open(config).await?.store)
+}
+
+impl Storage {
+    async fn open(config: &Config) -> anyhow::Result<Self> {
+        let sqlite = match &config.database_url {
+            None => config.database_path(),
+            // The orders table stays in the data directory for now.
+            Some(_) => config.data_dir.join("orders.db"),
+        };
+        let local = SqliteStore::open(&sqlite)
+            .await
+            .with_context(|| format!("cannot open the database {}", sqlite.display()))?;
+        let orders = OrdersTable::new(local.pool(), local.write_turns());
+        let Some(url) = &config.database_url else {
+            return Ok(Self {
+                store: Arc::new(local),
+                orders,
+                shared: None,
+            });
+        };
+        let node = format!(
+            "{}-{}",
+            config.node_name,
+            &uuid::Uuid::new_v4().simple().to_string()[..8]
+        );
+        let pg = PgStore::open(&PgSettings {
+            url: url.clone(),
+            max_connections: config.database_max_connections,
+            node: node.clone(),
+            lease: config.lease,
+        })
+        .await
+        .context("cannot open the PostgreSQL database named by CANDOR_DATABASE_URL")?;
+        tracing::info!(node, lease = ?config.lease, "jobs are kept in PostgreSQL, shared with other nodes");
+        Ok(Self {
+            shared: Some(pg.pool()),
+            store: Arc::new(pg),
+            orders,
+        })
+    }
 }
 
 impl Application {
@@ -44,37 +112,58 @@ impl Application {
                     config.data_dir.display()
                 )
             })?;
-        let sqlite = SqliteStore::open(&config.database_path())
-            .await
-            .with_context(|| {
-                format!(
-                    "cannot open the database {}",
-                    config.database_path().display()
-                )
-            })?;
         let kinds = Kinds::builtin().configured(&config.time_limits, config.upload_max_bytes);
-        let services = Services {
-            orders: OrdersTable::new(sqlite.pool(), sqlite.write_turns()),
-            uploads: Uploads::new(config.uploads_dir()),
-        };
-        let store: Arc<dyn Store> = Arc::new(sqlite);
+        let uploads = Uploads::new(config.uploads_dir());
         let bus = Bus::new(config.bus_capacity);
-        let recorder = Recorder::new(store.clone(), bus.clone());
-        // Nothing runs yet: what an import or an upload left half-done is a leftover.
-        let abandoned = services.orders.abandon_unfinished().await?;
-        if abandoned > 0 {
-            tracing::warn!(
-                abandoned,
-                "removed imports that a stopped process left unfinished"
-            );
+        let follower_stop = CancellationToken::new();
+        let storage = Storage::open(&config).await?;
+        let store = storage.store.clone();
+        let (recorder, cause) = match &storage.shared {
+            None => (
+                Recorder::new(store.clone(), Announce::Bus(bus.clone())),
+                Cause::Restart,
+            ),
+            Some(pool) => {
+                // Every node's events reach this node's bus through the log.
+                let doorbell = Doorbell::default();
+                let after = store.last_event_id().await?;
+                tokio::spawn(follower::listen_for_commits(
+                    pool.clone(),
+                    doorbell.clone(),
+                    follower_stop.clone(),
+                ));
+                tokio::spawn(follower::follow_log(
+                    store.clone(),
+                    bus.clone(),
+                    doorbell.clone(),
+                    after,
+                    follower_stop.clone(),
+                ));
+                (
+                    Recorder::new(store.clone(), Announce::Follower(doorbell)),
+                    Cause::NodeLost,
+                )
+            }
+        };
+        let services = Services {
+            orders: storage.orders,
+            uploads: uploads.clone(),
+        };
+        if storage.shared.is_none() {
+            // Nothing runs yet: what an import or an upload left half-done is a leftover.
+            // (With several nodes, another node may be running it.)
+            let abandoned = services.orders.abandon_unfinished().await?;
+            if abandoned > 0 {
+                tracing::warn!(
+                    abandoned,
+                    "removed imports that a stopped process left unfinished"
+                );
+            }
+            services.uploads.remove_partials().await?;
         }
-        services.uploads.remove_partials().await?;
-        let interrupted = recover_interrupted(store.as_ref(), &recorder, &kinds).await?;
+        let interrupted = recover_interrupted(store.as_ref(), &recorder, &kinds, cause).await?;
         if interrupted > 0 {
-            tracing::warn!(
-                interrupted,
-                "ended jobs that were running when the last process stopped"
-            );
+            tracing::warn!(interrupted, "ended jobs whose process had stopped");
         }
         let runner = Runner::new(
             recorder.clone(),
@@ -130,6 +219,11 @@ impl Application {
             max_connections,
             state,
             sweeper,
+            leases: Leases {
+                every: config.lease / 3,
+                cause,
+            },
+            follower_stop,
             stop: CancellationToken::new(),
         })
     }
@@ -152,9 +246,30 @@ impl Application {
             max_connections,
             state,
             sweeper,
+            leases,
+            follower_stop,
             stop,
         } = self;
         let runner = tokio::spawn(state.runner.clone().run(state.draining.clone()));
+        tokio::spawn(follow_bus(
+            state.runner.clone(),
+            state.bus.subscribe(),
+            state.closing.clone(),
+        ));
+        tokio::spawn(keep_leases(
+            state.runner.clone(),
+            state.store.clone(),
+            leases.every,
+            state.closing.clone(),
+        ));
+        tokio::spawn(rescue_lost_runs(
+            state.store.clone(),
+            state.recorder.clone(),
+            state.kinds.clone(),
+            leases.cause,
+            leases.every,
+            state.draining.clone(),
+        ));
         let sweeping = tokio::spawn(sweeper.run(state.draining.clone()));
         tokio::spawn(forget_idle_rates(
             state.creation_rate.clone(),
@@ -181,6 +296,8 @@ impl Application {
             closing.cancel();
         };
         let (served, ()) = tokio::join!(serve.into_future(), sequence);
+        // The log's follower and listener stop with the node.
+        follower_stop.cancel();
         served.context("the HTTP server failed")?;
         tracing::info!("stopped");
         Ok(())

@@ -5,15 +5,19 @@
 //! - [`Bus`]: the in-memory doorbell: a bounded broadcast of freshly written events, each
 //!   encoded once for all subscribers; it also keeps when each running job last reported
 //!   ([`Pulses`]), for the streams' heartbeats.
+//! - [`follower`]: with several nodes on PostgreSQL, each node follows the shared log
+//!   (rung by `LISTEN/NOTIFY`) and announces every node's events on its own bus.
 //! - `sse`: the `text/event-stream` encoding.
 //! - [`Subscription`]: one client's stream: replays what it missed from the log, then
 //!   follows the bus, and goes back to the log whenever it falls behind.
 
 mod bus;
+pub mod follower;
 mod recorder;
 pub mod sse;
 mod subscription;
 
 pub use bus::{Bus, Published, Pulses};
-pub use recorder::Recorder;
+pub use follower::Doorbell;
+pub use recorder::{Announce, Recorder};
 pub use subscription::{Filter, Heartbeats, Subscription};

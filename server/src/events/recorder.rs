@@ -23,7 +23,7 @@ use app::job::{Job, JobId, JobSpec};
 use chrono::Utc;
 use tokio::sync::{mpsc, oneshot};
 
-use super::Bus;
+use super::{Bus, Doorbell};
 use crate::owner::Owner;
 use crate::store::{
     Admission, ClaimedJob, NewJob, Recorded, Store, StoreError, Write, Written, unexpected,
@@ -33,6 +33,26 @@ use crate::store::{
 const GROUP: usize = 256;
 
 type Reply = oneshot::Sender<Result<Written, StoreError>>;
+
+/// How the events a write stored are announced.
+#[derive(Clone, Debug)]
+pub enum Announce {
+    /// One process: onto the bus, in id order, right after each commit.
+    Bus(Bus),
+    /// Several nodes: the log's follower announces every node's events in id order;
+    /// each commit rings it.
+    Follower(Doorbell),
+}
+
+impl Announce {
+    /// Announces what one group commit stored.
+    fn written(&self, written: &[Written]) {
+        match self {
+            Announce::Bus(bus) => written.iter().for_each(|w| publish(bus, w)),
+            Announce::Follower(doorbell) => doorbell.ring(),
+        }
+    }
+}
 
 #[derive(Clone)]
 pub struct Recorder {
@@ -70,10 +90,10 @@ impl Writer {
 }
 
 impl Recorder {
-    pub fn new(store: Arc<dyn Store>, bus: Bus) -> Self {
+    pub fn new(store: Arc<dyn Store>, announce: Announce) -> Self {
         let writer = Writer::start();
         let (writes, queue) = mpsc::unbounded_channel();
-        writer.handle.spawn(write_groups(store, bus, queue));
+        writer.handle.spawn(write_groups(store, announce, queue));
         Self {
             writes,
             _writer: Arc::new(writer),
@@ -121,6 +141,15 @@ impl Recorder {
         }
     }
 
+    /// Records an event of a job's own run, the run that `attempt` started: refused
+    /// (not an error) if the job is no longer running that attempt.
+    pub async fn report(&self, event: JobEvent, attempt: u32) -> Result<Recorded, StoreError> {
+        match self.write(Write::Report { event, attempt }).await? {
+            Written::Recorded(recorded) => Ok(recorded),
+            other => Err(unexpected(&other)),
+        }
+    }
+
     async fn write(&self, write: Write) -> Result<Written, StoreError> {
         let (reply, answer) = oneshot::channel();
         let gone = || StoreError::Corrupt("the event writer has stopped".to_owned());
@@ -143,7 +172,7 @@ fn publish(bus: &Bus, written: &Written) {
 /// transaction, announces what they stored, in order, and answers each caller.
 async fn write_groups(
     store: Arc<dyn Store>,
-    bus: Bus,
+    announce: Announce,
     mut queue: mpsc::UnboundedReceiver<(Write, Reply)>,
 ) {
     let mut writes = Vec::with_capacity(GROUP);
@@ -162,8 +191,8 @@ async fn write_groups(
         }
         match store.write_all(&writes, Utc::now()).await {
             Ok(written) => {
+                announce.written(&written);
                 for (written, reply) in written.into_iter().zip(replies.drain(..)) {
-                    publish(&bus, &written);
                     let _ = reply.send(Ok(written));
                 }
             }
@@ -173,7 +202,7 @@ async fn write_groups(
                 for (write, reply) in writes.iter().zip(replies.drain(..)) {
                     let written = store.write(write.clone(), Utc::now()).await;
                     if let Ok(written) = &written {
-                        publish(&bus, written);
+                        announce.written(std::slice::from_ref(written));
                     }
                     let _ = reply.send(written);
                 }

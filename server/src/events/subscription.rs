@@ -250,7 +250,7 @@ mod tests {
     use futures::StreamExt;
 
     use super::*;
-    use crate::events::{Bus, Recorder};
+    use crate::events::{Announce, Bus, Recorder};
     use crate::store::{Admission, SqliteStore};
 
     #[tokio::test]
@@ -259,7 +259,7 @@ mod tests {
         let store: Arc<dyn Store> =
             Arc::new(SqliteStore::open(&dir.path().join("t.db")).await.unwrap());
         let bus = Bus::new(16);
-        let recorder = Recorder::new(store.clone(), bus.clone());
+        let recorder = Recorder::new(store.clone(), Announce::Bus(bus.clone()));
         let closing = CancellationToken::new();
         let mut subscription = Subscription::new(
             store,

@@ -22,9 +22,11 @@ pub mod runner;
 
 pub use context::{JobContext, Services};
 pub use kind::{JobError, Outcome};
-pub use recovery::recover_interrupted;
+pub use recovery::{Cause, recover_interrupted, rescue_lost_runs};
 pub use registry::{Kinds, SpecError};
 pub use runner::{Runner, RunnerConfig};
 
 /// The reason given for a job that was running when its process stopped.
 pub const INTERRUPTED: &str = "interrupted by a server restart";
+/// The reason a job fails when the node running it stopped renewing its lease.
+pub const NODE_LOST: &str = "worker node lost";

@@ -93,22 +93,34 @@ impl Unwritten {
     }
 }
 
+/// A job's run: where its reports go, and the attempt (fencing token) they are written
+/// under.
+#[derive(Clone)]
+pub(super) struct Run {
+    pub recorder: Recorder,
+    pub job_id: JobId,
+    pub attempt: u32,
+}
+
 pub(super) async fn report_progress(
-    recorder: Recorder,
-    job_id: JobId,
+    run: Run,
     unwritten: Unwritten,
     mut reports: watch::Receiver<Progress>,
     // What the job's record already says (written when the job was claimed).
     mut written: Progress,
     interval: Duration,
     done: CancellationToken,
+    // Cancelled when the job takes no more reports from this run (it ended, or the run
+    // lost its claim): the run stops.
+    refused: CancellationToken,
 ) {
     loop {
         // The interval runs from the start of a write, not its end: a slow write (a busy
         // moment) does not slow the job's reports down further.
         let began = tokio::time::Instant::now();
         let current = reports.borrow_and_update().clone();
-        if !write_both(&recorder, job_id, &unwritten, &current, &written).await {
+        if !write_both(&run, &unwritten, &current, &written).await {
+            refused.cancel();
             return;
         }
         written = current;
@@ -125,7 +137,7 @@ pub(super) async fn report_progress(
         }
     }
     let last = reports.borrow().clone();
-    write_both(&recorder, job_id, &unwritten, &last, &written).await;
+    write_both(&run, &unwritten, &last, &written).await;
 }
 
 /// Records the lines logged since the last write and, if the job moved (or began steps),
@@ -133,32 +145,25 @@ pub(super) async fn report_progress(
 /// first) and reach the page together. False when the job no longer takes either (it
 /// ended).
 async fn write_both(
-    recorder: &Recorder,
-    job_id: JobId,
+    run: &Run,
     unwritten: &Unwritten,
     current: &Progress,
     written: &Progress,
 ) -> bool {
-    let lines = write_log(recorder, job_id, unwritten);
+    let lines = write_log(run, unwritten);
     let began = unwritten.take_began();
-    let moved = async {
-        (current == written && began.is_empty()) || write(recorder, job_id, current, began).await
-    };
+    let moved =
+        async { (current == written && began.is_empty()) || write(run, current, began).await };
     let (lines, moved) = tokio::join!(lines, moved);
     lines && moved
 }
 
 /// Records one progress event; false when the job no longer takes progress (it ended).
-async fn write(
-    recorder: &Recorder,
-    job_id: JobId,
-    progress: &Progress,
-    began: Vec<StepMark>,
-) -> bool {
+async fn write(run: &Run, progress: &Progress, began: Vec<StepMark>) -> bool {
     record(
-        recorder,
+        run,
         JobEvent::StatusUpdate(StatusUpdate {
-            job_id,
+            job_id: run.job_id,
             status: JobStatus::Running,
             progress: progress.percent,
             step: progress.step.clone(),
@@ -172,15 +177,15 @@ async fn write(
 
 /// Records the lines logged since the last write, if any, as one `log` event. (Joined
 /// before the progress write, it is handed to the writer first.)
-async fn write_log(recorder: &Recorder, job_id: JobId, unwritten: &Unwritten) -> bool {
+async fn write_log(run: &Run, unwritten: &Unwritten) -> bool {
     let lines = unwritten.take_lines();
     if lines.is_empty() {
         return true;
     }
     record(
-        recorder,
+        run,
         JobEvent::Log(JobLog {
-            job_id,
+            job_id: run.job_id,
             lines,
             at: Utc::now(),
         }),
@@ -188,9 +193,11 @@ async fn write_log(recorder: &Recorder, job_id: JobId, unwritten: &Unwritten) ->
     .await
 }
 
-async fn record(recorder: &Recorder, event: JobEvent) -> bool {
-    let job_id = event.job_id();
-    match recorder.record(event).await {
+/// Records one event of the run; false when the job no longer takes them (it ended, or
+/// this run lost its claim).
+async fn record(run: &Run, event: JobEvent) -> bool {
+    let job_id = run.job_id;
+    match run.recorder.report(event, run.attempt).await {
         Ok(Recorded::Stored(_)) => true,
         Ok(Recorded::Refused(_)) => false,
         Err(err) => {

@@ -1,22 +1,56 @@
-//! Jobs whose process stopped under them: at start-up, the ones a dead process left
-//! `running`; at shutdown, the ones that outlived the grace period. Each is ended
-//! honestly, or, if its kind is safe to re-run, queued again (a few times at most).
+//! Jobs whose process stopped under them: the ones a dead process left `running` (found
+//! at start-up, and with several nodes whenever a node's leases run out); at shutdown,
+//! the ones that outlived the grace period. Each is ended honestly, or, if its kind is
+//! safe to re-run, queued again (a few times at most).
+
+use std::time::Duration;
 
 use app::event::{Failure, JobEvent, StatusUpdate};
 use app::job::{Job, JobStatus};
 use chrono::Utc;
+use tokio_util::sync::CancellationToken;
 
-use super::INTERRUPTED;
 use super::registry::Kinds;
+use super::{INTERRUPTED, NODE_LOST};
 use crate::events::Recorder;
-use crate::store::{Store, StoreError};
+use crate::store::{Recorded, Store, StoreError};
+
+/// Why a job's run stopped under it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Cause {
+    /// Its process stopped (or is stopping) and was started again.
+    Restart,
+    /// Its node stopped renewing its lease (died, was stopped, or lost the database).
+    NodeLost,
+}
+
+impl Cause {
+    fn reason(self) -> &'static str {
+        match self {
+            Cause::Restart => INTERRUPTED,
+            Cause::NodeLost => NODE_LOST,
+        }
+    }
+
+    fn requeued(self) -> &'static str {
+        match self {
+            Cause::Restart => "Interrupted by a server restart",
+            Cause::NodeLost => "Its worker node was lost",
+        }
+    }
+}
 
 /// How many times a job may be started in all before an interruption ends it for good
 /// (a job that brings the process down every time must not loop forever).
 pub(super) const MAX_ATTEMPTS: u32 = 3;
 
 /// What becomes of `job`, interrupted while running with `step` as its last step.
-pub(super) fn interruption(job: &Job, step: Option<String>, kinds: &Kinds) -> JobEvent {
+pub(super) fn interruption(
+    job: &Job,
+    step: Option<String>,
+    cause: Cause,
+    kinds: &Kinds,
+) -> JobEvent {
     let at = Utc::now();
     let safe_to_rerun = kinds.safe_to_rerun(&job.spec.kind);
     if safe_to_rerun && job.attempt < MAX_ATTEMPTS {
@@ -25,7 +59,8 @@ pub(super) fn interruption(job: &Job, step: Option<String>, kinds: &Kinds) -> Jo
             status: JobStatus::Queued,
             progress: 0,
             step: Some(format!(
-                "Interrupted by a server restart; queued to run again (attempt {} of {MAX_ATTEMPTS})",
+                "{}; queued to run again (attempt {} of {MAX_ATTEMPTS})",
+                cause.requeued(),
                 job.attempt + 1
             )),
             done: None,
@@ -34,9 +69,9 @@ pub(super) fn interruption(job: &Job, step: Option<String>, kinds: &Kinds) -> Jo
         })
     } else {
         let error = if safe_to_rerun {
-            format!("{INTERRUPTED} (after {} attempts)", job.attempt)
+            format!("{} (after {} attempts)", cause.reason(), job.attempt)
         } else {
-            INTERRUPTED.to_owned()
+            cause.reason().to_owned()
         };
         JobEvent::Failure(Failure {
             job_id: job.id,
@@ -47,23 +82,52 @@ pub(super) fn interruption(job: &Job, step: Option<String>, kinds: &Kinds) -> Jo
     }
 }
 
-/// Ends or re-queues every job still marked `running`: its process is gone, so no job
-/// stays `running` forever. Returns how many there were.
+/// Ends or re-queues every running job whose process is gone (see
+/// [`Store::orphaned_jobs`]): no job stays `running` forever. Returns how many there were.
 pub async fn recover_interrupted(
     store: &dyn Store,
     recorder: &Recorder,
     kinds: &Kinds,
+    cause: Cause,
 ) -> Result<usize, StoreError> {
-    let stranded = store.running_jobs().await?;
+    let stranded = store.orphaned_jobs(Utc::now()).await?;
+    let mut ended = 0;
     for job in &stranded {
-        let event = interruption(job, job.step.clone(), kinds);
-        tracing::warn!(
-            job_id = %job.id,
-            kind = %job.spec.kind,
-            outcome = %event.kind(),
-            "a job was interrupted by a restart"
-        );
-        recorder.record(event).await?;
+        let event = interruption(job, job.step.clone(), cause, kinds);
+        let outcome = event.kind();
+        // Under the run's own fencing token: of two nodes rescuing the same job, one
+        // does; a run that came back to life and ended it first keeps its outcome.
+        if let Recorded::Stored(_) = recorder.report(event, job.attempt).await? {
+            tracing::warn!(
+                job_id = %job.id,
+                kind = %job.spec.kind,
+                %outcome,
+                ?cause,
+                "a job's run was lost"
+            );
+            ended += 1;
+        }
     }
-    Ok(stranded.len())
+    Ok(ended)
+}
+
+/// Looks for lost runs every `every` until `stop` (with several nodes: the runs of
+/// nodes whose leases have run out).
+pub async fn rescue_lost_runs(
+    store: std::sync::Arc<dyn Store>,
+    recorder: Recorder,
+    kinds: Kinds,
+    cause: Cause,
+    every: Duration,
+    stop: CancellationToken,
+) {
+    loop {
+        tokio::select! {
+            () = stop.cancelled() => return,
+            () = tokio::time::sleep(every) => {}
+        }
+        if let Err(err) = recover_interrupted(store.as_ref(), &recorder, &kinds, cause).await {
+            tracing::warn!(error = %err, "could not look for lost jobs; trying again");
+        }
+    }
 }

@@ -11,20 +11,21 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use app::event::{Cancelled, Completion, Failure, JobEvent};
+use app::event::{Cancelled, Completion, EventKind, Failure, JobEvent};
 use app::job::JobId;
 use chrono::Utc;
-use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, watch};
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, broadcast, watch};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use super::context::{Progress, Services};
-use super::progress::{Unwritten, report_progress};
+use super::progress::{Run, Unwritten, report_progress};
+use super::recovery::{self, Cause};
 use super::registry::{self, Kinds};
-use super::{JobContext, JobError, Outcome, recovery};
-use crate::events::Recorder;
-use crate::store::{ClaimedJob, Recorded};
+use super::{JobContext, JobError, Outcome};
+use crate::events::{Published, Recorder};
+use crate::store::{ClaimedJob, Recorded, Store};
 
 /// How long an idle runner sleeps before looking at the queue again even without a
 /// doorbell (a safety net: every accepted job also rings [`Runner::wake`]).
@@ -84,6 +85,11 @@ impl Runner {
         if let Some(token) = self.lock_running().get(&id) {
             token.cancel();
         }
+    }
+
+    /// The jobs this process is running now.
+    pub fn running(&self) -> Vec<JobId> {
+        self.lock_running().keys().copied().collect()
     }
 
     fn lock_running(&self) -> std::sync::MutexGuard<'_, HashMap<JobId, CancellationToken>> {
@@ -195,13 +201,17 @@ impl Runner {
             let reporter_done = CancellationToken::new();
             let reporter = tokio::spawn(
                 report_progress(
-                    self.recorder.clone(),
-                    id,
+                    Run {
+                        recorder: self.recorder.clone(),
+                        job_id: id,
+                        attempt: job.attempt,
+                    },
                     unwritten.clone(),
                     reports_rx.clone(),
                     recorded,
                     self.config.progress_interval,
                     reporter_done.clone(),
+                    cancel.clone(),
                 )
                 .in_current_span(),
             );
@@ -257,7 +267,9 @@ impl Runner {
                     step,
                     at,
                 }),
-                Ending::Interrupted => recovery::interruption(&job, step, &self.kinds),
+                Ending::Interrupted => {
+                    recovery::interruption(&job, step, Cause::Restart, &self.kinds)
+                }
                 Ending::Cancelled => JobEvent::Cancelled(Cancelled {
                     job_id: id,
                     step,
@@ -265,13 +277,16 @@ impl Runner {
                 }),
             };
             let kind = event.kind();
-            let completed = match self.recorder.record(event).await {
+            // Fenced: if this run lost its claim (its node was taken for dead), the
+            // outcome recorded for it stands.
+            let completed = match self.recorder.report(event, job.attempt).await {
                 Ok(Recorded::Stored(_)) => {
                     tracing::info!(ending = %kind, "ended");
                     matches!(ending, Ending::Completed(_))
                 }
                 Ok(Recorded::Refused(_)) => {
-                    // Someone else ended it first (a cancel request): theirs stands.
+                    // Someone else ended it first (a cancel request, or a node that found
+                    // this run's lease expired): theirs stands.
                     tracing::info!("ended (already recorded)");
                     false
                 }
@@ -288,6 +303,55 @@ impl Runner {
         }
         .instrument(span)
         .await;
+    }
+}
+
+/// Follows this node's bus for what concerns its workers: a job queued on any node wakes
+/// them, and a job of theirs that ended elsewhere (cancelled through another node, or
+/// ended as lost by a node that found its lease expired) is stopped at once.
+pub async fn follow_bus(
+    runner: Arc<Runner>,
+    mut events: broadcast::Receiver<Arc<Published>>,
+    stop: CancellationToken,
+) {
+    loop {
+        let received = tokio::select! {
+            () = stop.cancelled() => return,
+            received = events.recv() => received,
+        };
+        match received {
+            Ok(event) => match event.kind {
+                EventKind::Created => runner.wake(),
+                EventKind::Cancelled | EventKind::Failure | EventKind::Removed => {
+                    runner.cancel(event.job_id);
+                }
+                EventKind::StatusUpdate | EventKind::Log | EventKind::Completion => {}
+            },
+            // Missed events may have queued jobs; the runs learn of their own ends when
+            // their next write is refused.
+            Err(broadcast::error::RecvError::Lagged(_)) => runner.wake(),
+            Err(broadcast::error::RecvError::Closed) => return,
+        }
+    }
+}
+
+/// Renews the leases of the jobs this node runs, every `every`, until `stop`: while it
+/// does, no other node takes them for lost.
+pub async fn keep_leases(
+    runner: Arc<Runner>,
+    store: Arc<dyn Store>,
+    every: Duration,
+    stop: CancellationToken,
+) {
+    loop {
+        tokio::select! {
+            () = stop.cancelled() => return,
+            () = tokio::time::sleep(every) => {}
+        }
+        let running = runner.running();
+        if let Err(err) = store.renew_leases(&running, Utc::now()).await {
+            tracing::warn!(error = %err, jobs = running.len(), "could not renew this node's leases");
+        }
     }
 }
 
@@ -318,7 +382,7 @@ fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::events::Bus;
+    use crate::events::{Announce, Bus};
     use crate::orders::OrdersTable;
     use crate::owner::Owner;
     use crate::store::{Admission, SqliteStore, Store};
@@ -333,7 +397,7 @@ mod tests {
             uploads: Uploads::new(dir.path().join("uploads")),
         };
         let store: Arc<dyn Store> = Arc::new(sqlite);
-        let recorder = Recorder::new(store.clone(), Bus::new(16));
+        let recorder = Recorder::new(store.clone(), Announce::Bus(Bus::new(16)));
         let runner = Runner::new(
             recorder.clone(),
             Kinds::builtin(),

@@ -25,7 +25,7 @@ use app::job::{InvalidTransition, Job, JobId, JobList, JobSpec};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-pub use postgres::{PgSettings, PgStore};
+pub use postgres::{LOG_CHANNEL, PgSettings, PgStore};
 pub use sqlite::{SqliteStore, WriteTurns};
 
 use crate::owner::Owner;
@@ -265,6 +265,10 @@ pub trait Store: Send + Sync + 'static {
         job: Option<JobId>,
         limit: u32,
     ) -> Result<Vec<StoredEvent>, StoreError>;
+
+    /// Every owner's events after `after`, oldest first: what a node announces to its
+    /// subscribers when it follows the log.
+    async fn log_after(&self, after: EventId, limit: u32) -> Result<Vec<StoredEvent>, StoreError>;
 
     /// The id of the newest event in the log (0 when it is empty).
     async fn last_event_id(&self) -> Result<EventId, StoreError>;

@@ -31,7 +31,7 @@ use crate::owner::Owner;
 use group::Group;
 
 /// The channel every commit that appended events notifies, with the newest id.
-pub(crate) const LOG_CHANNEL: &str = "candor_log";
+pub const LOG_CHANNEL: &str = "candor_log";
 
 /// How to reach the database, and this node's part in it.
 #[derive(Clone, Debug)]
@@ -224,6 +224,17 @@ impl Store for PgStore {
         .bind(owner.as_str())
         .bind(after.0)
         .bind(job.map(|id| id.to_string()))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter().map(EventRow::into_event).collect()
+    }
+
+    async fn log_after(&self, after: EventId, limit: u32) -> Result<Vec<StoredEvent>, StoreError> {
+        let rows: Vec<EventRow> = sqlx::query_as(
+            "SELECT id, job_id, owner, kind, data FROM events WHERE id > $1 ORDER BY id LIMIT $2",
+        )
+        .bind(after.0)
         .bind(i64::from(limit))
         .fetch_all(&self.pool)
         .await?;

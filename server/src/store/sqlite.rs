@@ -253,6 +253,17 @@ impl Store for SqliteStore {
         rows.into_iter().map(EventRow::into_event).collect()
     }
 
+    async fn log_after(&self, after: EventId, limit: u32) -> Result<Vec<StoredEvent>, StoreError> {
+        let rows: Vec<EventRow> = sqlx::query_as(
+            "SELECT id, job_id, owner, kind, data FROM events WHERE id > ? ORDER BY id LIMIT ?",
+        )
+        .bind(after.0)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter().map(EventRow::into_event).collect()
+    }
+
     async fn last_event_id(&self) -> Result<EventId, StoreError> {
         let last: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(id), 0) FROM events")
             .fetch_one(&self.pool)
