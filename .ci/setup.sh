@@ -99,3 +99,34 @@ ensure_build_tools() {
   ensure_cargo_leptos
   ensure_wasm_bindgen
 }
+
+# PostgreSQL for the store and multi-node tests: the server CANDOR_TEST_DATABASE_URL
+# names (by default the local one on 127.0.0.1:5432, trust authentication) if it
+# answers; else Debian's postgresql, installed and started here with a password of its
+# own. Each test makes a database of its own there and drops it afterwards.
+ensure_postgres() {
+  if [ -n "${CANDOR_TEST_DATABASE_URL:-}" ]; then
+    return
+  fi
+  if (exec 3<>/dev/tcp/127.0.0.1/5432) 2>/dev/null; then
+    export CANDOR_TEST_DATABASE_URL="postgres://postgres@127.0.0.1:5432/postgres"
+    return
+  fi
+  if ! ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1; then
+    apt_install postgresql
+  fi
+  local version
+  version="$(ls /usr/lib/postgresql | sort -V | tail -n 1)"
+  if [ ! -d "/etc/postgresql/$version/main" ]; then
+    as_root pg_createcluster "$version" main >/dev/null
+  fi
+  say "starting PostgreSQL $version"
+  as_root pg_ctlcluster --skip-systemctl-redirect "$version" main start || true
+  for _ in $(seq 1 30); do
+    (exec 3<>/dev/tcp/127.0.0.1/5432) 2>/dev/null && break
+    sleep 1
+  done
+  # Debian asks for a password over TCP: give the postgres role one for the tests.
+  as_root su postgres -c "psql -q -c \"ALTER ROLE postgres PASSWORD 'candor-tests'\"" >/dev/null
+  export CANDOR_TEST_DATABASE_URL="postgres://postgres:candor-tests@127.0.0.1:5432/postgres"
+}

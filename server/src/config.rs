@@ -379,12 +379,41 @@ mod tests {
         );
         assert_eq!(config.time_limits.get("demo"), None);
 
-        let err =
-            Config::from_lookup(|name| (name == "CANDOR_WORKERS").then(|| "0".into())).unwrap_err();
+        let err = Config::from_lookup(|name| (name == "CANDOR_WORKERS").then(|| "2000".into()))
+            .unwrap_err();
         assert!(err.to_string().contains("CANDOR_WORKERS"), "{err}");
+        // A node that only serves runs no jobs.
+        let config =
+            Config::from_lookup(|name| (name == "CANDOR_WORKERS").then(|| "0".into())).unwrap();
+        assert_eq!(config.workers, 0);
         let err = Config::from_lookup(|name| (name == "CANDOR_WORKERS").then(|| "many".into()))
             .unwrap_err();
         assert!(err.to_string().contains("many"), "{err}");
+    }
+
+    #[test]
+    fn the_shared_database_is_chosen_by_its_url() {
+        let config = Config::from_lookup(|_| None).unwrap();
+        assert_eq!(config.database_url, None, "SQLite by default");
+        let url = "postgres://candor@db.internal/candor";
+        let config = Config::from_lookup(|name| match name {
+            "CANDOR_DATABASE_URL" => Some(url.into()),
+            "CANDOR_LEASE_SECS" => Some("5".into()),
+            _ => None,
+        })
+        .unwrap();
+        assert_eq!(config.database_url.as_deref(), Some(url));
+        assert_eq!(config.lease, Duration::from_secs(5));
+        let err = Config::from_lookup(|name| {
+            (name == "CANDOR_DATABASE_URL").then(|| "mysql://secret@x/y".into())
+        })
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("postgres://"), "{err}");
+        assert!(
+            !err.contains("secret"),
+            "the URL may hold a password: {err}"
+        );
     }
 
     #[test]

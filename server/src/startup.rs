@@ -59,19 +59,14 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
 
 impl Storage {
     async fn open(config: &Config) -> anyhow::Result<Self> {
-        let sqlite = match &config.database_url {
-            None => config.database_path(),
-            // The orders table stays in the data directory for now.
-            Some(_) => config.data_dir.join("orders.db"),
-        };
-        let local = SqliteStore::open(&sqlite)
-            .await
-            .with_context(|| format!("cannot open the database {}", sqlite.display()))?;
-        let orders = OrdersTable::new(local.pool(), local.write_turns());
         let Some(url) = &config.database_url else {
+            let path = config.database_path();
+            let sqlite = SqliteStore::open(&path)
+                .await
+                .with_context(|| format!("cannot open the database {}", path.display()))?;
             return Ok(Self {
-                store: Arc::new(local),
-                orders,
+                orders: OrdersTable::sqlite(sqlite.pool(), sqlite.write_turns()),
+                store: Arc::new(sqlite),
                 shared: None,
             });
         };
@@ -91,8 +86,8 @@ impl Storage {
         tracing::info!(node, lease = ?config.lease, "jobs are kept in PostgreSQL, shared with other nodes");
         Ok(Self {
             shared: Some(pg.pool()),
+            orders: OrdersTable::postgres(pg.pool()),
             store: Arc::new(pg),
-            orders,
         })
     }
 }

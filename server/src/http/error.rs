@@ -62,6 +62,8 @@ pub enum ApiError {
     RateLimited(RateExceeded),
     #[error("{0}")]
     TooManyStreams(StreamRefusal),
+    #[error("the database is unavailable; try again in a moment")]
+    DatabaseUnavailable,
     #[error("internal error: {0}")]
     Store(StoreError),
     #[error("internal error: {0}")]
@@ -72,6 +74,10 @@ impl From<StoreError> for ApiError {
     fn from(err: StoreError) -> Self {
         match err {
             StoreError::Refused(refusal) => ApiError::NotAdmitted(refusal),
+            other if other.is_unavailable() => {
+                tracing::warn!(error = %other, "the database is unavailable");
+                ApiError::DatabaseUnavailable
+            }
             other => ApiError::Store(other),
         }
     }
@@ -111,9 +117,10 @@ impl ApiError {
     /// Seconds a client should wait before asking again, for the errors that have one.
     fn retry_after(&self) -> Option<u64> {
         match self {
-            ApiError::ShuttingDown | ApiError::NotAdmitted(_) | ApiError::TooManyStreams(_) => {
-                Some(RETRY_BUSY_SECS)
-            }
+            ApiError::ShuttingDown
+            | ApiError::DatabaseUnavailable
+            | ApiError::NotAdmitted(_)
+            | ApiError::TooManyStreams(_) => Some(RETRY_BUSY_SECS),
             ApiError::RateLimited(exceeded) => Some(exceeded.retry_after_secs()),
             _ => None,
         }
@@ -192,6 +199,7 @@ impl ApiError {
                 ErrorBody::new(ErrorCode::Forbidden, message),
             ),
             ApiError::NotAdmitted(Refusal::QueueFull { .. })
+            | ApiError::DatabaseUnavailable
             | ApiError::TooManyStreams(StreamRefusal::ServerFull { .. }) => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 ErrorBody::new(ErrorCode::Unavailable, message),

@@ -393,7 +393,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let sqlite = SqliteStore::open(&dir.path().join("t.db")).await.unwrap();
         let services = Services {
-            orders: OrdersTable::new(sqlite.pool(), sqlite.write_turns()),
+            orders: OrdersTable::sqlite(sqlite.pool(), sqlite.write_turns()),
             uploads: Uploads::new(dir.path().join("uploads")),
         };
         let store: Arc<dyn Store> = Arc::new(sqlite);

@@ -3,6 +3,10 @@
 //! `loaded`, in one last small transaction. An import that fails, is cancelled or is cut
 //! short by a crash is deleted whole (`ON DELETE CASCADE` from `imports`), so readers
 //! never see part of one.
+//!
+//! The table lives with the jobs: in SQLite, or in the shared PostgreSQL database. Each
+//! statement is written once, with `$N` parameters (both databases take them), and
+//! compiled for each database by [`with_pool!`].
 
 use std::collections::HashMap;
 
@@ -10,7 +14,7 @@ use app::job::JobId;
 use chrono::{NaiveDate, Utc};
 use futures::stream::BoxStream;
 use futures::{StreamExt, TryStreamExt};
-use sqlx::{QueryBuilder, Sqlite, SqlitePool};
+use sqlx::{PgPool, QueryBuilder, SqlitePool};
 
 use super::{Order, RowError};
 use crate::store::WriteTurns;
@@ -37,47 +41,94 @@ impl Filter {
     }
 }
 
-/// Access to the orders table (in the same SQLite database as the jobs).
+/// Access to the orders table (in the same database as the jobs).
 #[derive(Clone, Debug)]
 pub struct OrdersTable {
-    pool: SqlitePool,
-    turns: WriteTurns,
+    db: Db,
 }
 
-/// The loaded orders with the filter's conditions (`?1` region, `?2` from, `?3` to).
+#[derive(Clone, Debug)]
+enum Db {
+    Sqlite { pool: SqlitePool, turns: WriteTurns },
+    Postgres(PgPool),
+}
+
+/// Runs `$body` with `$pool` bound to the table's pool: the body is compiled once for
+/// each database, so one statement serves both.
+macro_rules! with_pool {
+    ($table:expr, $pool:ident => $body:expr) => {
+        match &$table.db {
+            Db::Sqlite { pool: $pool, .. } => $body,
+            Db::Postgres($pool) => $body,
+        }
+    };
+}
+
+/// The loaded orders with the filter's conditions (`$1` region, `$2` from, `$3` to).
 macro_rules! loaded_orders {
     ($columns:literal) => {
         concat!(
             "SELECT ",
             $columns,
             " FROM orders o JOIN imports i ON i.job_id = o.import_id AND i.state = 'loaded' \
-             WHERE (?1 IS NULL OR o.region = ?1) AND (?2 IS NULL OR o.date >= ?2) \
-             AND (?3 IS NULL OR o.date <= ?3)"
+             WHERE (CAST($1 AS TEXT) IS NULL OR o.region = $1) \
+             AND (CAST($2 AS TEXT) IS NULL OR o.date >= $2) \
+             AND (CAST($3 AS TEXT) IS NULL OR o.date <= $3)"
         )
     };
 }
 
 impl OrdersTable {
-    /// Writes take their turn with the store's (see [`WriteTurns`]).
-    pub fn new(pool: SqlitePool, turns: WriteTurns) -> Self {
-        Self { pool, turns }
+    /// The table in the SQLite database; writes take their turn with the store's (see
+    /// [`WriteTurns`]).
+    pub fn sqlite(pool: SqlitePool, turns: WriteTurns) -> Self {
+        Self {
+            db: Db::Sqlite { pool, turns },
+        }
+    }
+
+    /// The table in the shared PostgreSQL database.
+    pub fn postgres(pool: PgPool) -> Self {
+        Self {
+            db: Db::Postgres(pool),
+        }
+    }
+
+    /// This writer's turn (SQLite: one writer at a time, in arrival order).
+    async fn turn(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
+        match &self.db {
+            Db::Sqlite { turns, .. } => Some(turns.take().await),
+            Db::Postgres(_) => None,
+        }
+    }
+
+    /// How a writing transaction begins (SQLite: with the write lock taken at once).
+    fn begin(&self) -> &'static str {
+        match &self.db {
+            Db::Sqlite { .. } => "BEGIN IMMEDIATE",
+            Db::Postgres(_) => "BEGIN",
+        }
     }
 
     /// Starts loading the import of job `job`, first removing whatever an earlier,
     /// interrupted attempt of the same job left.
     pub async fn begin_import(&self, job: JobId) -> Result<(), sqlx::Error> {
-        let _turn = self.turns.take().await;
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        sqlx::query("DELETE FROM imports WHERE job_id = ?")
-            .bind(job.to_string())
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query("INSERT INTO imports (job_id, state, started_at) VALUES (?, 'loading', ?)")
+        let _turn = self.turn().await;
+        with_pool!(self, pool => {
+            let mut tx = pool.begin_with(self.begin()).await?;
+            sqlx::query("DELETE FROM imports WHERE job_id = $1")
+                .bind(job.to_string())
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query(
+                "INSERT INTO imports (job_id, state, started_at) VALUES ($1, 'loading', $2)",
+            )
             .bind(job.to_string())
             .bind(Utc::now())
             .execute(&mut *tx)
             .await?;
-        tx.commit().await
+            tx.commit().await
+        })
     }
 
     /// Adds a batch of `(row number, order)` to the import, in one transaction. An id
@@ -94,11 +145,12 @@ impl OrdersTable {
                 return Ok(Err(duplicate(*row, order.id, &format!("row {first}"))));
             }
         }
-        let _turn = self.turns.take().await;
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let _turn = self.turn().await;
+        with_pool!(self, pool => {
+        let mut tx = pool.begin_with(self.begin()).await?;
         for chunk in batch.chunks(ROWS_PER_STATEMENT) {
             let mut existing =
-                QueryBuilder::<Sqlite>::new("SELECT o.id, o.source_row, o.import_id = ");
+                QueryBuilder::new("SELECT o.id, o.source_row, o.import_id = ");
             existing.push_bind(job.to_string());
             existing.push(
                 ", i.state FROM orders o JOIN imports i ON i.job_id = o.import_id WHERE o.id IN (",
@@ -129,7 +181,7 @@ impl OrdersTable {
                 };
                 return Ok(Err(duplicate(*row, order.id, &first)));
             }
-            let mut insert = QueryBuilder::<Sqlite>::new(
+            let mut insert = QueryBuilder::new(
                 "INSERT INTO orders (id, date, customer, region, amount_cents, import_id, source_row) ",
             );
             insert.push_values(chunk, |mut values, (row, order)| {
@@ -146,19 +198,23 @@ impl OrdersTable {
         }
         tx.commit().await?;
         Ok(Ok(()))
+        })
     }
 
     /// Makes the import's rows part of the table, all at once.
     pub async fn finish_import(&self, job: JobId, rows: u64) -> Result<(), sqlx::Error> {
-        let _turn = self.turns.take().await;
-        sqlx::query(
-            "UPDATE imports SET state = 'loaded', rows = ?, loaded_at = ? WHERE job_id = ?",
-        )
-        .bind(i64::try_from(rows).unwrap_or(i64::MAX))
-        .bind(Utc::now())
-        .bind(job.to_string())
-        .execute(&self.pool)
-        .await?;
+        let _turn = self.turn().await;
+        with_pool!(self, pool => {
+            sqlx::query(
+                "UPDATE imports SET state = 'loaded', rows = $1, loaded_at = $2 WHERE job_id = $3",
+            )
+            .bind(i64::try_from(rows).unwrap_or(i64::MAX))
+            .bind(Utc::now())
+            .bind(job.to_string())
+            .execute(pool)
+            .await
+            .map(drop)
+        })?;
         Ok(())
     }
 
@@ -166,74 +222,94 @@ impl OrdersTable {
     /// small transactions, so other writers (other jobs' events) wait for none of them
     /// long; they are invisible all the while, as the import is not loaded.
     pub async fn abandon_import(&self, job: JobId) -> Result<(), sqlx::Error> {
-        let state: Option<String> =
-            sqlx::query_scalar("SELECT state FROM imports WHERE job_id = ?")
+        let state: Option<String> = with_pool!(self, pool => {
+            sqlx::query_scalar("SELECT state FROM imports WHERE job_id = $1")
                 .bind(job.to_string())
-                .fetch_optional(&self.pool)
-                .await?;
+                .fetch_optional(pool)
+                .await
+        })?;
         if state.as_deref() != Some("loading") {
             return Ok(());
         }
         loop {
-            let _turn = self.turns.take().await;
-            let deleted = sqlx::query(
-                "DELETE FROM orders WHERE id IN \
-                 (SELECT id FROM orders WHERE import_id = ? LIMIT ?)",
-            )
-            .bind(job.to_string())
-            .bind(DELETE_CHUNK)
-            .execute(&self.pool)
-            .await?;
-            if deleted.rows_affected() == 0 {
+            let _turn = self.turn().await;
+            let deleted = with_pool!(self, pool => {
+                sqlx::query(
+                    "DELETE FROM orders WHERE id IN \
+                     (SELECT id FROM orders WHERE import_id = $1 LIMIT $2)",
+                )
+                .bind(job.to_string())
+                .bind(DELETE_CHUNK)
+                .execute(pool)
+                .await
+                .map(|done| done.rows_affected())
+            })?;
+            if deleted == 0 {
                 break;
             }
         }
-        let _turn = self.turns.take().await;
-        sqlx::query("DELETE FROM imports WHERE job_id = ? AND state = 'loading'")
-            .bind(job.to_string())
-            .execute(&self.pool)
-            .await?;
+        let _turn = self.turn().await;
+        with_pool!(self, pool => {
+            sqlx::query("DELETE FROM imports WHERE job_id = $1 AND state = 'loading'")
+                .bind(job.to_string())
+                .execute(pool)
+                .await
+                .map(drop)
+        })?;
         Ok(())
     }
 
     /// Removes every import that did not finish: at start-up, when none can be running.
     pub async fn abandon_unfinished(&self) -> Result<u64, sqlx::Error> {
-        let done = sqlx::query("DELETE FROM imports WHERE state = 'loading'")
-            .execute(&self.pool)
-            .await?;
-        Ok(done.rows_affected())
+        with_pool!(self, pool => {
+            sqlx::query("DELETE FROM imports WHERE state = 'loading'")
+                .execute(pool)
+                .await
+                .map(|done| done.rows_affected())
+        })
     }
 
     /// Whether the table holds any loaded order.
     pub async fn has_loaded_data(&self) -> Result<bool, sqlx::Error> {
-        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM orders o JOIN imports i ON i.job_id = o.import_id AND i.state = 'loaded')")
-            .fetch_one(&self.pool)
+        with_pool!(self, pool => {
+            sqlx::query_scalar(
+                "SELECT EXISTS (SELECT 1 FROM orders o JOIN imports i \
+                 ON i.job_id = o.import_id AND i.state = 'loaded')",
+            )
+            .fetch_one(pool)
             .await
+        })
     }
 
     /// How many loaded orders match `filter`.
     pub async fn count(&self, filter: &Filter) -> Result<u64, sqlx::Error> {
-        let count: i64 = sqlx::query_scalar(loaded_orders!("COUNT(*)"))
-            .bind(filter.region.as_deref())
-            .bind(filter.from.map(|d| d.format("%Y-%m-%d").to_string()))
-            .bind(filter.to.map(|d| d.format("%Y-%m-%d").to_string()))
-            .fetch_one(&self.pool)
-            .await?;
+        let count: i64 = with_pool!(self, pool => {
+            sqlx::query_scalar(loaded_orders!("COUNT(*)"))
+                .bind(filter.region.as_deref())
+                .bind(filter.from.map(|d| d.format("%Y-%m-%d").to_string()))
+                .bind(filter.to.map(|d| d.format("%Y-%m-%d").to_string()))
+                .fetch_one(pool)
+                .await
+        })?;
         Ok(u64::try_from(count).unwrap_or(0))
     }
 
     /// The loaded orders that match `filter`, by id, read as they are consumed.
     pub fn stream<'a>(&'a self, filter: &Filter) -> BoxStream<'a, Result<Order, sqlx::Error>> {
-        sqlx::query_as::<_, (i64, String, String, String, i64)>(concat!(
-            loaded_orders!("o.id, o.date, o.customer, o.region, o.amount_cents"),
-            " ORDER BY o.id"
-        ))
-        .bind(filter.region.clone())
-        .bind(filter.from.map(|d| d.format("%Y-%m-%d").to_string()))
-        .bind(filter.to.map(|d| d.format("%Y-%m-%d").to_string()))
-        .fetch(&self.pool)
-        .map_err(sqlx::Error::from)
-        .and_then(|(id, date, customer, region, amount_cents)| async move {
+        let region = filter.region.clone();
+        let from = filter.from.map(|d| d.format("%Y-%m-%d").to_string());
+        let to = filter.to.map(|d| d.format("%Y-%m-%d").to_string());
+        let rows = with_pool!(self, pool => {
+            sqlx::query_as::<_, (i64, String, String, String, i64)>(concat!(
+                loaded_orders!("o.id, o.date, o.customer, o.region, o.amount_cents"),
+                " ORDER BY o.id"
+            ))
+            .bind(region)
+            .bind(from)
+            .bind(to)
+            .fetch(pool)
+        });
+        rows.and_then(|(id, date, customer, region, amount_cents)| async move {
             let date = app::kind::parse_date(&date).ok_or_else(|| {
                 sqlx::Error::Decode(format!("order {id} has the date {date:?}").into())
             })?;

@@ -59,8 +59,6 @@ pub enum StoreError {
     Database(#[from] sqlx::Error),
     #[error("database error: {0}")]
     Write(#[from] rusqlite::Error),
-    #[error("the database is unavailable: {0}")]
-    Unavailable(String),
     #[error("database migration failed: {0}")]
     Migration(#[from] sqlx::migrate::MigrateError),
     #[error("stored data is corrupt: {0}")]
@@ -69,6 +67,28 @@ pub enum StoreError {
     UnknownJob(JobId),
     #[error("{0}")]
     Refused(#[from] Refusal),
+}
+
+impl StoreError {
+    /// Whether the database could not be reached (down, restarting, or out of
+    /// connections) rather than refusing or failing the request itself: worth a retry.
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            StoreError::Database(err) => match err {
+                sqlx::Error::Io(_)
+                | sqlx::Error::PoolTimedOut
+                | sqlx::Error::PoolClosed
+                | sqlx::Error::Tls(_)
+                | sqlx::Error::WorkerCrashed => true,
+                // Connection exceptions (08…), and the server shutting down or starting.
+                sqlx::Error::Database(db) => db.code().is_some_and(|code| {
+                    code.starts_with("08") || matches!(&*code, "57P01" | "57P02" | "57P03")
+                }),
+                _ => false,
+            },
+            _ => false,
+        }
+    }
 }
 
 /// The limits a new job is admitted under, checked in the same transaction that stores

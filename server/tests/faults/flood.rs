@@ -75,7 +75,7 @@ async fn a_client_opening_a_thousand_streams_holds_32_and_others_are_served() {
         .pool_max_idle_per_host(0)
         .build()
         .unwrap();
-    let token = make_token(data.path(), "t-greedy").await;
+    let token = make_token(data.path(), "t-greedy", &[]).await;
     let attempts = futures::future::join_all((0..1000).map(|_| {
         greedy
             .get(server.url("/api/events"))

@@ -36,11 +36,13 @@ pub(crate) struct Server {
 
 /// A token for the tests' owner, made with `candor token create` in `data` (the same
 /// owner each time, so a restarted server's client still sees the jobs).
-pub(crate) async fn make_token(data: &Path, owner: &str) -> String {
+/// `env` says where the store is, as for the server.
+pub(crate) async fn make_token(data: &Path, owner: &str, env: &[(&str, &str)]) -> String {
     let output = Command::new(env!("CARGO_BIN_EXE_candor"))
         .args(["token", "create", "--owner", owner, "--label", "faults"])
         .env("CANDOR_DATA_DIR", data)
         .env("RUST_LOG", "warn")
+        .envs(env.iter().copied())
         .output()
         .await
         .expect("candor token create runs");
@@ -60,7 +62,7 @@ impl Server {
     /// Starts the server binary on `port` with `data` as its data directory and `env`
     /// on top of quiet defaults, and waits until it serves.
     pub(crate) async fn start(data: &Path, port: u16, env: &[(&str, &str)]) -> Server {
-        let token = make_token(data, "t-tests").await;
+        let token = make_token(data, "t-tests", env).await;
         let mut command = Command::new(env!("CARGO_BIN_EXE_candor"));
         command
             .env("LEPTOS_SITE_ADDR", format!("127.0.0.1:{port}"))
@@ -152,13 +154,19 @@ impl Server {
         self.child.wait().await.expect("the process ends");
     }
 
+    /// SIGSTOP / SIGCONT: the process is paused (as by a long GC pause, a frozen VM or
+    /// a debugger) and resumes where it was.
+    pub(crate) fn signal(&self, signal: &str) {
+        let status = std::process::Command::new("kill")
+            .args([&format!("-{signal}"), &self.pid().to_string()])
+            .status()
+            .expect("kill");
+        assert!(status.success());
+    }
+
     /// SIGTERM: the graceful way.
     pub(crate) fn terminate(&self) {
-        let status = std::process::Command::new("kill")
-            .args(["-TERM", &self.pid().to_string()])
-            .status()
-            .expect("kill -TERM");
-        assert!(status.success());
+        self.signal("TERM");
     }
 
     pub(crate) async fn wait_exit(&mut self) -> ExitStatus {
@@ -202,7 +210,7 @@ impl Server {
         response.json().await.unwrap()
     }
 
-    /// Opens an event stream, resuming after `last_event_id` if given.
+    /// Opens an event stream of job events, resuming after `last_event_id` if given.
     pub(crate) async fn events(&self, path: &str, last_event_id: Option<EventId>) -> Events {
         let mut request = self.client.get(self.url(path));
         if let Some(id) = last_event_id {
@@ -222,7 +230,10 @@ impl Server {
                         Err(eventsource_stream::EventStreamError::Transport(_))
                     ))
                 })
-                .map(|event| event.expect("well-formed event stream")),
+                .map(|event| event.expect("well-formed event stream"))
+                // Heartbeats (no id, not in the log) say the stream is alive; these tests
+                // read the log's events.
+                .filter(|event| futures::future::ready(event.event != "heartbeat")),
         )
     }
 
