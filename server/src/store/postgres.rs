@@ -22,8 +22,9 @@ use app::event::EventId;
 use app::job::{Job, JobId, JobList, JobStatus, StatusCounts};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use sqlx::PgPool;
+use sqlx::migrate::MigrateDatabase;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{PgPool, Postgres};
 
 use super::rows::{EventRow, JobRow, select_jobs};
 use super::{Store, StoreError, StoredEvent, TokenInfo, Write, Written};
@@ -54,9 +55,18 @@ pub struct PgStore {
 }
 
 impl PgStore {
-    /// Connects to the database and applies the migrations (one node at a time: sqlx
-    /// holds an advisory lock while it migrates).
+    /// Connects to the database (creating it if the server has none of that name) and
+    /// applies the migrations (one node at a time: sqlx holds an advisory lock while it
+    /// migrates).
     pub async fn open(settings: &PgSettings) -> Result<Self, StoreError> {
+        if !Postgres::database_exists(&settings.url).await? {
+            match Postgres::create_database(&settings.url).await {
+                Ok(()) => tracing::info!("created the database"),
+                // Another node starting at the same moment made it first.
+                Err(_) if Postgres::database_exists(&settings.url).await? => {}
+                Err(err) => return Err(err.into()),
+            }
+        }
         let options = PgConnectOptions::from_str(&settings.url)?.application_name("candor");
         let pool = PgPoolOptions::new()
             .max_connections(settings.max_connections)

@@ -15,4 +15,5 @@ mod cluster;
 mod control;
 mod data;
 mod loss;
+mod outage;
 mod streams;
