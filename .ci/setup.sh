@@ -130,3 +130,20 @@ ensure_postgres() {
   as_root su postgres -c "psql -q -c \"ALTER ROLE postgres PASSWORD 'candor-tests'\"" >/dev/null
   export CANDOR_TEST_DATABASE_URL="postgres://postgres:candor-tests@127.0.0.1:5432/postgres"
 }
+
+# nginx for the tested reverse-proxy example (deploy/nginx.conf): installed, not started
+# as a service; the tests run it with a configuration of their own.
+ensure_nginx() {
+  export PATH="$PATH:/usr/sbin"
+  if command -v nginx >/dev/null; then
+    return
+  fi
+  local policy=/usr/sbin/policy-rc.d made=""
+  if [ ! -e "$policy" ]; then
+    printf '#!/bin/sh\nexit 101\n' | as_root tee "$policy" >/dev/null
+    as_root chmod +x "$policy"
+    made=1
+  fi
+  apt_install nginx
+  if [ -n "$made" ]; then as_root rm -f "$policy"; fi
+}

@@ -16,4 +16,5 @@ mod control;
 mod data;
 mod loss;
 mod outage;
+mod proxy;
 mod streams;
