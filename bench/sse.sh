@@ -7,6 +7,8 @@
 #
 #   bash bench/sse.sh            # SCALE=small for a quick run (1,000 subscribers at most)
 #
+# Then runs bench/nodes.sh: two nodes on PostgreSQL (its own section of BENCHMARKS.md).
+#
 # Scenarios: idle subscribers (memory per connection); fan-out at 100 events a second to
 # 1,000 and 10,000 subscribers (delivered events/s, publish-to-receive latency, server
 # CPU); a burst (50 jobs of 100 steps at once: time until every subscriber has every
@@ -351,3 +353,7 @@ lines += ["```", ""]
 open(out, "w").write("\n".join(lines))
 print("\n".join(lines))
 PY
+
+# Several nodes on one PostgreSQL database: its own section of BENCHMARKS.md.
+echo "==> two nodes on PostgreSQL (bench/nodes.sh)" >&2
+bash "$ROOT/bench/nodes.sh" >/dev/null

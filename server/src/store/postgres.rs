@@ -101,6 +101,7 @@ impl Store for PgStore {
         writes: &[Write],
         now: DateTime<Utc>,
     ) -> Result<Vec<Written>, StoreError> {
+        let began = std::time::Instant::now();
         let mut tx = self.pool.begin().await?;
         // The log's write lock, held until the commit: appends are serialised.
         let last: i64 = sqlx::query_scalar("SELECT last_id FROM log_head FOR UPDATE")
@@ -128,6 +129,11 @@ impl Store for PgStore {
         }
         group.flush(&mut tx).await?;
         tx.commit().await?;
+        tracing::trace!(
+            writes = writes.len(),
+            millis = began.elapsed().as_secs_f64() * 1000.0,
+            "group committed"
+        );
         Ok(written)
     }
 

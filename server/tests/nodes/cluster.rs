@@ -5,7 +5,12 @@ use std::str::FromStr;
 use sqlx::postgres::PgConnectOptions;
 use sqlx::{ConnectOptions, Connection};
 
-use crate::process::{Server, data_dir_in_memory, free_port};
+use app::event::JobEvent;
+use app::job::Job;
+
+use crate::process::{
+    Client, Events, Server, collect_until, data_dir_in_memory, decode, ends, free_port,
+};
 
 /// How long a node's claim holds in these tests: short, so that a lost node is noticed
 /// quickly.
@@ -99,4 +104,23 @@ impl Cluster {
         all.extend_from_slice(env);
         Server::start(self.data.path(), free_port(), &all).await
     }
+}
+
+/// Reads `stream` until `job` has made progress (it is running on its node).
+pub(crate) async fn until_running(stream: &mut Events, job: &Job) {
+    let id = job.id;
+    collect_until(
+        stream,
+        |e| matches!(decode(e), JobEvent::StatusUpdate(u) if u.job_id == id && u.progress > 0),
+    )
+    .await;
+}
+
+/// Follows `job`'s stream through `node` to its ending; the job as it ended.
+pub(crate) async fn run_to_end(node: &Client, job: &Job) -> Job {
+    let mut stream = node
+        .events(&format!("/api/jobs/{}/events", job.id), None)
+        .await;
+    collect_until(&mut stream, ends(job)).await;
+    node.job(job.id).await
 }

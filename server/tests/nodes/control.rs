@@ -5,7 +5,7 @@ use app::event::{EventId, JobEvent};
 use app::job::JobStatus;
 use serde_json::json;
 
-use crate::cluster::Cluster;
+use crate::cluster::{Cluster, until_running};
 use crate::process::{collect_until, decode, ends};
 
 #[tokio::test]
@@ -18,11 +18,7 @@ async fn cancelling_on_one_node_stops_the_job_running_on_another() {
         .start_job(json!({ "kind": "demo", "params": { "steps": 100, "stepMs": 200 } }))
         .await;
     let id = job.id;
-    collect_until(
-        &mut on_a,
-        |e| matches!(decode(e), JobEvent::StatusUpdate(u) if u.job_id == id && u.progress > 0),
-    )
-    .await;
+    until_running(&mut on_a, &job).await;
 
     let cancelled = a.post(&format!("/api/jobs/{id}/cancel"), json!({})).await;
     assert_eq!(cancelled.status(), 200);

@@ -5,16 +5,7 @@
 use app::job::{Job, JobStatus};
 use serde_json::json;
 
-use crate::cluster::Cluster;
-use crate::process::{Server, collect_until, ends};
-
-async fn run_to_end(node: &Server, job: &Job) -> Job {
-    let mut stream = node
-        .events(&format!("/api/jobs/{}/events", job.id), None)
-        .await;
-    collect_until(&mut stream, ends(job)).await;
-    node.job(job.id).await
-}
+use crate::cluster::{Cluster, run_to_end};
 
 #[tokio::test]
 async fn orders_imported_through_one_node_are_exported_by_another_and_served_by_any() {

@@ -3,21 +3,11 @@
 //! overwrite the outcome (fencing).
 
 use app::event::{EventId, JobEvent};
-use app::job::{Job, JobStatus};
-use eventsource_stream::Event;
+use app::job::JobStatus;
 use serde_json::json;
 
-use crate::cluster::Cluster;
-use crate::process::{Events, collect_until, decode, ends};
-
-/// Reads `stream` until `job` has made progress (it is running on its node).
-async fn until_running(stream: &mut Events, job: &Job) {
-    let id = job.id;
-    collect_until(stream, |e: &Event| {
-        matches!(decode(e), JobEvent::StatusUpdate(u) if u.job_id == id && u.progress > 0)
-    })
-    .await;
-}
+use crate::cluster::{Cluster, until_running};
+use crate::process::{collect_until, decode, ends};
 
 #[tokio::test]
 async fn sigkill_of_the_node_running_a_job_ends_it_as_lost_for_subscribers_elsewhere() {

@@ -6,15 +6,14 @@
 use std::str::FromStr;
 use std::sync::Arc;
 
-use app::job::{Job, JobStatus};
+use app::job::JobStatus;
 use serde_json::{Value, json};
 use sqlx::ConnectOptions;
 use sqlx::postgres::PgConnectOptions;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
-use crate::cluster::Cluster;
-use crate::process::{Server, collect_until, ends};
+use crate::cluster::{Cluster, run_to_end};
 
 /// A TCP proxy to PostgreSQL that can be cut and restored.
 struct Proxy {
@@ -53,14 +52,6 @@ impl Proxy {
     fn set(&self, up: bool) {
         self.up.send_replace(up);
     }
-}
-
-async fn run_to_end(node: &Server, job: &Job) -> Job {
-    let mut stream = node
-        .events(&format!("/api/jobs/{}/events", job.id), None)
-        .await;
-    collect_until(&mut stream, ends(job)).await;
-    node.job(job.id).await
 }
 
 #[tokio::test]

@@ -5,13 +5,12 @@ use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
 
-use app::event::JobEvent;
 use app::job::JobStatus;
 use serde_json::{Value, json};
 use tokio::process::{Child, Command};
 
-use crate::cluster::Cluster;
-use crate::process::{PATIENCE, Server, collect_until, decode, free_port, token_client};
+use crate::cluster::{Cluster, until_running};
+use crate::process::{PATIENCE, Server, free_port, token_client};
 
 /// The example configuration with this test's ports and paths.
 fn configure(example: &str, nodes: [&Server; 2], listen: u16) -> String {
@@ -80,11 +79,7 @@ async fn the_readmes_nginx_example_streams_live_and_spreads_browsers_over_two_no
         .start_job(json!({ "kind": "demo", "params": { "steps": 20, "stepMs": 200 } }))
         .await;
     let id = job.id;
-    collect_until(
-        &mut stream,
-        |e| matches!(decode(e), JobEvent::StatusUpdate(u) if u.job_id == id && u.progress > 0),
-    )
-    .await;
+    until_running(&mut stream, &job).await;
     assert_eq!(
         a.job(id).await.status,
         JobStatus::Running,
