@@ -26,7 +26,7 @@ use sqlx::migrate::MigrateDatabase;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{PgPool, Postgres};
 
-use super::rows::{EventRow, JobRow, select_jobs};
+use super::rows::{EventRow, JobRow, SELECT_TOKENS, TokenRow, select_jobs};
 use super::{Store, StoreError, StoredEvent, TokenInfo, Write, Written};
 use crate::owner::Owner;
 use group::Group;
@@ -332,23 +332,8 @@ impl Store for PgStore {
     }
 
     async fn tokens(&self) -> Result<Vec<TokenInfo>, StoreError> {
-        let rows: Vec<(String, String, String, DateTime<Utc>, Option<DateTime<Utc>>)> =
-            sqlx::query_as(
-                "SELECT id, owner, label, created_at, revoked_at FROM api_tokens \
-                 ORDER BY created_at DESC",
-            )
-            .fetch_all(&self.pool)
-            .await?;
-        Ok(rows
-            .into_iter()
-            .map(|(id, owner, label, created_at, revoked_at)| TokenInfo {
-                id,
-                owner: Owner::new(owner),
-                label,
-                created_at,
-                revoked_at,
-            })
-            .collect())
+        let rows: Vec<TokenRow> = sqlx::query_as(SELECT_TOKENS).fetch_all(&self.pool).await?;
+        Ok(rows.into_iter().map(TokenInfo::from).collect())
     }
 
     async fn revoke_token(&self, id: &str, now: DateTime<Utc>) -> Result<bool, StoreError> {

@@ -5,7 +5,7 @@ use app::job::{Job, JobId, JobLinks, JobSpec, JobStatus, Processed, StepMark};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::{StoreError, StoredEvent};
+use super::{StoreError, StoredEvent, TokenInfo};
 use crate::owner::Owner;
 
 /// `SELECT`s the columns of a [`JobRow`] from `jobs`, followed by the given clauses.
@@ -175,5 +175,31 @@ impl EventRow {
             kind,
             data: self.data,
         })
+    }
+}
+
+/// An API token as `api_tokens` lists it (the same columns in both databases).
+#[derive(sqlx::FromRow)]
+pub(super) struct TokenRow {
+    id: String,
+    owner: String,
+    label: String,
+    created_at: DateTime<Utc>,
+    revoked_at: Option<DateTime<Utc>>,
+}
+
+/// Every token, newest first: the columns of a [`TokenRow`].
+pub(super) const SELECT_TOKENS: &str =
+    "SELECT id, owner, label, created_at, revoked_at FROM api_tokens ORDER BY created_at DESC";
+
+impl From<TokenRow> for TokenInfo {
+    fn from(row: TokenRow) -> Self {
+        TokenInfo {
+            id: row.id,
+            owner: Owner::new(row.owner),
+            label: row.label,
+            created_at: row.created_at,
+            revoked_at: row.revoked_at,
+        }
     }
 }

@@ -22,7 +22,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{SqliteConnection, SqlitePool};
 
 use super::STARTING_STEP;
-use super::rows::{EventRow, JobRow, select_jobs};
+use super::rows::{EventRow, JobRow, SELECT_TOKENS, TokenRow, select_jobs};
 use super::{Store, StoreError, StoredEvent, TokenInfo, Write, Written};
 use crate::owner::Owner;
 use group::{Group, LiveJobs};
@@ -324,23 +324,8 @@ impl Store for SqliteStore {
     }
 
     async fn tokens(&self) -> Result<Vec<TokenInfo>, StoreError> {
-        let rows: Vec<(String, String, String, DateTime<Utc>, Option<DateTime<Utc>>)> =
-            sqlx::query_as(
-                "SELECT id, owner, label, created_at, revoked_at FROM api_tokens \
-                 ORDER BY created_at DESC",
-            )
-            .fetch_all(&self.pool)
-            .await?;
-        Ok(rows
-            .into_iter()
-            .map(|(id, owner, label, created_at, revoked_at)| TokenInfo {
-                id,
-                owner: Owner::new(owner),
-                label,
-                created_at,
-                revoked_at,
-            })
-            .collect())
+        let rows: Vec<TokenRow> = sqlx::query_as(SELECT_TOKENS).fetch_all(&self.pool).await?;
+        Ok(rows.into_iter().map(TokenInfo::from).collect())
     }
 
     async fn revoke_token(&self, id: &str, now: DateTime<Utc>) -> Result<bool, StoreError> {

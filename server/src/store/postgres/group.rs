@@ -180,11 +180,13 @@ impl<'s> Group<'s> {
             let count = match self.in_flight.get(owner) {
                 Some(&count) => count,
                 None => {
+                    // Counted up to the limit: whether it is reached is all that matters.
                     let count: i64 = sqlx::query_scalar(
-                        "SELECT COUNT(*) FROM jobs WHERE owner = $1 \
-                         AND status IN ('queued', 'running')",
+                        "SELECT COUNT(*) FROM (SELECT 1 FROM jobs WHERE owner = $1 \
+                         AND status IN ('queued', 'running') LIMIT $2) AS capped",
                     )
                     .bind(owner.as_str())
+                    .bind(i64::from(max))
                     .fetch_one(&mut *conn)
                     .await?;
                     *self.in_flight.entry(owner.clone()).or_insert(count)
@@ -199,10 +201,13 @@ impl<'s> Group<'s> {
             let count = match self.queued {
                 Some(count) => count,
                 None => {
-                    let count: i64 =
-                        sqlx::query_scalar("SELECT COUNT(*) FROM jobs WHERE status = 'queued'")
-                            .fetch_one(&mut *conn)
-                            .await?;
+                    let count: i64 = sqlx::query_scalar(
+                        "SELECT COUNT(*) FROM (SELECT 1 FROM jobs WHERE status = 'queued' \
+                         LIMIT $1) AS capped",
+                    )
+                    .bind(i64::from(max))
+                    .fetch_one(&mut *conn)
+                    .await?;
                     *self.queued.insert(count)
                 }
             };

@@ -182,40 +182,44 @@ impl<'c> Group<'c> {
         admission: Admission,
     ) -> Result<Result<(), Refusal>, StoreError> {
         let max = admission.max_in_flight_per_owner;
-        if max < u32::MAX && self.in_flight(owner)? >= i64::from(max) {
+        if max < u32::MAX && self.in_flight(owner, max)? >= i64::from(max) {
             return Ok(Err(Refusal::OwnerBusy { max }));
         }
         let max = admission.max_queued;
-        if max < u32::MAX && self.queued()? >= i64::from(max) {
+        if max < u32::MAX && self.queued(max)? >= i64::from(max) {
             return Ok(Err(Refusal::QueueFull { max }));
         }
         Ok(Ok(()))
     }
 
-    /// How many jobs `owner` has queued or running, this transaction's included.
-    fn in_flight(&mut self, owner: &Owner) -> Result<i64, StoreError> {
+    /// How many jobs `owner` has queued or running, this transaction's included, counted
+    /// up to `max` (whether the limit is reached is all that matters).
+    fn in_flight(&mut self, owner: &Owner, max: u32) -> Result<i64, StoreError> {
         if let Some(&count) = self.in_flight.get(owner) {
             return Ok(count);
         }
         let count = self
             .conn
             .prepare_cached(
-                "SELECT COUNT(*) FROM jobs WHERE owner = ? AND status IN ('queued', 'running')",
+                "SELECT COUNT(*) FROM (SELECT 1 FROM jobs WHERE owner = ? \
+                 AND status IN ('queued', 'running') LIMIT ?)",
             )?
-            .query_row([owner.as_str()], |row| row.get(0))?;
+            .query_row(params![owner.as_str(), i64::from(max)], |row| row.get(0))?;
         self.in_flight.insert(owner.clone(), count);
         Ok(count)
     }
 
-    /// How many jobs are queued, this transaction's included.
-    fn queued(&mut self) -> Result<i64, StoreError> {
+    /// How many jobs are queued, this transaction's included, counted up to `max`.
+    fn queued(&mut self, max: u32) -> Result<i64, StoreError> {
         if let Some(count) = self.queued {
             return Ok(count);
         }
         let count = self
             .conn
-            .prepare_cached("SELECT COUNT(*) FROM jobs WHERE status = 'queued'")?
-            .query_row([], |row| row.get(0))?;
+            .prepare_cached(
+                "SELECT COUNT(*) FROM (SELECT 1 FROM jobs WHERE status = 'queued' LIMIT ?)",
+            )?
+            .query_row([i64::from(max)], |row| row.get(0))?;
         self.queued = Some(count);
         Ok(count)
     }
