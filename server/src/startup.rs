@@ -30,17 +30,13 @@ pub struct Application {
     max_connections: usize,
     state: AppState,
     sweeper: Sweeper,
-    leases: Leases,
+    /// With several nodes: how often this node renews its leases and looks for expired
+    /// ones. (One process needs neither: its claims last as long as it does, and what an
+    /// earlier process left is ended at start-up.)
+    lease_checks: Option<std::time::Duration>,
     /// Stops following the shared log, once nothing is left to announce.
     follower_stop: CancellationToken,
     stop: CancellationToken,
-}
-
-/// How this node keeps its claims and rescues lost ones.
-struct Leases {
-    /// How often it renews its leases and looks for expired ones.
-    every: std::time::Duration,
-    cause: Cause,
 }
 
 /// Where jobs, events and orders are kept: SQLite in the data directory, or a shared
@@ -113,6 +109,7 @@ impl Application {
         let follower_stop = CancellationToken::new();
         let storage = Storage::open(&config).await?;
         let store = storage.store.clone();
+        let shared = storage.shared.is_some();
         let (recorder, cause) = match &storage.shared {
             None => (
                 Recorder::new(store.clone(), Announce::Bus(bus.clone())),
@@ -144,7 +141,7 @@ impl Application {
             orders: storage.orders,
             uploads: uploads.clone(),
         };
-        if storage.shared.is_none() {
+        if !shared {
             // Nothing runs yet: what an import or an upload left half-done is a leftover.
             // (With several nodes, another node may be running it.)
             let abandoned = services.orders.abandon_unfinished().await?;
@@ -214,10 +211,7 @@ impl Application {
             max_connections,
             state,
             sweeper,
-            leases: Leases {
-                every: config.lease / 3,
-                cause,
-            },
+            lease_checks: shared.then(|| config.lease / 3),
             follower_stop,
             stop: CancellationToken::new(),
         })
@@ -241,7 +235,7 @@ impl Application {
             max_connections,
             state,
             sweeper,
-            leases,
+            lease_checks,
             follower_stop,
             stop,
         } = self;
@@ -251,20 +245,22 @@ impl Application {
             state.bus.subscribe(),
             state.closing.clone(),
         ));
-        tokio::spawn(keep_leases(
-            state.runner.clone(),
-            state.store.clone(),
-            leases.every,
-            state.closing.clone(),
-        ));
-        tokio::spawn(rescue_lost_runs(
-            state.store.clone(),
-            state.recorder.clone(),
-            state.kinds.clone(),
-            leases.cause,
-            leases.every,
-            state.draining.clone(),
-        ));
+        if let Some(every) = lease_checks {
+            tokio::spawn(keep_leases(
+                state.runner.clone(),
+                state.store.clone(),
+                every,
+                state.closing.clone(),
+            ));
+            tokio::spawn(rescue_lost_runs(
+                state.store.clone(),
+                state.recorder.clone(),
+                state.kinds.clone(),
+                Cause::NodeLost,
+                every,
+                state.draining.clone(),
+            ));
+        }
         let sweeping = tokio::spawn(sweeper.run(state.draining.clone()));
         tokio::spawn(forget_idle_rates(
             state.creation_rate.clone(),

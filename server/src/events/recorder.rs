@@ -49,7 +49,9 @@ impl Announce {
     fn written(&self, written: &[Written]) {
         match self {
             Announce::Bus(bus) => written.iter().for_each(|w| publish(bus, w)),
-            Announce::Follower(doorbell) => doorbell.ring(),
+            // An empty claim (an idle worker looking) stored nothing to read.
+            Announce::Follower(doorbell) if written.iter().any(stored_any) => doorbell.ring(),
+            Announce::Follower(_) => {}
         }
     }
 }
@@ -155,6 +157,15 @@ impl Recorder {
         let gone = || StoreError::Corrupt("the event writer has stopped".to_owned());
         self.writes.send((write, reply)).map_err(|_| gone())?;
         answer.await.map_err(|_| gone())?
+    }
+}
+
+/// Whether a write stored an event.
+fn stored_any(written: &Written) -> bool {
+    match written {
+        Written::Created(created) => created.is_ok(),
+        Written::Claimed(claimed) => !claimed.is_empty(),
+        Written::Recorded(recorded) => matches!(recorded, Recorded::Stored(_)),
     }
 }
 

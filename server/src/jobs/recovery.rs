@@ -90,7 +90,7 @@ pub async fn recover_interrupted(
     kinds: &Kinds,
     cause: Cause,
 ) -> Result<usize, StoreError> {
-    let stranded = store.orphaned_jobs(Utc::now()).await?;
+    let stranded = store.orphaned_jobs().await?;
     let mut ended = 0;
     for job in &stranded {
         let event = interruption(job, job.step.clone(), cause, kinds);

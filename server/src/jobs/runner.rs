@@ -279,23 +279,24 @@ impl Runner {
             let kind = event.kind();
             // Fenced: if this run lost its claim (its node was taken for dead), the
             // outcome recorded for it stands.
-            let completed = match self.recorder.report(event, job.attempt).await {
+            let keep_files = match self.recorder.report(event, job.attempt).await {
                 Ok(Recorded::Stored(_)) => {
                     tracing::info!(ending = %kind, "ended");
                     matches!(ending, Ending::Completed(_))
                 }
-                Ok(Recorded::Refused(_)) => {
+                Ok(Recorded::Refused(refused)) => {
                     // Someone else ended it first (a cancel request, or a node that found
-                    // this run's lease expired): theirs stands.
+                    // this run's lease expired): theirs stands. If the job did not end but
+                    // was queued again, its next attempt owns the directory.
                     tracing::info!("ended (already recorded)");
-                    false
+                    !refused.from.is_terminal()
                 }
                 Err(err) => {
                     tracing::error!(error = %err, "could not record the job's ending");
                     false
                 }
             };
-            if !completed {
+            if !keep_files {
                 // Nothing of an unfinished job may be served.
                 let _ = tokio::fs::remove_dir_all(&artifacts_dir).await;
             }
@@ -349,7 +350,7 @@ pub async fn keep_leases(
             () = tokio::time::sleep(every) => {}
         }
         let running = runner.running();
-        if let Err(err) = store.renew_leases(&running, Utc::now()).await {
+        if let Err(err) = store.renew_leases(&running).await {
             tracing::warn!(error = %err, jobs = running.len(), "could not renew this node's leases");
         }
     }

@@ -298,10 +298,10 @@ pub trait Store: Send + Sync + 'static {
 
     /// Running jobs whose process is gone: claimed by an earlier process (SQLite), or
     /// whose lease has expired (PostgreSQL). Each must be ended or queued again.
-    async fn orphaned_jobs(&self, now: DateTime<Utc>) -> Result<Vec<Job>, StoreError>;
+    async fn orphaned_jobs(&self) -> Result<Vec<Job>, StoreError>;
 
     /// Renews the leases of jobs this process runs (nothing to do with one process).
-    async fn renew_leases(&self, jobs: &[JobId], now: DateTime<Utc>) -> Result<(), StoreError>;
+    async fn renew_leases(&self, jobs: &[JobId]) -> Result<(), StoreError>;
 
     /// Stores a new API token's hash for `owner`.
     async fn add_token(&self, token: &TokenInfo, hash: &[u8]) -> Result<(), StoreError>;

@@ -272,7 +272,7 @@ impl Store for PgStore {
         Self::jobs_from(rows)
     }
 
-    async fn orphaned_jobs(&self, _now: DateTime<Utc>) -> Result<Vec<Job>, StoreError> {
+    async fn orphaned_jobs(&self) -> Result<Vec<Job>, StoreError> {
         // The database's clock, the one the leases were written in.
         let rows: Vec<JobRow> = sqlx::query_as(select_jobs!(
             "WHERE status = 'running' AND (lease_until IS NULL OR lease_until < now()) "
@@ -283,7 +283,7 @@ impl Store for PgStore {
         Self::jobs_from(rows)
     }
 
-    async fn renew_leases(&self, jobs: &[JobId], _now: DateTime<Utc>) -> Result<(), StoreError> {
+    async fn renew_leases(&self, jobs: &[JobId]) -> Result<(), StoreError> {
         if jobs.is_empty() {
             return Ok(());
         }

@@ -281,7 +281,7 @@ impl Store for SqliteStore {
             .collect()
     }
 
-    async fn orphaned_jobs(&self, _now: DateTime<Utc>) -> Result<Vec<Job>, StoreError> {
+    async fn orphaned_jobs(&self) -> Result<Vec<Job>, StoreError> {
         let rows: Vec<JobRow> = sqlx::query_as(select_jobs!(
             "WHERE status = 'running' AND (claimed_by IS NULL OR claimed_by <> ?) ORDER BY seq"
         ))
@@ -293,7 +293,7 @@ impl Store for SqliteStore {
             .collect()
     }
 
-    async fn renew_leases(&self, _jobs: &[JobId], _now: DateTime<Utc>) -> Result<(), StoreError> {
+    async fn renew_leases(&self, _jobs: &[JobId]) -> Result<(), StoreError> {
         // One process: its claims last as long as it does.
         Ok(())
     }
