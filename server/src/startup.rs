@@ -11,7 +11,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
-use crate::events::{Announce, Bus, Doorbell, Recorder, follower};
+use crate::events::{Announce, Bus, Follower, Recorder, follower};
 use crate::http::{AppState, router};
 use crate::identity::{Identities, Sessions, session};
 use crate::jobs::runner::{follow_bus, keep_leases};
@@ -117,22 +117,19 @@ impl Application {
             ),
             Some(pool) => {
                 // Every node's events reach this node's bus through the log.
-                let doorbell = Doorbell::default();
-                let after = store.last_event_id().await?;
+                let follower = Follower::new(bus.clone(), store.last_event_id().await?);
                 tokio::spawn(follower::listen_for_commits(
                     pool.clone(),
-                    doorbell.clone(),
+                    follower.clone(),
                     follower_stop.clone(),
                 ));
                 tokio::spawn(follower::follow_log(
                     store.clone(),
-                    bus.clone(),
-                    doorbell.clone(),
-                    after,
+                    follower.clone(),
                     follower_stop.clone(),
                 ));
                 (
-                    Recorder::new(store.clone(), Announce::Follower(doorbell)),
+                    Recorder::new(store.clone(), Announce::Follower(follower)),
                     Cause::NodeLost,
                 )
             }

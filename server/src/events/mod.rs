@@ -18,6 +18,6 @@ pub mod sse;
 mod subscription;
 
 pub use bus::{Bus, Published, Pulses};
-pub use follower::Doorbell;
+pub use follower::Follower;
 pub use recorder::{Announce, Recorder};
 pub use subscription::{Filter, Heartbeats, Subscription};

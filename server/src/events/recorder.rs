@@ -23,10 +23,11 @@ use app::job::{Job, JobId, JobSpec};
 use chrono::Utc;
 use tokio::sync::{mpsc, oneshot};
 
-use super::{Bus, Doorbell};
+use super::{Bus, Follower};
 use crate::owner::Owner;
 use crate::store::{
-    Admission, ClaimedJob, NewJob, Recorded, Store, StoreError, Write, Written, unexpected,
+    Admission, ClaimedJob, NewJob, Recorded, Store, StoreError, StoredEvent, Write, Written,
+    unexpected,
 };
 
 /// The most writes one transaction takes.
@@ -40,8 +41,8 @@ pub enum Announce {
     /// One process: onto the bus, in id order, right after each commit.
     Bus(Bus),
     /// Several nodes: the log's follower announces every node's events in id order;
-    /// each commit rings it.
-    Follower(Doorbell),
+    /// this node's commits are handed to it.
+    Follower(Arc<Follower>),
 }
 
 impl Announce {
@@ -50,8 +51,7 @@ impl Announce {
         match self {
             Announce::Bus(bus) => written.iter().for_each(|w| publish(bus, w)),
             // An empty claim (an idle worker looking) stored nothing to read.
-            Announce::Follower(doorbell) if written.iter().any(stored_any) => doorbell.ring(),
-            Announce::Follower(_) => {}
+            Announce::Follower(follower) => follower.committed(written.iter().flat_map(stored)),
         }
     }
 }
@@ -160,23 +160,21 @@ impl Recorder {
     }
 }
 
-/// Whether a write stored an event.
-fn stored_any(written: &Written) -> bool {
+/// The events a write stored, in id order.
+fn stored(written: &Written) -> Vec<&StoredEvent> {
     match written {
-        Written::Created(created) => created.is_ok(),
-        Written::Claimed(claimed) => !claimed.is_empty(),
-        Written::Recorded(recorded) => matches!(recorded, Recorded::Stored(_)),
+        Written::Created(Ok(created)) => vec![&created.1],
+        Written::Claimed(claimed) => claimed.iter().map(|c| &c.event).collect(),
+        Written::Recorded(Recorded::Stored(stored)) => vec![stored],
+        Written::Created(Err(_)) | Written::Recorded(Recorded::Refused(_)) => Vec::new(),
     }
 }
 
 /// Announces the events a write stored.
 fn publish(bus: &Bus, written: &Written) {
-    match written {
-        Written::Created(Ok(created)) => bus.publish(&created.1),
-        Written::Claimed(claimed) => claimed.iter().for_each(|c| bus.publish(&c.event)),
-        Written::Recorded(Recorded::Stored(stored)) => bus.publish(stored),
-        Written::Created(Err(_)) | Written::Recorded(Recorded::Refused(_)) => {}
-    }
+    stored(written)
+        .into_iter()
+        .for_each(|event| bus.publish(event));
 }
 
 /// The group commit: takes every write waiting (up to [`GROUP`]), writes them in one

@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use app::event::{Completion, EventId, JobEvent, StatusUpdate};
+use app::event::{Cancelled, Completion, EventId, JobEvent, JobRemoved, StatusUpdate};
 use app::job::{JobId, JobSpec, JobStatus};
 use chrono::{SubsecRound, Utc};
 
@@ -27,6 +27,8 @@ macro_rules! store_contract {
             an_ended_job_takes_no_more_events,
             events_resume_exactly_after_an_id_and_only_the_owners,
             admission_refuses_past_the_limits_and_stores_nothing,
+            admission_counts_follow_each_job_through_its_life,
+            a_mixed_group_is_written_as_if_one_by_one,
             tokens_name_their_owner_until_revoked,
             a_run_that_lost_its_claim_cannot_write,
         );
@@ -281,6 +283,178 @@ pub(crate) async fn admission_refuses_past_the_limits_and_stores_nothing(store: 
     );
     // One job in flight, so one `created` event: the refused ones wrote nothing.
     assert_eq!(store.last_event_id().await.unwrap(), EventId(1));
+}
+
+/// Admission sees every change of a job's state: a running job is still in flight, an
+/// ended one is not; a claimed job leaves the queue, a job queued again is back in it,
+/// a cancelled one is out of it; removing an ended job changes nothing.
+pub(crate) async fn admission_counts_follow_each_job_through_its_life(store: &dyn Store) {
+    let in_flight = |max| Admission {
+        max_queued: u32::MAX,
+        max_in_flight_per_owner: max,
+    };
+    let queued = |max| Admission {
+        max_queued: max,
+        max_in_flight_per_owner: u32::MAX,
+    };
+    let admit = |owner: &'static str, admission: Admission| async move {
+        match store
+            .create_job(new_job(&Owner::new(owner), admission), Utc::now())
+            .await
+        {
+            Ok((job, _)) => Ok(job.id),
+            Err(StoreError::Refused(refusal)) => Err(refusal),
+            Err(err) => panic!("unexpected error {err}"),
+        }
+    };
+    let record = |event: JobEvent| async move {
+        assert!(matches!(
+            store.record(event).await.unwrap(),
+            Recorded::Stored(_)
+        ));
+    };
+    let busy = Err(Refusal::OwnerBusy { max: 2 });
+    let full = Err(Refusal::QueueFull { max: 3 });
+
+    let a1 = admit("t-a", in_flight(2)).await.unwrap();
+    let a2 = admit("t-a", in_flight(2)).await.unwrap();
+    assert_eq!(admit("t-a", in_flight(2)).await, busy);
+    // Running is still in flight; ended is not.
+    assert_eq!(
+        store.claim_next(Utc::now()).await.unwrap().unwrap().job.id,
+        a1
+    );
+    assert_eq!(admit("t-a", in_flight(2)).await, busy);
+    record(completion(a1)).await;
+    let a3 = admit("t-a", in_flight(2)).await.unwrap();
+    // Queued: a2, a3. Another owner meets the cluster's queue.
+    admit("t-b", queued(3)).await.unwrap();
+    assert_eq!(admit("t-b", queued(3)).await, full);
+    // A cancelled job leaves the queue.
+    record(JobEvent::Cancelled(Cancelled {
+        job_id: a2,
+        step: None,
+        at: Utc::now(),
+    }))
+    .await;
+    admit("t-b", queued(3)).await.unwrap();
+    assert_eq!(admit("t-c", queued(3)).await, full);
+    // A claimed job leaves it; queued again, it is back.
+    assert_eq!(
+        store.claim_next(Utc::now()).await.unwrap().unwrap().job.id,
+        a3
+    );
+    admit("t-c", queued(3)).await.unwrap();
+    record(JobEvent::StatusUpdate(StatusUpdate {
+        job_id: a3,
+        status: JobStatus::Queued,
+        progress: 0,
+        step: Some("queued again".to_owned()),
+        done: None,
+        began: Vec::new(),
+        at: Utc::now(),
+    }))
+    .await;
+    assert_eq!(
+        admit("t-c", queued(4)).await,
+        Err(Refusal::QueueFull { max: 4 })
+    );
+    // Removing the ended a1 changes no count: t-a has a3 in flight, room for one more.
+    record(JobEvent::Removed(JobRemoved {
+        job_id: a1,
+        at: Utc::now(),
+    }))
+    .await;
+    admit("t-a", in_flight(2)).await.unwrap();
+    assert_eq!(admit("t-a", in_flight(2)).await, busy);
+}
+
+/// One group with every kind of write: each sees what the ones before it did, and
+/// what the group wrote is what the tables hold afterwards.
+pub(crate) async fn a_mixed_group_is_written_as_if_one_by_one(store: &dyn Store) {
+    let owner = Owner::new("t-group");
+    let (first, _) = store
+        .create_job(new_job(&owner, Admission::UNLIMITED), Utc::now())
+        .await
+        .unwrap();
+    let at = Utc::now();
+    let progress = |job_id, progress| {
+        Write::Record(JobEvent::StatusUpdate(StatusUpdate {
+            job_id,
+            status: JobStatus::Running,
+            progress,
+            step: Some(format!("{progress} %")),
+            done: None,
+            began: Vec::new(),
+            at,
+        }))
+    };
+    let two_in_flight = Admission {
+        max_queued: u32::MAX,
+        max_in_flight_per_owner: 2,
+    };
+    let written = store
+        .write_all(
+            &[
+                Write::Create(new_job(&owner, two_in_flight)),
+                // The owner now has two jobs in flight: the third is refused.
+                Write::Create(new_job(&owner, two_in_flight)),
+                Write::Claim { max: 5 },
+                progress(first.id, 40),
+                progress(first.id, 80),
+                Write::Record(JobEvent::Completion(Completion {
+                    job_id: first.id,
+                    url: None,
+                    at,
+                })),
+                // After its ending, a job takes no more progress.
+                progress(first.id, 90),
+            ],
+            Utc::now(),
+        )
+        .await
+        .unwrap();
+    let [
+        Written::Created(Ok(second)),
+        Written::Created(Err(Refusal::OwnerBusy { max: 2 })),
+        Written::Claimed(claimed),
+        Written::Recorded(Recorded::Stored(p40)),
+        Written::Recorded(Recorded::Stored(p80)),
+        Written::Recorded(Recorded::Stored(done)),
+        Written::Recorded(Recorded::Refused(_)),
+    ] = written.as_slice()
+    else {
+        panic!("unexpected outcomes: {written:?}");
+    };
+    let second = &second.0;
+    // Both queued jobs were claimed, oldest first, including the one made in this group.
+    let claimed: Vec<JobId> = claimed.iter().map(|c| c.job.id).collect();
+    assert_eq!(claimed, [first.id, second.id]);
+    assert!(p40.id < p80.id && p80.id < done.id);
+    let first = store.job(&owner, first.id).await.unwrap().unwrap();
+    assert_eq!(first.status, JobStatus::Completed);
+    assert_eq!(first.progress, 100, "a completed job shows 100 %");
+    assert_eq!(first.last_event_id, done.id);
+    let second = store.job(&owner, second.id).await.unwrap().unwrap();
+    assert_eq!(second.status, JobStatus::Running);
+    let log = store
+        .events_after(&owner, EventId(0), None, 100)
+        .await
+        .unwrap();
+    let kinds: Vec<&str> = log.iter().map(|e| e.kind.as_str()).collect();
+    assert_eq!(
+        kinds,
+        [
+            "created",
+            "created",
+            "status-update",
+            "status-update",
+            "status-update",
+            "status-update",
+            "completion"
+        ]
+    );
+    assert!(log.windows(2).all(|w| w[0].id < w[1].id));
 }
 
 pub(crate) async fn tokens_name_their_owner_until_revoked(store: &dyn Store) {

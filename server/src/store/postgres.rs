@@ -4,10 +4,13 @@
 //! ids from it, so appends are serialised across nodes: ids are committed in the order
 //! they are given out, and a reader that has seen id N never later finds a smaller one
 //! committed (the trap of sequence ids, which are handed out in one order and committed
-//! in another). The lock is held for one group commit (a whole burst of a node's
-//! writes), so it costs one round trip per group, not per event. Each commit that
-//! appended events also sends `NOTIFY candor_log`, the doorbell the nodes follow the
-//! log by ([`crate::events::follower`]).
+//! in another). The lock is taken once per group commit (a whole burst of a node's
+//! writes), and held for as few round trips as can be: the group locks the rows of the
+//! jobs it changes (and the queued jobs it may claim) before it takes the log's lock,
+//! then writes everything in one statement and commits. Each commit that appended
+//! events also sends `NOTIFY candor_log` with the log's new head, the doorbell the nodes
+//! follow the log by ([`crate::events::follower`]). Admission reads the queue's size and
+//! each owner's jobs in flight from counters that every commit keeps (migration 0002).
 //!
 //! A claimed job carries the claiming node's name and a lease (in the database's clock),
 //! which the node renews while it runs the job; a job whose lease has expired is an
@@ -24,9 +27,9 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::migrate::MigrateDatabase;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::{PgPool, Postgres};
+use sqlx::{FromRow, PgPool, Postgres, Row};
 
-use super::rows::{EventRow, JobRow, SELECT_TOKENS, TokenRow, select_jobs};
+use super::rows::{EventRow, JobRow, SELECT_TOKENS, TokenRow, job_columns, select_jobs};
 use super::{Store, StoreError, StoredEvent, TokenInfo, Write, Written};
 use crate::owner::Owner;
 use group::Group;
@@ -94,6 +97,18 @@ impl PgStore {
     }
 }
 
+/// The jobs `writes` change by id, each once, in id order.
+fn known_ids(writes: &[Write]) -> Vec<String> {
+    let mut ids: Vec<String> = writes
+        .iter()
+        .filter_map(Write::job_id)
+        .map(|id| id.to_string())
+        .collect();
+    ids.sort_unstable();
+    ids.dedup();
+    ids
+}
+
 #[async_trait]
 impl Store for PgStore {
     async fn write_all(
@@ -103,26 +118,55 @@ impl Store for PgStore {
     ) -> Result<Vec<Written>, StoreError> {
         let began = std::time::Instant::now();
         let mut tx = self.pool.begin().await?;
-        // The log's write lock, held until the commit: appends are serialised.
-        let last: i64 = sqlx::query_scalar("SELECT last_id FROM log_head FOR UPDATE")
-            .fetch_one(&mut *tx)
-            .await?;
-        let mut ids: Vec<String> = writes
+        // Before the log's lock, so that it is held for as few round trips as can be:
+        // the rows of the jobs the group changes, locked (in id order, the one order
+        // every writer locks them in), and the oldest queued jobs its claims may take
+        // (skipping those another node is taking). A row locked here is ours until the
+        // commit: what is read is what the group changes. `NO KEY UPDATE` leaves the
+        // rows free for a foreign key's check (an import's rows naming its job).
+        let known_ids = known_ids(writes);
+        let claims: i64 = writes
             .iter()
-            .filter_map(Write::job_id)
-            .map(|id| id.to_string())
-            .collect();
-        ids.sort_unstable();
-        ids.dedup();
-        let known: Vec<JobRow> = if ids.is_empty() {
-            Vec::new()
-        } else {
-            sqlx::query_as(select_jobs!("WHERE id = ANY($1) AND removed_at IS NULL"))
-                .bind(&ids)
-                .fetch_all(&mut *tx)
-                .await?
-        };
-        let mut group = Group::new(last, known, &self.node, self.lease)?;
+            .map(|write| match write {
+                Write::Claim { max } => i64::from(*max),
+                _ => 0,
+            })
+            .sum();
+        let mut known = Vec::new();
+        let mut claimable = Vec::new();
+        if !known_ids.is_empty() || claims > 0 {
+            let rows = sqlx::query(concat!(
+                "WITH known AS (SELECT ",
+                job_columns!(),
+                ", NULL::bigint AS queued_seq FROM jobs \
+                 WHERE id = ANY($1) AND removed_at IS NULL ORDER BY id FOR NO KEY UPDATE), \
+                 claimable AS (SELECT ",
+                job_columns!(),
+                ", seq FROM jobs WHERE status = 'queued' AND NOT (id = ANY($1)) \
+                 ORDER BY seq LIMIT $2 FOR NO KEY UPDATE SKIP LOCKED) \
+                 SELECT * FROM known UNION ALL SELECT * FROM claimable",
+            ))
+            .bind(&known_ids)
+            .bind(claims)
+            .fetch_all(&mut *tx)
+            .await?;
+            for row in rows {
+                let job = <JobRow as FromRow<_>>::from_row(&row)?;
+                match row.try_get::<Option<i64>, _>("queued_seq")? {
+                    None => known.push(job),
+                    Some(seq) => claimable.push((seq, job)),
+                }
+            }
+            claimable.sort_by_key(|(seq, _)| *seq);
+        }
+        // The log's lock, held until the commit: appends are serialised. Having waited
+        // for it, the statement reads the row as the last commit left it.
+        let (last, queued): (i64, i64) =
+            sqlx::query_as("SELECT last_id, queued FROM log_head FOR UPDATE")
+                .fetch_one(&mut *tx)
+                .await?;
+        let claimable = claimable.into_iter().map(|(_, job)| job).collect();
+        let mut group = Group::new(last, queued, known, claimable, &self.node, self.lease)?;
         let mut written = Vec::with_capacity(writes.len());
         for write in writes {
             written.push(group.write(&mut tx, write, now).await?);
@@ -288,21 +332,18 @@ impl Store for PgStore {
             return Ok(());
         }
         let ids: Vec<String> = jobs.iter().map(ToString::to_string).collect();
-        let mut tx = self.pool.begin().await?;
-        // Rows are locked in one order by every writer: the log's lock first.
-        sqlx::query("SELECT 1 FROM log_head FOR UPDATE")
-            .execute(&mut *tx)
-            .await?;
+        // The rows are locked in id order, the one order every writer locks them in.
         sqlx::query(
-            "UPDATE jobs SET lease_until = now() + make_interval(secs => $3) \
-             WHERE id = ANY($1) AND claimed_by = $2 AND status = 'running'",
+            "WITH locked AS (SELECT id FROM jobs WHERE id = ANY($1) ORDER BY id \
+             FOR NO KEY UPDATE) \
+             UPDATE jobs AS j SET lease_until = now() + make_interval(secs => $3) \
+             FROM locked WHERE j.id = locked.id AND j.claimed_by = $2 AND j.status = 'running'",
         )
         .bind(&ids)
         .bind(&self.node)
         .bind(self.lease.as_secs_f64())
-        .execute(&mut *tx)
+        .execute(&self.pool)
         .await?;
-        tx.commit().await?;
         Ok(())
     }
 

@@ -8,14 +8,19 @@ use serde::{Deserialize, Serialize};
 use super::{StoreError, StoredEvent, TokenInfo};
 use crate::owner::Owner;
 
+/// The columns of a [`JobRow`].
+macro_rules! job_columns {
+    () => {
+        "id, owner, kind, params, title, status, progress, step, error, result_url, \
+         created_at, started_at, finished_at, attempt, retry_of, last_event_id, details"
+    };
+}
+pub(super) use job_columns;
+
 /// `SELECT`s the columns of a [`JobRow`] from `jobs`, followed by the given clauses.
 macro_rules! select_jobs {
     ($($clauses:literal)+) => {
-        concat!(
-            "SELECT id, owner, kind, params, title, status, progress, step, error, result_url, \
-             created_at, started_at, finished_at, attempt, retry_of, last_event_id, details FROM jobs ",
-            $($clauses),+
-        )
+        concat!("SELECT ", $crate::store::rows::job_columns!(), " FROM jobs ", $($clauses),+)
     };
 }
 pub(super) use select_jobs;

@@ -1,12 +1,13 @@
 //! One write transaction on PostgreSQL: a group of writes (new jobs, claims, job
 //! changes), each done or refused on its own, all committed at once.
 //!
-//! Round trips are what a write costs here, so the group reads the jobs it changes in
-//! one query, works on copies, and writes them back at the end: one `INSERT` of the new
-//! jobs, one `UPDATE` of the changed ones and one `INSERT` of the events, each over
-//! arrays (`UNNEST`), whatever the group's size.
+//! Round trips are what a write costs here, and every one is taken under the log's lock,
+//! so the group reads the jobs it changes in one query, works on copies, and writes
+//! everything back in one statement at the end: the new jobs, the changed ones, the
+//! events, the removals, the load counters and the log's head with its doorbell, each
+//! over arrays (`UNNEST`), whatever the group's size.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::time::Duration;
 
 use app::event::{EventId, JobCreated, JobEvent, StatusUpdate};
@@ -16,7 +17,7 @@ use sqlx::PgConnection;
 
 use super::LOG_CHANNEL;
 use crate::owner::Owner;
-use crate::store::rows::{JobRow, details, select_jobs};
+use crate::store::rows::{JobRow, details};
 use crate::store::{
     Admission, ClaimedJob, NewJob, Recorded, Refusal, STARTING_STEP, StoreError, StoredEvent,
     Write, Written, fence,
@@ -26,32 +27,43 @@ use crate::store::{
 struct Touched {
     job: Job,
     owner: Owner,
-    /// Made by this group (inserted, not updated).
-    new: bool,
+    /// Its status before this group (`None`: made by this group, inserted, not updated).
+    was: Option<JobStatus>,
     /// Changed by this group.
     changed: bool,
     /// Claimed by this group: its claim and lease are written with it.
     claimed: bool,
+    /// Removed by this group, when.
+    removed_at: Option<DateTime<Utc>>,
 }
 
 pub(super) struct Group<'s> {
     node: &'s str,
     lease: Duration,
     last_event_id: i64,
-    queued: Option<i64>,
+    /// Jobs queued in the whole cluster, for admission (raised by each job admitted).
+    queued: i64,
+    /// Jobs in flight per owner, read when first needed (raised by each job admitted).
     in_flight: HashMap<Owner, i64>,
     jobs: HashMap<JobId, Touched>,
     /// The jobs in the order the group first touched them (new ones in creation order).
     order: Vec<JobId>,
+    /// Queued jobs the group's claims may take, oldest first, not touched yet.
+    claimable: VecDeque<JobRow>,
     events: Vec<(StoredEvent, DateTime<Utc>)>,
-    removals: Vec<(JobId, EventId, DateTime<Utc>)>,
+    /// Jobs removed by this group, with their `removed` event: the events before it go.
+    removals: Vec<(JobId, EventId)>,
 }
 
 impl<'s> Group<'s> {
-    /// A group after the log's last id `last`, changing the `known` jobs.
+    /// A group after the log's last id `last_event_id`, with `queued` jobs in the queue,
+    /// changing the `known` jobs, its claims taking from the `claimable` ones (queued,
+    /// oldest first, locked for it).
     pub(super) fn new(
         last_event_id: i64,
+        queued: i64,
         known: Vec<JobRow>,
+        claimable: Vec<JobRow>,
         node: &'s str,
         lease: Duration,
     ) -> Result<Self, StoreError> {
@@ -59,31 +71,33 @@ impl<'s> Group<'s> {
             node,
             lease,
             last_event_id,
-            queued: None,
+            queued,
             in_flight: HashMap::new(),
             jobs: HashMap::new(),
             order: Vec::new(),
+            claimable: claimable.into(),
             events: Vec::new(),
             removals: Vec::new(),
         };
         for row in known {
-            group.touch(row, false)?;
+            group.touch(row)?;
         }
         Ok(group)
     }
 
-    fn touch(&mut self, row: JobRow, new: bool) -> Result<JobId, StoreError> {
+    fn touch(&mut self, row: JobRow) -> Result<JobId, StoreError> {
         let (job, owner) = row.into_job()?;
         let id = job.id;
         self.order.push(id);
         self.jobs.insert(
             id,
             Touched {
+                was: Some(job.status),
                 job,
                 owner,
-                new,
                 changed: false,
                 claimed: false,
+                removed_at: None,
             },
         );
         Ok(id)
@@ -98,7 +112,7 @@ impl<'s> Group<'s> {
     ) -> Result<Written, StoreError> {
         Ok(match write {
             Write::Create(new) => Written::Created(self.create(conn, new, now).await?),
-            Write::Claim { max } => Written::Claimed(self.claim(conn, *max, now).await?),
+            Write::Claim { max } => Written::Claimed(self.claim(*max, now)?),
             Write::Record(event) => Written::Recorded(self.record(event, None, now)?),
             Write::Report { event, attempt } => {
                 Written::Recorded(self.record(event, Some(*attempt), now)?)
@@ -153,14 +167,13 @@ impl<'s> Group<'s> {
             Touched {
                 job: job.clone(),
                 owner: owner.clone(),
-                new: true,
+                was: None,
                 changed: true,
                 claimed: false,
+                removed_at: None,
             },
         );
-        if let Some(queued) = &mut self.queued {
-            *queued += 1;
-        }
+        self.queued += 1;
         if let Some(in_flight) = self.in_flight.get_mut(owner) {
             *in_flight += 1;
         }
@@ -168,7 +181,7 @@ impl<'s> Group<'s> {
     }
 
     /// Checks `admission` under the log's lock: no other node adds a job between the
-    /// count and the insert, so a limit holds for the whole cluster.
+    /// check and the insert, so a limit holds for the whole cluster.
     async fn admit(
         &mut self,
         conn: &mut PgConnection,
@@ -180,16 +193,15 @@ impl<'s> Group<'s> {
             let count = match self.in_flight.get(owner) {
                 Some(&count) => count,
                 None => {
-                    // Counted up to the limit: whether it is reached is all that matters.
-                    let count: i64 = sqlx::query_scalar(
-                        "SELECT COUNT(*) FROM (SELECT 1 FROM jobs WHERE owner = $1 \
-                         AND status IN ('queued', 'running') LIMIT $2) AS capped",
-                    )
-                    .bind(owner.as_str())
-                    .bind(i64::from(max))
-                    .fetch_one(&mut *conn)
-                    .await?;
-                    *self.in_flight.entry(owner.clone()).or_insert(count)
+                    let count: Option<i64> =
+                        sqlx::query_scalar("SELECT in_flight FROM owner_load WHERE owner = $1")
+                            .bind(owner.as_str())
+                            .fetch_optional(&mut *conn)
+                            .await?;
+                    *self
+                        .in_flight
+                        .entry(owner.clone())
+                        .or_insert(count.unwrap_or(0))
                 }
             };
             if count >= i64::from(max) {
@@ -197,48 +209,21 @@ impl<'s> Group<'s> {
             }
         }
         let max = admission.max_queued;
-        if max < u32::MAX {
-            let count = match self.queued {
-                Some(count) => count,
-                None => {
-                    let count: i64 = sqlx::query_scalar(
-                        "SELECT COUNT(*) FROM (SELECT 1 FROM jobs WHERE status = 'queued' \
-                         LIMIT $1) AS capped",
-                    )
-                    .bind(i64::from(max))
-                    .fetch_one(&mut *conn)
-                    .await?;
-                    *self.queued.insert(count)
-                }
-            };
-            if count >= i64::from(max) {
-                return Ok(Err(Refusal::QueueFull { max }));
-            }
+        if self.queued >= i64::from(max) {
+            return Ok(Err(Refusal::QueueFull { max }));
         }
         Ok(Ok(()))
     }
 
     /// Claims up to `max` of the oldest queued jobs, this group's included.
-    async fn claim(
-        &mut self,
-        conn: &mut PgConnection,
-        max: u32,
-        now: DateTime<Utc>,
-    ) -> Result<Vec<ClaimedJob>, StoreError> {
-        // Queued rows the group has not touched (its own copies are newer than the rows).
-        // SKIP LOCKED: a row another transaction holds is passed over, not waited for.
-        let touched: Vec<String> = self.order.iter().map(ToString::to_string).collect();
-        let rows: Vec<JobRow> = sqlx::query_as(select_jobs!(
-            "WHERE status = 'queued' AND NOT (id = ANY($1)) ORDER BY seq LIMIT $2 "
-            "FOR UPDATE SKIP LOCKED"
-        ))
-        .bind(&touched)
-        .bind(i64::from(max))
-        .fetch_all(&mut *conn)
-        .await?;
-        let mut next = Vec::with_capacity(rows.len());
-        for row in rows {
-            next.push(self.touch(row, false)?);
+    fn claim(&mut self, max: u32, now: DateTime<Utc>) -> Result<Vec<ClaimedJob>, StoreError> {
+        // The rows first: they are older than any job this group made.
+        let mut next = Vec::with_capacity(max as usize);
+        while next.len() < max as usize {
+            let Some(row) = self.claimable.pop_front() else {
+                break;
+            };
+            next.push(self.touch(row)?);
         }
         let own = self
             .order
@@ -297,10 +282,11 @@ impl<'s> Group<'s> {
         job.apply(id, event)
             .map_err(|e| StoreError::Corrupt(e.to_string()))?;
         let stored = self.append(id, job_id, &owner, event, now);
-        if let JobEvent::Removed(removed) = event {
-            self.removals.push((job_id, id, removed.at));
-        }
         let touched = self.jobs.get_mut(&job_id).expect("touched above");
+        if let JobEvent::Removed(removed) = event {
+            touched.removed_at = Some(removed.at);
+            self.removals.push((job_id, id));
+        }
         touched.job = job.clone();
         touched.changed = true;
         Ok(Ok((stored, job)))
@@ -332,97 +318,37 @@ impl<'s> Group<'s> {
         stored
     }
 
-    /// Writes what the group did: new jobs, changed jobs, the events, removals, and the
-    /// log's new head with its doorbell.
+    /// Writes what the group did in one statement: new jobs, changed jobs, the events,
+    /// removals, the load counters, and the log's new head with its doorbell.
     pub(super) async fn flush(self, conn: &mut PgConnection) -> Result<(), StoreError> {
-        let lease = self.lease.as_secs_f64();
-        let mut new = Columns::default();
-        let mut changed = Columns::default();
-        for id in &self.order {
-            let touched = &self.jobs[id];
-            if touched.new {
-                new.push(touched);
-            } else if touched.changed {
-                changed.push(touched);
-            }
-        }
-        if !new.id.is_empty() {
-            sqlx::query(
-                "INSERT INTO jobs (id, owner, kind, params, title, status, progress, step, error, \
-                 result_url, created_at, started_at, finished_at, attempt, retry_of, \
-                 last_event_id, details, claimed_by, lease_until) \
-                 SELECT u.id, u.owner, u.kind, u.params, u.title, u.status, u.progress, u.step, \
-                 u.error, u.result_url, u.created_at, u.started_at, u.finished_at, u.attempt, \
-                 u.retry_of, u.last_event_id, u.details, \
-                 CASE WHEN u.claimed THEN $19 END, \
-                 CASE WHEN u.claimed THEN now() + make_interval(secs => $20) END \
-                 FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], \
-                 $6::text[], $7::bigint[], $8::text[], $9::text[], $10::text[], \
-                 $11::timestamptz[], $12::timestamptz[], $13::timestamptz[], $14::bigint[], \
-                 $15::text[], $16::bigint[], $17::text[], $18::bool[]) WITH ORDINALITY \
-                 AS u(id, owner, kind, params, title, status, progress, step, error, result_url, \
-                 created_at, started_at, finished_at, attempt, retry_of, last_event_id, \
-                 details, claimed, ord) ORDER BY u.ord",
-            )
-            .bind(&new.id)
-            .bind(&new.owner)
-            .bind(&new.kind)
-            .bind(&new.params)
-            .bind(&new.title)
-            .bind(&new.status)
-            .bind(&new.progress)
-            .bind(&new.step)
-            .bind(&new.error)
-            .bind(&new.result_url)
-            .bind(&new.created_at)
-            .bind(&new.started_at)
-            .bind(&new.finished_at)
-            .bind(&new.attempt)
-            .bind(&new.retry_of)
-            .bind(&new.last_event_id)
-            .bind(&new.details)
-            .bind(&new.claimed)
-            .bind(self.node)
-            .bind(lease)
-            .execute(&mut *conn)
-            .await?;
-        }
-        if !changed.id.is_empty() {
-            sqlx::query(
-                "UPDATE jobs AS j SET status = u.status, progress = u.progress, step = u.step, \
-                 error = u.error, result_url = u.result_url, started_at = u.started_at, \
-                 finished_at = u.finished_at, attempt = u.attempt, \
-                 last_event_id = u.last_event_id, details = u.details, \
-                 claimed_by = CASE WHEN u.claimed THEN $12 ELSE j.claimed_by END, \
-                 lease_until = CASE WHEN u.claimed THEN now() + make_interval(secs => $13) \
-                 ELSE j.lease_until END \
-                 FROM UNNEST($1::text[], $2::text[], $3::bigint[], $4::text[], $5::text[], \
-                 $6::text[], $7::timestamptz[], $8::timestamptz[], $9::bigint[], \
-                 $10::bigint[], $11::text[], $14::bool[]) \
-                 AS u(id, status, progress, step, error, result_url, started_at, finished_at, \
-                 attempt, last_event_id, details, claimed) \
-                 WHERE j.id = u.id",
-            )
-            .bind(&changed.id)
-            .bind(&changed.status)
-            .bind(&changed.progress)
-            .bind(&changed.step)
-            .bind(&changed.error)
-            .bind(&changed.result_url)
-            .bind(&changed.started_at)
-            .bind(&changed.finished_at)
-            .bind(&changed.attempt)
-            .bind(&changed.last_event_id)
-            .bind(&changed.details)
-            .bind(self.node)
-            .bind(lease)
-            .bind(&changed.claimed)
-            .execute(&mut *conn)
-            .await?;
-        }
         if self.events.is_empty() {
+            // Nothing was stored (every write refused, or a claim that found nothing).
             return Ok(());
         }
+        let mut new = Columns::default();
+        let mut changed = Columns::default();
+        let mut queued = 0_i64;
+        let mut in_flight: HashMap<&Owner, i64> = HashMap::new();
+        for id in &self.order {
+            let touched = &self.jobs[id];
+            match touched.was {
+                None => new.push(touched),
+                Some(_) if touched.changed => changed.push(touched),
+                Some(_) => continue,
+            }
+            let now = touched.job.status;
+            let was = touched.was;
+            queued +=
+                i64::from(now == JobStatus::Queued) - i64::from(was == Some(JobStatus::Queued));
+            let change =
+                i64::from(!now.is_terminal()) - i64::from(was.is_some_and(|s| !s.is_terminal()));
+            *in_flight.entry(&touched.owner).or_default() += change;
+        }
+        let (load_owners, load_changes): (Vec<&str>, Vec<i64>) = in_flight
+            .into_iter()
+            .filter(|(_, change)| *change != 0)
+            .map(|(owner, change)| (owner.as_str(), change))
+            .unzip();
         let mut events = EventColumns::default();
         for (event, at) in &self.events {
             events.id.push(event.id.0);
@@ -432,37 +358,101 @@ impl<'s> Group<'s> {
             events.data.push(event.data.clone());
             events.created_at.push(*at);
         }
+        let (removed_jobs, removed_from): (Vec<String>, Vec<i64>) = self
+            .removals
+            .iter()
+            .map(|(job_id, id)| (job_id.to_string(), id.0))
+            .unzip();
+        // Each part is a statement of its own in a `WITH`: all of them see the same
+        // snapshot and none changes a row another changes. The notification is delivered
+        // when (and only if) the transaction commits.
         sqlx::query(
-            "INSERT INTO events (id, job_id, owner, kind, data, created_at) \
-             SELECT * FROM UNNEST($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], \
-             $6::timestamptz[])",
+            "WITH new_jobs AS (INSERT INTO jobs (id, owner, kind, params, title, status, \
+             progress, step, error, result_url, created_at, started_at, finished_at, attempt, \
+             retry_of, last_event_id, details, claimed_by, lease_until) \
+             SELECT u.id, u.owner, u.kind, u.params, u.title, u.status, u.progress, u.step, \
+             u.error, u.result_url, u.created_at, u.started_at, u.finished_at, u.attempt, \
+             u.retry_of, u.last_event_id, u.details, \
+             CASE WHEN u.claimed THEN $19 END, \
+             CASE WHEN u.claimed THEN now() + make_interval(secs => $20) END \
+             FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], \
+             $6::text[], $7::bigint[], $8::text[], $9::text[], $10::text[], \
+             $11::timestamptz[], $12::timestamptz[], $13::timestamptz[], $14::bigint[], \
+             $15::text[], $16::bigint[], $17::text[], $18::bool[]) WITH ORDINALITY \
+             AS u(id, owner, kind, params, title, status, progress, step, error, result_url, \
+             created_at, started_at, finished_at, attempt, retry_of, last_event_id, \
+             details, claimed, ord) ORDER BY u.ord), \
+             changed_jobs AS (UPDATE jobs AS j SET status = u.status, progress = u.progress, \
+             step = u.step, error = u.error, result_url = u.result_url, \
+             started_at = u.started_at, finished_at = u.finished_at, attempt = u.attempt, \
+             last_event_id = u.last_event_id, details = u.details, \
+             removed_at = COALESCE(u.removed_at, j.removed_at), \
+             claimed_by = CASE WHEN u.claimed THEN $19 ELSE j.claimed_by END, \
+             lease_until = CASE WHEN u.claimed THEN now() + make_interval(secs => $20) \
+             ELSE j.lease_until END \
+             FROM UNNEST($21::text[], $22::text[], $23::bigint[], $24::text[], $25::text[], \
+             $26::text[], $27::timestamptz[], $28::timestamptz[], $29::bigint[], \
+             $30::bigint[], $31::text[], $32::bool[], $33::timestamptz[]) \
+             AS u(id, status, progress, step, error, result_url, started_at, finished_at, \
+             attempt, last_event_id, details, claimed, removed_at) \
+             WHERE j.id = u.id), \
+             new_events AS (INSERT INTO events (id, job_id, owner, kind, data, created_at) \
+             SELECT * FROM UNNEST($34::bigint[], $35::text[], $36::text[], $37::text[], \
+             $38::text[], $39::timestamptz[])), \
+             removed_events AS (DELETE FROM events AS e \
+             USING UNNEST($40::text[], $41::bigint[]) AS r(job_id, id) \
+             WHERE e.job_id = r.job_id AND e.id < r.id), \
+             load AS (INSERT INTO owner_load (owner, in_flight) \
+             SELECT * FROM UNNEST($42::text[], $43::bigint[]) \
+             ON CONFLICT (owner) DO UPDATE SET in_flight = owner_load.in_flight + EXCLUDED.in_flight), \
+             head AS (UPDATE log_head SET last_id = $44, queued = queued + $45 RETURNING last_id) \
+             SELECT pg_notify($46, last_id::text) FROM head",
         )
+        .bind(&new.id)
+        .bind(&new.owner)
+        .bind(&new.kind)
+        .bind(&new.params)
+        .bind(&new.title)
+        .bind(&new.status)
+        .bind(&new.progress)
+        .bind(&new.step)
+        .bind(&new.error)
+        .bind(&new.result_url)
+        .bind(&new.created_at)
+        .bind(&new.started_at)
+        .bind(&new.finished_at)
+        .bind(&new.attempt)
+        .bind(&new.retry_of)
+        .bind(&new.last_event_id)
+        .bind(&new.details)
+        .bind(&new.claimed)
+        .bind(self.node)
+        .bind(self.lease.as_secs_f64())
+        .bind(&changed.id)
+        .bind(&changed.status)
+        .bind(&changed.progress)
+        .bind(&changed.step)
+        .bind(&changed.error)
+        .bind(&changed.result_url)
+        .bind(&changed.started_at)
+        .bind(&changed.finished_at)
+        .bind(&changed.attempt)
+        .bind(&changed.last_event_id)
+        .bind(&changed.details)
+        .bind(&changed.claimed)
+        .bind(&changed.removed_at)
         .bind(&events.id)
         .bind(&events.job_id)
         .bind(&events.owner)
         .bind(&events.kind)
         .bind(&events.data)
         .bind(&events.created_at)
-        .execute(&mut *conn)
-        .await?;
-        for (job_id, id, at) in &self.removals {
-            sqlx::query("DELETE FROM events WHERE job_id = $1 AND id < $2")
-                .bind(job_id.to_string())
-                .bind(id.0)
-                .execute(&mut *conn)
-                .await?;
-            sqlx::query("UPDATE jobs SET removed_at = $2 WHERE id = $1")
-                .bind(job_id.to_string())
-                .bind(at)
-                .execute(&mut *conn)
-                .await?;
-        }
-        // The notification is delivered when (and only if) the transaction commits.
-        sqlx::query(
-            "WITH head AS (UPDATE log_head SET last_id = $1 RETURNING last_id) \
-             SELECT pg_notify($2, last_id::text) FROM head",
-        )
+        .bind(&removed_jobs)
+        .bind(&removed_from)
+        .bind(&load_owners)
+        .bind(&load_changes)
         .bind(self.last_event_id)
+        .bind(queued)
         .bind(LOG_CHANNEL)
         .execute(&mut *conn)
         .await?;
@@ -491,6 +481,7 @@ struct Columns {
     last_event_id: Vec<i64>,
     details: Vec<String>,
     claimed: Vec<bool>,
+    removed_at: Vec<Option<DateTime<Utc>>>,
 }
 
 impl Columns {
@@ -514,6 +505,7 @@ impl Columns {
         self.last_event_id.push(job.last_event_id.0);
         self.details.push(details(job));
         self.claimed.push(touched.claimed);
+        self.removed_at.push(touched.removed_at);
     }
 }
 
