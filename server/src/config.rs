@@ -74,6 +74,27 @@ pub struct Config {
     /// `CANDOR_NODE_NAME`: this node's name in its claims and logs (made unique per
     /// process).
     pub node_name: String,
+    /// `CANDOR_ADMIN_ADDR`: where `/metrics` and the health checks are served, apart from
+    /// the public address; `off` for nowhere. Default `127.0.0.1:9464` (this machine
+    /// only), or a free port on 127.0.0.1 (logged) when that one is taken.
+    pub admin: AdminAddr,
+}
+
+/// Where the admin routes (`/metrics`, `/healthz`, `/readyz`) are served.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AdminAddr {
+    /// [`AdminAddr::DEFAULT`], or a free port on 127.0.0.1 if another process has it
+    /// (several nodes on one machine).
+    Default,
+    /// Exactly this address (an error at start if it cannot be had).
+    At(std::net::SocketAddr),
+    Off,
+}
+
+impl AdminAddr {
+    pub const DEFAULT: std::net::SocketAddr = std::net::SocketAddr::V4(
+        std::net::SocketAddrV4::new(std::net::Ipv4Addr::LOCALHOST, 9464),
+    );
 }
 
 /// Every limit is configurable; each refusal answers with a JSON error that says which.
@@ -137,6 +158,7 @@ impl Default for Config {
             database_max_connections: 16,
             lease: Duration::from_secs(15),
             node_name: "candor".to_owned(),
+            admin: AdminAddr::Default,
         }
     }
 }
@@ -223,6 +245,15 @@ impl Config {
                 d.max_connections as u64,
             )? as usize,
         };
+        let admin = match read("CANDOR_ADMIN_ADDR").as_deref().map(str::trim) {
+            None => AdminAddr::Default,
+            Some("off") => AdminAddr::Off,
+            Some(value) => AdminAddr::At(value.parse().map_err(|_| ConfigError {
+                name: "CANDOR_ADMIN_ADDR".to_owned(),
+                value: value.to_owned(),
+                reason: "must be an address and port (127.0.0.1:9464) or off".to_owned(),
+            })?),
+        };
         Ok(Self {
             data_dir: read("CANDOR_DATA_DIR").map_or(defaults.data_dir, PathBuf::from),
             workers: number("CANDOR_WORKERS", 0..=1024)?.map_or(defaults.workers, |n| n as usize),
@@ -278,6 +309,7 @@ impl Config {
                 .map_or(defaults.database_max_connections, |n| n as u32),
             lease: seconds("CANDOR_LEASE_SECS", 2..=3600, defaults.lease)?,
             node_name: read("CANDOR_NODE_NAME").map_or(defaults.node_name, |n| n.trim().to_owned()),
+            admin,
         })
     }
 

@@ -20,6 +20,7 @@
 //! - [`owner`] and [`identity`]: who a request acts for (session cookie or API token).
 //! - [`limits`]: the limits that keep one client from taking the server from the others.
 //! - [`shutdown`]: the signal that stops everything gracefully.
+//! - [`metrics`]: what Candor counts for Prometheus (`/metrics` on the admin address).
 
 pub mod cli;
 pub mod config;
@@ -28,6 +29,7 @@ pub mod http;
 pub mod identity;
 pub mod jobs;
 pub mod limits;
+pub mod metrics;
 pub mod orders;
 pub mod owner;
 pub mod retention;

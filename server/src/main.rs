@@ -12,21 +12,36 @@ use tracing_subscriber::EnvFilter;
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    let logs = tracing_subscriber::fmt().with_env_filter(
-        EnvFilter::try_from_default_env()
-            .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,tower_http=info")),
-    );
-    if let Some(Command::Token(_)) = cli.command {
-        // A token command's stdout is its answer (`TOKEN=$(candor token create)`).
-        logs.with_writer(std::io::stderr).init();
-    } else {
-        logs.init();
-    }
+    // A token command's stdout is its answer (`TOKEN=$(candor token create)`).
+    let to_stderr = matches!(cli.command, Some(Command::Token(_)));
+    init_logs(to_stderr)?;
     let config = Config::from_env()?;
     match cli.command {
         None | Some(Command::Serve) => serve(config).await,
         Some(Command::Token(command)) => server::cli::token(&config, command).await,
     }
+}
+
+/// Logs through `tracing`: readable lines by default, one JSON object per line with
+/// `CANDOR_LOG_FORMAT=json`; the level from `RUST_LOG`.
+fn init_logs(to_stderr: bool) -> anyhow::Result<()> {
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,tower_http=info"));
+    let logs = tracing_subscriber::fmt().with_env_filter(filter);
+    let json = match std::env::var("CANDOR_LOG_FORMAT").as_deref().map(str::trim) {
+        Err(_) | Ok("" | "text") => false,
+        Ok("json") => true,
+        Ok(other) => {
+            anyhow::bail!("CANDOR_LOG_FORMAT={other:?} is not valid: must be text or json")
+        }
+    };
+    match (json, to_stderr) {
+        (false, false) => logs.init(),
+        (false, true) => logs.with_writer(std::io::stderr).init(),
+        (true, false) => logs.json().init(),
+        (true, true) => logs.json().with_writer(std::io::stderr).init(),
+    }
+    Ok(())
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {

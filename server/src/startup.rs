@@ -10,9 +10,9 @@ use sqlx::PgPool;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::Config;
+use crate::config::{AdminAddr, Config};
 use crate::events::{Announce, Bus, Follower, Recorder, follower};
-use crate::http::{AppState, router};
+use crate::http::{AppState, admin_router, router};
 use crate::identity::{Identities, Sessions, session};
 use crate::jobs::runner::{follow_bus, keep_leases};
 use crate::jobs::{
@@ -27,6 +27,8 @@ use crate::uploads::Uploads;
 
 pub struct Application {
     listener: TcpListener,
+    /// The admin address's listener (`/metrics`, health checks), unless it is off.
+    admin: Option<TcpListener>,
     max_connections: usize,
     state: AppState,
     sweeper: Sweeper,
@@ -103,6 +105,9 @@ impl Application {
                     config.data_dir.display()
                 )
             })?;
+        // Installed before anything is counted.
+        crate::metrics::handle();
+        let admin = bind_admin(config.admin).await?;
         let kinds = Kinds::builtin().configured(&config.time_limits, config.upload_max_bytes);
         let uploads = Uploads::new(config.uploads_dir());
         let bus = Bus::new(config.bus_capacity);
@@ -205,6 +210,7 @@ impl Application {
         };
         Ok(Self {
             listener,
+            admin,
             max_connections,
             state,
             sweeper,
@@ -218,6 +224,11 @@ impl Application {
         self.listener.local_addr()
     }
 
+    /// Where `/metrics` and the health checks are served, unless that is off.
+    pub fn admin_addr(&self) -> Option<SocketAddr> {
+        self.admin.as_ref().and_then(|l| l.local_addr().ok())
+    }
+
     /// Cancel this token to shut the application down gracefully.
     pub fn stopper(&self) -> CancellationToken {
         self.stop.clone()
@@ -229,6 +240,7 @@ impl Application {
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
         let Self {
             listener,
+            admin,
             max_connections,
             state,
             sweeper,
@@ -265,6 +277,22 @@ impl Application {
         ));
         let draining = state.draining.clone();
         let closing = state.closing.clone();
+        if let Some(admin) = admin {
+            tracing::info!(
+                "metrics and health checks on http://{}/metrics",
+                admin.local_addr()?
+            );
+            let routes = admin_router(state.clone());
+            let closed = closing.clone().cancelled_owned();
+            tokio::spawn(async move {
+                let served = axum::serve(admin, routes.into_make_service())
+                    .with_graceful_shutdown(closed)
+                    .await;
+                if let Err(err) = served {
+                    tracing::error!(error = %err, "the admin address stopped serving");
+                }
+            });
+        }
         let app = router(state);
         tracing::info!(address = %listener.local_addr()?, max_connections, "serving");
         let listener = LimitedListener::new(listener, max_connections);
@@ -275,8 +303,8 @@ impl Application {
             .with_graceful_shutdown(closing.clone().cancelled_owned());
         let sequence = async move {
             stop.cancelled().await;
-            tracing::info!("shutting down: no new jobs; waiting for running ones");
             draining.cancel();
+            tracing::info!("shutting down: no new jobs; waiting for running ones");
             if let Err(err) = runner.await {
                 tracing::error!(error = %err, "the job runner failed");
             }
@@ -290,6 +318,34 @@ impl Application {
         tracing::info!("stopped");
         Ok(())
     }
+}
+
+/// Binds the admin address: the configured one, or the default one if free (else a
+/// free port beside it, for a second node on one machine).
+async fn bind_admin(admin: AdminAddr) -> anyhow::Result<Option<TcpListener>> {
+    Ok(match admin {
+        AdminAddr::Off => None,
+        AdminAddr::At(addr) => Some(TcpListener::bind(addr).await.with_context(|| {
+            format!("cannot listen on CANDOR_ADMIN_ADDR={addr} (or set it to off)")
+        })?),
+        AdminAddr::Default => match TcpListener::bind(AdminAddr::DEFAULT).await {
+            Ok(listener) => Some(listener),
+            Err(err) if err.kind() == std::io::ErrorKind::AddrInUse => {
+                let listener = TcpListener::bind((std::net::Ipv4Addr::LOCALHOST, 0)).await?;
+                tracing::warn!(
+                    taken = %AdminAddr::DEFAULT,
+                    instead = %listener.local_addr()?,
+                    "the default admin address is taken (another node?); set CANDOR_ADMIN_ADDR"
+                );
+                Some(listener)
+            }
+            Err(err) => {
+                return Err(err).with_context(|| {
+                    format!("cannot listen on the admin address {}", AdminAddr::DEFAULT)
+                });
+            }
+        },
+    })
 }
 
 /// Forgets the creation rate of owners who have not started a job for a while.

@@ -69,6 +69,12 @@ impl Bus {
         self.sender.subscribe()
     }
 
+    /// How many events the slowest receiver has yet to take (at most the capacity: a
+    /// receiver further behind has lost the oldest and reads them from the log).
+    pub fn slowest_backlog(&self) -> usize {
+        self.sender.len()
+    }
+
     pub fn pulses(&self) -> &Pulses {
         &self.pulses
     }

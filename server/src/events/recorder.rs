@@ -17,6 +17,7 @@
 //! whole burst of new jobs). Each caller still hears back only once its write is durable.
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use app::event::JobEvent;
 use app::job::{Job, JobId, JobSpec};
@@ -24,11 +25,13 @@ use chrono::Utc;
 use tokio::sync::{mpsc, oneshot};
 
 use super::{Bus, Follower};
+use crate::metrics;
 use crate::owner::Owner;
 use crate::store::{
     Admission, ClaimedJob, NewJob, Recorded, Store, StoreError, StoredEvent, Write, Written,
     unexpected,
 };
+use ::metrics::{counter, histogram};
 
 /// The most writes one transaction takes.
 const GROUP: usize = 256;
@@ -120,7 +123,11 @@ impl Recorder {
             admission,
         };
         match self.write(Write::Create(new)).await? {
-            Written::Created(created) => Ok(created?.0),
+            Written::Created(created) => {
+                let job = created?.0;
+                metrics::job_accepted(&job.spec.kind);
+                Ok(job)
+            }
             other => Err(unexpected(&other)),
         }
     }
@@ -198,8 +205,13 @@ async fn write_groups(
                 Err(_) => break,
             }
         }
-        match store.write_all(&writes, Utc::now()).await {
+        let began = Instant::now();
+        let result = store.write_all(&writes, Utc::now()).await;
+        histogram!(metrics::STORE_COMMIT).record(began.elapsed().as_secs_f64());
+        match result {
             Ok(written) => {
+                let events: usize = written.iter().map(|w| stored(w).len()).sum();
+                counter!(metrics::EVENTS_WRITTEN).increment(events as u64);
                 announce.written(&written);
                 for (written, reply) in written.into_iter().zip(replies.drain(..)) {
                     let _ = reply.send(Ok(written));
@@ -207,6 +219,7 @@ async fn write_groups(
             }
             // The group failed as one: each write tries alone, and hears its own answer.
             Err(err) => {
+                counter!(metrics::STORE_ERRORS).increment(1);
                 tracing::warn!(error = %err, writes = writes.len(), "a group commit failed; writing one by one");
                 for (write, reply) in writes.iter().zip(replies.drain(..)) {
                     let written = store.write(write.clone(), Utc::now()).await;

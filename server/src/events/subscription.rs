@@ -11,6 +11,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
+use ::metrics::{Counter, counter};
 use app::event::{EventId, EventKind, Heartbeat};
 use app::job::JobId;
 use bytes::{Bytes, BytesMut};
@@ -19,6 +20,7 @@ use tokio::time::{Instant, Sleep};
 use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 
 use super::{Published, Pulses, sse};
+use crate::metrics;
 use crate::owner::Owner;
 use crate::store::Store;
 
@@ -72,6 +74,11 @@ pub struct Subscription {
     phase: Phase,
     /// The next chunk to write (the reconnection delay, first of all).
     pending: Option<Bytes>,
+    /// How many events `pending` holds.
+    pending_events: u64,
+    /// Events and bytes handed to the connection (`/metrics`).
+    delivered: Counter,
+    streamed: Counter,
     heartbeats: Heartbeats,
     /// Fires every `heartbeats.every`, busy or idle. Made once and moved on
     /// only when it fires: a timer per event and per subscriber would cost more than
@@ -99,6 +106,9 @@ impl Subscription {
             cursor,
             phase: Phase::CatchingUp,
             pending: Some(Bytes::from_static(sse::RETRY)),
+            pending_events: 0,
+            delivered: counter!(metrics::EVENTS_DELIVERED),
+            streamed: counter!(metrics::BYTES_STREAMED),
             keep_alive_timer: Box::pin(tokio::time::sleep(heartbeats.every)),
             heartbeats,
             closing: Box::pin(shutdown.cancelled_owned()),
@@ -120,6 +130,9 @@ impl Subscription {
     async fn next_chunk(&mut self) -> Option<Bytes> {
         loop {
             if let Some(chunk) = self.pending.take() {
+                self.delivered
+                    .increment(std::mem::take(&mut self.pending_events));
+                self.streamed.increment(chunk.len() as u64);
                 return Some(chunk);
             }
             match self.phase {
@@ -146,7 +159,9 @@ impl Subscription {
                         },
                         () = &mut self.keep_alive_timer => {
                             self.keep_alive_timer.as_mut().reset(Instant::now() + self.heartbeats.every);
-                            return Some(self.heartbeat());
+                            let beat = self.heartbeat();
+                            self.streamed.increment(beat.len() as u64);
+                            return Some(beat);
                         }
                     }
                 }
@@ -185,6 +200,7 @@ impl Subscription {
         let mut chunk = BytesMut::new();
         for event in &events {
             sse::encode_event(&mut chunk, event.id, event.kind, &event.data);
+            self.pending_events += 1;
             self.cursor = event.id;
             if self.ends_stream(event.kind) {
                 self.phase = Phase::Finished;
@@ -214,6 +230,7 @@ impl Subscription {
                     }
                     chunk.extend_from_slice(&event.frame);
                 }
+                self.pending_events += 1;
                 self.cursor = event.id;
                 if self.ends_stream(event.kind) {
                     self.phase = Phase::Finished;

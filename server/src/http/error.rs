@@ -64,6 +64,9 @@ pub enum ApiError {
     TooManyStreams(StreamRefusal),
     #[error("the database is unavailable; try again in a moment")]
     DatabaseUnavailable,
+    /// The readiness check failed (`GET /readyz`).
+    #[error("not ready: {0}")]
+    NotReady(String),
     #[error("internal error: {0}")]
     Store(StoreError),
     #[error("internal error: {0}")]
@@ -119,6 +122,7 @@ impl ApiError {
         match self {
             ApiError::ShuttingDown
             | ApiError::DatabaseUnavailable
+            | ApiError::NotReady(_)
             | ApiError::NotAdmitted(_)
             | ApiError::TooManyStreams(_) => Some(RETRY_BUSY_SECS),
             ApiError::RateLimited(exceeded) => Some(exceeded.retry_after_secs()),
@@ -186,7 +190,7 @@ impl ApiError {
                 StatusCode::CONFLICT,
                 ErrorBody::new(ErrorCode::Conflict, message),
             ),
-            ApiError::ShuttingDown => (
+            ApiError::ShuttingDown | ApiError::NotReady(_) => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 ErrorBody::new(ErrorCode::Unavailable, message),
             ),

@@ -15,6 +15,7 @@ use super::AppState;
 use super::error::ApiError;
 use super::multipart::read_job_form;
 use super::request::{BodyType, body_type, parse_job_request};
+use crate::metrics;
 use crate::owner::Owner;
 use crate::store::Recorded;
 
@@ -245,7 +246,14 @@ pub(super) async fn cancel(
         at: Utc::now(),
     });
     match state.recorder.record(event).await? {
-        Recorded::Stored(_) => state.runner.cancel(id),
+        Recorded::Stored(stored) => {
+            state.runner.cancel(id);
+            metrics::job_ended(
+                &job.spec.kind,
+                stored.kind,
+                metrics::ran(job.started_at, Utc::now()),
+            );
+        }
         // It ended between our read and our write.
         Recorded::Refused(_) => {
             let now = state.store.job(&owner, id).await?;

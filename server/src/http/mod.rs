@@ -11,7 +11,13 @@
 //! - `pages`: the Leptos app (server-rendered, then hydrated) and its static files.
 //! - `request`: reading a job request body into a typed, validated spec.
 //! - [`error`]: every error answers as JSON: `{"error": {"code", "message", "field"}}`.
+//! - `admin`: `GET /healthz` and `GET /readyz` (here and on the admin address), and
+//!   `GET /metrics` (on the admin address only: [`admin_router`]).
+//!
+//! Every response carries an `x-request-id` (the client's own, or a new UUID), and the
+//! request's log lines carry it too.
 
+mod admin;
 mod downloads;
 pub mod error;
 mod identify;
@@ -31,8 +37,9 @@ use axum::http::{HeaderName, HeaderValue};
 use axum::routing::{get, post};
 use leptos::config::LeptosOptions;
 use tokio_util::sync::CancellationToken;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::set_header::SetResponseHeaderLayer;
-use tower_http::trace::TraceLayer;
+use tower_http::trace::{DefaultOnResponse, TraceLayer};
 
 use crate::config::Limits;
 use crate::events::{Bus, Recorder};
@@ -107,12 +114,18 @@ pub fn router(state: AppState) -> Router {
         .route("/api/{*rest}", axum::routing::any(error::no_such_endpoint))
         .route("/downloads/{id}/{file}", get(downloads::download))
         .method_not_allowed_fallback(error::method_not_allowed);
-    pages::mount(api, &state)
+    let health = Router::new()
+        .route("/healthz", get(admin::healthz))
+        .route("/readyz", get(admin::readyz))
+        .with_state(state.clone());
+    let app = pages::mount(api, &state)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             identify::identify,
         ))
         .with_state(state)
+        // Asked by load balancers and orchestrators, without any identity.
+        .merge(health)
         .layer(SetResponseHeaderLayer::if_not_present(
             HeaderName::from_static("x-content-type-options"),
             HeaderValue::from_static("nosniff"),
@@ -120,6 +133,43 @@ pub fn router(state: AppState) -> Router {
         .layer(SetResponseHeaderLayer::if_not_present(
             HeaderName::from_static("referrer-policy"),
             HeaderValue::from_static("same-origin"),
-        ))
-        .layer(TraceLayer::new_for_http())
+        ));
+    traced(app)
+}
+
+/// The admin address's routes: the metrics and the health checks.
+pub fn admin_router(state: AppState) -> Router {
+    traced(
+        Router::new()
+            .route("/metrics", get(admin::metrics))
+            .route("/healthz", get(admin::healthz))
+            .route("/readyz", get(admin::readyz))
+            .with_state(state),
+    )
+}
+
+/// Logs each request in a span that carries its id, and answers with that id.
+fn traced(router: Router) -> Router {
+    let request_id = HeaderName::from_static("x-request-id");
+    router
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(|request: &axum::http::Request<_>| {
+                    let id = request
+                        .headers()
+                        .get("x-request-id")
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or_default();
+                    tracing::info_span!(
+                        "request",
+                        method = %request.method(),
+                        path = %request.uri().path(),
+                        request_id = %id,
+                    )
+                })
+                // One line per answered request: its status and how long it took.
+                .on_response(DefaultOnResponse::new().level(tracing::Level::INFO)),
+        )
+        .layer(PropagateRequestIdLayer::new(request_id.clone()))
+        .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
 }

@@ -13,6 +13,7 @@ use tokio_util::sync::CancellationToken;
 use super::registry::Kinds;
 use super::{INTERRUPTED, NODE_LOST};
 use crate::events::Recorder;
+use crate::metrics;
 use crate::store::{Recorded, Store, StoreError};
 
 /// Why a job's run stopped under it.
@@ -104,6 +105,11 @@ pub async fn recover_interrupted(
                 %outcome,
                 ?cause,
                 "a job's run was lost"
+            );
+            metrics::job_ended(
+                &job.spec.kind,
+                outcome,
+                metrics::ran(job.started_at, Utc::now()),
             );
             ended += 1;
         }

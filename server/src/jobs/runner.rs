@@ -25,6 +25,7 @@ use super::recovery::{self, Cause};
 use super::registry::{self, Kinds};
 use super::{JobContext, JobError, Outcome};
 use crate::events::{Published, Recorder};
+use crate::metrics;
 use crate::store::{ClaimedJob, Recorded, Store};
 
 /// How long an idle runner sleeps before looking at the queue again even without a
@@ -282,6 +283,7 @@ impl Runner {
             let keep_files = match self.recorder.report(event, job.attempt).await {
                 Ok(Recorded::Stored(_)) => {
                     tracing::info!(ending = %kind, "ended");
+                    metrics::job_ended(&job.spec.kind, kind, metrics::ran(job.started_at, at));
                     matches!(ending, Ending::Completed(_))
                 }
                 Ok(Recorded::Refused(refused)) => {

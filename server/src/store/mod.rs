@@ -63,10 +63,33 @@ pub enum StoreError {
     Migration(#[from] sqlx::migrate::MigrateError),
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
+    #[error("the database lacks migration {missing} of this build (it has up to {applied})")]
+    NotMigrated { missing: i64, applied: i64 },
     #[error("no job {0}")]
     UnknownJob(JobId),
     #[error("{0}")]
     Refused(#[from] Refusal),
+}
+
+/// What the readiness check asks the migrations table.
+pub(crate) const APPLIED_MIGRATION: &str =
+    "SELECT MAX(version) FROM _sqlx_migrations WHERE success";
+
+/// Whether `applied` (the newest migration the database has) is the newest `migrator`
+/// holds.
+pub(crate) fn check_migrated(
+    applied: Option<i64>,
+    migrator: &sqlx::migrate::Migrator,
+) -> Result<(), StoreError> {
+    let applied = applied.unwrap_or(0);
+    let latest = migrator.iter().map(|m| m.version).max().unwrap_or(0);
+    if applied < latest {
+        return Err(StoreError::NotMigrated {
+            missing: latest,
+            applied,
+        });
+    }
+    Ok(())
 }
 
 impl StoreError {
@@ -292,6 +315,13 @@ pub trait Store: Send + Sync + 'static {
 
     /// The id of the newest event in the log (0 when it is empty).
     async fn last_event_id(&self) -> Result<EventId, StoreError>;
+
+    /// Whether the store answers, with every migration of this build applied (the
+    /// readiness check).
+    async fn check_ready(&self) -> Result<(), StoreError>;
+
+    /// How many jobs wait in the queue (every node's).
+    async fn queued_jobs(&self) -> Result<u64, StoreError>;
 
     /// Jobs marked `running`, by any process.
     async fn running_jobs(&self) -> Result<Vec<Job>, StoreError>;

@@ -50,6 +50,9 @@ pub struct PgSettings {
     pub lease: Duration,
 }
 
+/// This build's migrations, applied at start.
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
 #[derive(Clone, Debug)]
 pub struct PgStore {
     pool: PgPool,
@@ -77,7 +80,7 @@ impl PgStore {
             .acquire_timeout(Duration::from_secs(5))
             .connect_with(options)
             .await?;
-        sqlx::migrate!("./migrations/postgres").run(&pool).await?;
+        MIGRATOR.run(&pool).await?;
         Ok(Self {
             pool,
             node: settings.node.clone(),
@@ -306,6 +309,20 @@ impl Store for PgStore {
             .fetch_one(&self.pool)
             .await?;
         Ok(EventId(last))
+    }
+
+    async fn check_ready(&self) -> Result<(), StoreError> {
+        let applied: Option<i64> = sqlx::query_scalar(super::APPLIED_MIGRATION)
+            .fetch_one(&self.pool)
+            .await?;
+        super::check_migrated(applied, &MIGRATOR)
+    }
+
+    async fn queued_jobs(&self) -> Result<u64, StoreError> {
+        let queued: i64 = sqlx::query_scalar("SELECT queued FROM log_head")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(u64::try_from(queued).unwrap_or(0))
     }
 
     async fn running_jobs(&self) -> Result<Vec<Job>, StoreError> {

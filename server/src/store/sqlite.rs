@@ -30,6 +30,9 @@ use group::{Group, LiveJobs};
 /// How long a write waits for another connection's write to end before it fails.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// This build's migrations, applied at start.
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+
 #[derive(Clone, Debug)]
 pub struct SqliteStore {
     pool: SqlitePool,
@@ -70,7 +73,7 @@ impl SqliteStore {
             .max_connections(8)
             .connect_with(options)
             .await?;
-        sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
+        MIGRATOR.run(&pool).await?;
         let writer = rusqlite::Connection::open(path)?;
         writer.busy_timeout(BUSY_TIMEOUT)?;
         writer.pragma_update(None, "synchronous", "FULL")?;
@@ -271,6 +274,20 @@ impl Store for SqliteStore {
         Ok(EventId(last))
     }
 
+    async fn check_ready(&self) -> Result<(), StoreError> {
+        let applied: Option<i64> = sqlx::query_scalar(super::APPLIED_MIGRATION)
+            .fetch_one(&self.pool)
+            .await?;
+        super::check_migrated(applied, &MIGRATOR)
+    }
+
+    async fn queued_jobs(&self) -> Result<u64, StoreError> {
+        let queued: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM jobs WHERE status = 'queued'")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(u64::try_from(queued).unwrap_or(0))
+    }
+
     async fn running_jobs(&self) -> Result<Vec<Job>, StoreError> {
         let rows: Vec<JobRow> =
             sqlx::query_as(select_jobs!("WHERE status = 'running' ORDER BY seq"))
@@ -360,6 +377,34 @@ mod tests {
     }
 
     store_contract!(open);
+
+    /// Ready with every migration of this build applied; not with one missing (a
+    /// database an older build left, or one another process is still migrating).
+    #[tokio::test]
+    async fn ready_only_with_every_migration_applied() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("candor.db"))
+            .await
+            .unwrap();
+        store.check_ready().await.unwrap();
+        sqlx::query(
+            "DELETE FROM _sqlx_migrations WHERE version = (SELECT MAX(version) FROM _sqlx_migrations)",
+        )
+        .execute(&store.pool())
+        .await
+        .unwrap();
+        let err = store.check_ready().await.unwrap_err();
+        assert!(
+            matches!(
+                err,
+                StoreError::NotMigrated {
+                    missing: 6,
+                    applied: 5
+                }
+            ),
+            "{err}"
+        );
+    }
 
     /// The log's ids carry on after the database is opened again: never reused.
     #[tokio::test]

@@ -8,7 +8,7 @@ use eventsource_stream::{Event, Eventsource};
 use futures::{Stream, StreamExt};
 use leptos::config::LeptosOptions;
 use serde_json::{Value, json};
-use server::config::Config;
+use server::config::{AdminAddr, Config};
 use server::identity::tokens;
 use server::owner::Owner;
 use server::startup::Application;
@@ -52,6 +52,9 @@ pub(crate) fn test_config(data: &TempDir) -> Config {
         keep_alive: Duration::from_secs(15),
         shutdown_grace: Duration::from_secs(5),
         bus_capacity: 1024,
+        // The metrics are the process's, shared by every app here: tests/operations/
+        // reads them, each from a server process of its own.
+        admin: AdminAddr::Off,
         ..Config::default()
     }
 }
