@@ -78,6 +78,16 @@ pub struct Config {
     /// the public address; `off` for nowhere. Default `127.0.0.1:9464` (this machine
     /// only), or a free port on 127.0.0.1 (logged) when that one is taken.
     pub admin: AdminAddr,
+    /// `CANDOR_TLS_CERT` and `CANDOR_TLS_KEY`: a certificate chain and its private key
+    /// (PEM files); given both, Candor serves HTTPS with HTTP/2. Default: plain HTTP/1.1.
+    pub tls: Option<TlsFiles>,
+}
+
+/// The certificate chain and private key Candor serves HTTPS with.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TlsFiles {
+    pub cert: PathBuf,
+    pub key: PathBuf,
 }
 
 /// Where the admin routes (`/metrics`, `/healthz`, `/readyz`) are served.
@@ -159,6 +169,7 @@ impl Default for Config {
             lease: Duration::from_secs(15),
             node_name: "candor".to_owned(),
             admin: AdminAddr::Default,
+            tls: None,
         }
     }
 }
@@ -245,6 +256,25 @@ impl Config {
                 d.max_connections as u64,
             )? as usize,
         };
+        let tls = match (read("CANDOR_TLS_CERT"), read("CANDOR_TLS_KEY")) {
+            (None, None) => None,
+            (Some(cert), Some(key)) => Some(TlsFiles {
+                cert: PathBuf::from(cert.trim()),
+                key: PathBuf::from(key.trim()),
+            }),
+            (Some(_), None) | (None, Some(_)) => {
+                let (given, missing) = if read("CANDOR_TLS_CERT").is_some() {
+                    ("CANDOR_TLS_CERT", "CANDOR_TLS_KEY")
+                } else {
+                    ("CANDOR_TLS_KEY", "CANDOR_TLS_CERT")
+                };
+                return Err(ConfigError {
+                    name: given.to_owned(),
+                    value: read(given).unwrap_or_default(),
+                    reason: format!("HTTPS needs {missing} too"),
+                });
+            }
+        };
         let admin = match read("CANDOR_ADMIN_ADDR").as_deref().map(str::trim) {
             None => AdminAddr::Default,
             Some("off") => AdminAddr::Off,
@@ -310,6 +340,7 @@ impl Config {
             lease: seconds("CANDOR_LEASE_SECS", 2..=3600, defaults.lease)?,
             node_name: read("CANDOR_NODE_NAME").map_or(defaults.node_name, |n| n.trim().to_owned()),
             admin,
+            tls,
         })
     }
 

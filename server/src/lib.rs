@@ -20,6 +20,7 @@
 //! - [`owner`] and [`identity`]: who a request acts for (session cookie or API token).
 //! - [`limits`]: the limits that keep one client from taking the server from the others.
 //! - [`shutdown`]: the signal that stops everything gracefully.
+//! - [`tls`]: HTTPS with HTTP/2, given a certificate.
 //! - [`metrics`]: what Candor counts for Prometheus (`/metrics` on the admin address).
 
 pub mod cli;
@@ -36,4 +37,5 @@ pub mod retention;
 pub mod shutdown;
 pub mod startup;
 pub mod store;
+pub mod tls;
 pub mod uploads;

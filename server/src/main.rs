@@ -53,7 +53,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {}", leptos.site_addr))?;
     let app = Application::build(config, leptos, listener).await?;
-    tracing::info!("Candor is up on http://{}", app.local_addr()?);
+    tracing::info!("Candor is up on {}://{}", app.scheme(), app.local_addr()?);
 
     let stop = app.stopper();
     tokio::spawn(async move {

@@ -23,12 +23,15 @@ use crate::limits::{CreationRate, LimitedListener, StreamPermits};
 use crate::orders::OrdersTable;
 use crate::retention::Sweeper;
 use crate::store::{PgSettings, PgStore, SqliteStore, Store};
+use crate::tls::{self, TlsListener};
 use crate::uploads::Uploads;
 
 pub struct Application {
     listener: TcpListener,
     /// The admin address's listener (`/metrics`, health checks), unless it is off.
     admin: Option<TcpListener>,
+    /// With a certificate: HTTPS (HTTP/2 and HTTP/1.1) instead of plain HTTP/1.1.
+    tls: Option<Arc<rustls::ServerConfig>>,
     max_connections: usize,
     state: AppState,
     sweeper: Sweeper,
@@ -108,6 +111,10 @@ impl Application {
         // Installed before anything is counted.
         crate::metrics::handle();
         let admin = bind_admin(config.admin).await?;
+        let tls = match &config.tls {
+            Some(files) => Some(tls::server_config(&files.cert, &files.key)?),
+            None => None,
+        };
         let kinds = Kinds::builtin().configured(&config.time_limits, config.upload_max_bytes);
         let uploads = Uploads::new(config.uploads_dir());
         let bus = Bus::new(config.bus_capacity);
@@ -196,7 +203,8 @@ impl Application {
             keep_alive: config.keep_alive,
             silent_after: config.silent_after,
             identities,
-            secure_cookies: config.secure_cookies,
+            // Served over HTTPS only: the cookie need never travel in the clear.
+            secure_cookies: config.secure_cookies || tls.is_some(),
             allowed_origins: config.allowed_origins.clone().into(),
             limits,
             creation_rate: CreationRate::per_minute(limits.owner_jobs_per_minute),
@@ -211,6 +219,7 @@ impl Application {
         Ok(Self {
             listener,
             admin,
+            tls,
             max_connections,
             state,
             sweeper,
@@ -222,6 +231,11 @@ impl Application {
 
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
         self.listener.local_addr()
+    }
+
+    /// `https` with a certificate, else `http`.
+    pub fn scheme(&self) -> &'static str {
+        if self.tls.is_some() { "https" } else { "http" }
     }
 
     /// Where `/metrics` and the health checks are served, unless that is off.
@@ -241,6 +255,7 @@ impl Application {
         let Self {
             listener,
             admin,
+            tls,
             max_connections,
             state,
             sweeper,
@@ -299,8 +314,22 @@ impl Application {
         // `into_make_service` turns the routes into services once; serving the `Router`
         // itself would do that again for every connection (about 28 KiB each, held for
         // as long as an event stream stays open).
-        let serve = axum::serve(listener, app.into_make_service())
-            .with_graceful_shutdown(closing.clone().cancelled_owned());
+        let app = app.into_make_service();
+        let closed = closing.clone().cancelled_owned();
+        let serve = async move {
+            match tls {
+                None => {
+                    axum::serve(listener, app)
+                        .with_graceful_shutdown(closed)
+                        .await
+                }
+                Some(tls) => {
+                    axum::serve(TlsListener::new(listener, tls), app)
+                        .with_graceful_shutdown(closed)
+                        .await
+                }
+            }
+        };
         let sequence = async move {
             stop.cancelled().await;
             draining.cancel();
@@ -311,7 +340,7 @@ impl Application {
             let _ = sweeping.await;
             closing.cancel();
         };
-        let (served, ()) = tokio::join!(serve.into_future(), sequence);
+        let (served, ()) = tokio::join!(serve, sequence);
         // The log's follower and listener stop with the node.
         follower_stop.cancel();
         served.context("the HTTP server failed")?;

@@ -32,7 +32,17 @@ pub(super) async fn identify(
     );
     let path = request.uri().path();
     let is_page = !(path.starts_with("/api/") || path.starts_with("/downloads/"));
-    match resolve(&state, request.headers(), changes_state, is_page).await {
+    // HTTP/2 has no `Host` header: the host is the URI's authority.
+    let authority = request.uri().authority().map(|a| a.as_str().to_owned());
+    match resolve(
+        &state,
+        request.headers(),
+        authority.as_deref(),
+        changes_state,
+        is_page,
+    )
+    .await
+    {
         Ok((owner, set_cookie)) => {
             request.extensions_mut().insert(owner);
             let mut response = next.run(request).await;
@@ -64,6 +74,7 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Owner {
 async fn resolve(
     state: &AppState,
     headers: &HeaderMap,
+    authority: Option<&str>,
     changes_state: bool,
     is_page: bool,
 ) -> Result<(Owner, Option<axum::http::HeaderValue>), ApiError> {
@@ -76,7 +87,7 @@ async fn resolve(
             owner,
             credential: Credential::Session,
         }) => {
-            if changes_state && !from_this_site(headers, &state.allowed_origins) {
+            if changes_state && !from_this_site(headers, authority, &state.allowed_origins) {
                 return Err(ApiError::Forbidden(
                     "cross-site request refused: this request changes state and did not \
                      come from Candor's own page"
@@ -100,7 +111,7 @@ async fn resolve(
 /// `Origin` with every cross-origin request and every POST; `Sec-Fetch-Site` in all
 /// current browsers. A request with neither is not from a browser's page (curl, a
 /// script), and a script has no victim's cookie to abuse.
-fn from_this_site(headers: &HeaderMap, allowed: &[String]) -> bool {
+fn from_this_site(headers: &HeaderMap, authority: Option<&str>, allowed: &[String]) -> bool {
     if let Some(origin) = headers.get(header::ORIGIN) {
         let Ok(origin) = origin.to_str() else {
             return false;
@@ -110,13 +121,14 @@ fn from_this_site(headers: &HeaderMap, allowed: &[String]) -> bool {
             return true;
         }
         // "null" (a sandboxed or file page) and anything unparsable has no host.
-        let Some((_, authority)) = origin.split_once("://") else {
+        let Some((_, authority_of_origin)) = origin.split_once("://") else {
             return false;
         };
         return [header::HOST.as_str(), "x-forwarded-host"]
             .into_iter()
             .filter_map(|name| headers.get(name)?.to_str().ok())
-            .any(|host| host.eq_ignore_ascii_case(authority));
+            .chain(authority)
+            .any(|host| host.eq_ignore_ascii_case(authority_of_origin));
     }
     match headers.get("sec-fetch-site").map(|v| v.to_str()) {
         Some(Ok("same-origin" | "none")) | None => true,
@@ -156,34 +168,38 @@ mod tests {
             ("host", "127.0.0.1:3000"),
             ("origin", "http://127.0.0.1:3000"),
         ]);
-        assert!(from_this_site(&same, none));
+        assert!(from_this_site(&same, None, none));
         let other = headers(&[
             ("host", "127.0.0.1:3000"),
             ("origin", "https://evil.example"),
         ]);
-        assert!(!from_this_site(&other, none));
+        assert!(!from_this_site(&other, None, none));
         let port = headers(&[
             ("host", "127.0.0.1:3000"),
             ("origin", "http://127.0.0.1:4000"),
         ]);
-        assert!(!from_this_site(&port, none));
+        assert!(!from_this_site(&port, None, none));
         let null = headers(&[("host", "127.0.0.1:3000"), ("origin", "null")]);
-        assert!(!from_this_site(&null, none));
+        assert!(!from_this_site(&null, None, none));
         let fetch = headers(&[("host", "a"), ("sec-fetch-site", "cross-site")]);
-        assert!(!from_this_site(&fetch, none));
+        assert!(!from_this_site(&fetch, None, none));
         let sibling = headers(&[("host", "a"), ("sec-fetch-site", "same-site")]);
-        assert!(!from_this_site(&sibling, none));
+        assert!(!from_this_site(&sibling, None, none));
         let script = headers(&[("host", "a")]);
-        assert!(from_this_site(&script, none));
+        assert!(from_this_site(&script, None, none));
         let proxied = headers(&[
             ("host", "backend:3000"),
             ("x-forwarded-host", "jobs.example.com"),
             ("origin", "https://jobs.example.com"),
         ]);
-        assert!(from_this_site(&proxied, none));
+        assert!(from_this_site(&proxied, None, none));
         let allowed = ["https://ops.example.com".to_owned()];
         let listed = headers(&[("host", "backend"), ("origin", "https://ops.example.com")]);
-        assert!(from_this_site(&listed, &allowed));
+        assert!(from_this_site(&listed, None, &allowed));
+        // HTTP/2: no Host header, the host is the request's authority.
+        let h2 = headers(&[("origin", "https://127.0.0.1:3443")]);
+        assert!(from_this_site(&h2, Some("127.0.0.1:3443"), none));
+        assert!(!from_this_site(&h2, Some("127.0.0.1:3000"), none));
     }
 
     #[test]

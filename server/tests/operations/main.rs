@@ -10,3 +10,4 @@ mod process;
 mod health;
 mod logs;
 mod metrics;
+mod tls;
