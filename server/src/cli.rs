@@ -1,6 +1,7 @@
 //! The `candor` command line: `candor` (or `candor serve`) runs the server;
 //! `candor token create|list|revoke` manages API tokens in the data directory's
-//! database (the server may be running meanwhile).
+//! database (the server may be running meanwhile); `candor submit` and `candor follow`
+//! are the terminal client ([`crate::terminal`]).
 
 use std::io::Write;
 
@@ -32,6 +33,16 @@ pub enum Command {
     /// API tokens for scripts and terminals (`Authorization: Bearer <token>`).
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Start a job on a running Candor; with --follow, follow it to its end.
+    ///
+    /// Prints the job's id; when it completes, its result's URL (or the saved file).
+    /// Exits 0 when it completed, 1 when it failed, 3 when it was cancelled, 4 when
+    /// Candor could not be reached or refused.
+    Submit(crate::terminal::SubmitArgs),
+    /// Follow a job on a running Candor to its end, with a progress bar.
+    ///
+    /// Exits as `submit --follow` does.
+    Follow(crate::terminal::FollowArgs),
 }
 
 #[derive(Debug, Subcommand)]

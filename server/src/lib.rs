@@ -21,6 +21,7 @@
 //! - [`limits`]: the limits that keep one client from taking the server from the others.
 //! - [`shutdown`]: the signal that stops everything gracefully.
 //! - [`tls`]: HTTPS with HTTP/2, given a certificate.
+//! - [`terminal`]: the terminal client (`candor submit`, `candor follow`).
 //! - [`metrics`]: what Candor counts for Prometheus (`/metrics` on the admin address).
 
 pub mod cli;
@@ -37,5 +38,6 @@ pub mod retention;
 pub mod shutdown;
 pub mod startup;
 pub mod store;
+pub mod terminal;
 pub mod tls;
 pub mod uploads;

@@ -12,13 +12,30 @@ use tracing_subscriber::EnvFilter;
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    // A token command's stdout is its answer (`TOKEN=$(candor token create)`).
-    let to_stderr = matches!(cli.command, Some(Command::Token(_)));
-    init_logs(to_stderr)?;
-    let config = Config::from_env()?;
     match cli.command {
-        None | Some(Command::Serve) => serve(config).await,
-        Some(Command::Token(command)) => server::cli::token(&config, command).await,
+        Some(Command::Submit(args)) => client(server::terminal::submit(args).await),
+        Some(Command::Follow(args)) => client(server::terminal::follow(args).await),
+        Some(Command::Token(command)) => {
+            // A token command's stdout is its answer (`TOKEN=$(candor token create)`).
+            init_logs(true)?;
+            server::cli::token(&Config::from_env()?, command).await
+        }
+        None | Some(Command::Serve) => {
+            init_logs(false)?;
+            serve(Config::from_env()?).await
+        }
+    }
+}
+
+/// Ends a terminal client's run with its exit code.
+#[allow(clippy::print_stderr)] // the client's last word, to its terminal
+fn client(outcome: anyhow::Result<i32>) -> ! {
+    match outcome {
+        Ok(code) => std::process::exit(code),
+        Err(err) => {
+            eprintln!("candor: {err:#}");
+            std::process::exit(server::terminal::EXIT_ERROR)
+        }
     }
 }
 

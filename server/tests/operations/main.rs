@@ -10,4 +10,5 @@ mod process;
 mod health;
 mod logs;
 mod metrics;
+mod terminal;
 mod tls;
