@@ -99,20 +99,27 @@ impl Subscription {
         heartbeats: Heartbeats,
         shutdown: CancellationToken,
     ) -> Self {
-        Self {
+        let mut subscription = Self {
             store,
             bus,
             filter,
             cursor,
             phase: Phase::CatchingUp,
-            pending: Some(Bytes::from_static(sse::RETRY)),
+            pending: None,
             pending_events: 0,
             delivered: counter!(metrics::EVENTS_DELIVERED),
             streamed: counter!(metrics::BYTES_STREAMED),
             keep_alive_timer: Box::pin(tokio::time::sleep(heartbeats.every)),
             heartbeats,
             closing: Box::pin(shutdown.cancelled_owned()),
-        }
+        };
+        // First of all, at once: the reconnection delay, and a heartbeat that tells the
+        // client the rhythm to expect (a client that hears nothing more knows something
+        // between it and the server holds the stream back).
+        let mut first = BytesMut::from(sse::RETRY);
+        first.extend_from_slice(&subscription.heartbeat());
+        subscription.pending = Some(first.freeze());
+        subscription
     }
 
     /// The stream of chunks to write to the client; it ends when the client's job ended

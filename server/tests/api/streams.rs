@@ -188,7 +188,8 @@ async fn an_idle_stream_gets_keep_alive_comments() {
     let mut body = response.bytes_stream();
     let mut text = String::new();
     tokio::time::timeout(PATIENCE, async {
-        while !text.contains(": keep-alive\n\n") {
+        // One at once, then one every interval.
+        while text.matches(": keep-alive\n\n").count() < 3 {
             let chunk = body.next().await.expect("open").expect("bytes");
             text.push_str(std::str::from_utf8(&chunk).unwrap());
         }
@@ -196,6 +197,24 @@ async fn an_idle_stream_gets_keep_alive_comments() {
     .await
     .expect("a keep-alive comment arrives");
     assert!(text.starts_with("retry: 2000\n\n"), "{text:?}");
+}
+
+/// A stream's first event, at once, is a heartbeat: the client learns the rhythm to
+/// expect before the first interval has passed.
+#[tokio::test]
+async fn a_stream_opens_with_a_heartbeat_at_once() {
+    let app =
+        spawn_app_with(|config| config.keep_alive = std::time::Duration::from_secs(600)).await;
+    let mut stream = app.events_with_heartbeats("/api/events", None).await.stream;
+    // Far less than the interval: only the opening heartbeat can arrive in time.
+    let first = tokio::time::timeout(std::time::Duration::from_secs(20), stream.next())
+        .await
+        .expect("an event at once")
+        .expect("the stream stays open");
+    assert_eq!(first.event, Heartbeat::NAME);
+    let beat: Heartbeat = serde_json::from_str(&first.data).unwrap();
+    assert_eq!(beat.interval_ms, 600_000);
+    assert!(first.id.is_empty(), "a heartbeat is not in the log");
 }
 
 /// Reads `stream` until a heartbeat arrives, and returns it.
@@ -224,7 +243,7 @@ async fn heartbeats_say_when_each_of_the_callers_running_jobs_last_reported() {
     // A job that reports at the start of each of its two 3-second steps, and is silent
     // in between.
     let job = app.demo(2, 3000).await;
-    let mut stream = app.events("/api/events", None).await.stream;
+    let mut stream = app.events_with_heartbeats("/api/events", None).await.stream;
     let beat = loop {
         let beat = next_heartbeat(&mut stream).await;
         if !beat.running.is_empty() {
@@ -255,7 +274,10 @@ async fn heartbeats_say_when_each_of_the_callers_running_jobs_last_reported() {
             .map(|event| event.expect("well-formed event stream")),
     );
     assert!(next_heartbeat(&mut theirs).await.running.is_empty());
-    let mut one = app.events(&job.links.events, None).await.stream;
+    let mut one = app
+        .events_with_heartbeats(&job.links.events, None)
+        .await
+        .stream;
     let beat = next_heartbeat(&mut one).await;
     assert_eq!(
         beat.running.iter().map(|p| p.job_id).collect::<Vec<_>>(),
