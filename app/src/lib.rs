@@ -28,4 +28,4 @@ mod ui;
 #[cfg_attr(not(feature = "hydrate"), allow(dead_code, unused_imports))]
 mod client;
 
-pub use ui::{App, PAGE_DATA_ID, PageData, shell};
+pub use ui::{App, PAGE_DATA_ID, PROXY_ADVICE, PageData, shell};

@@ -7,6 +7,7 @@
 mod api;
 mod event_stream;
 mod page_data;
+mod polling;
 #[cfg(feature = "hydrate")]
 mod tabs;
 
@@ -15,3 +16,4 @@ pub(crate) use api::{
 };
 pub(crate) use event_stream::use_job_stream;
 pub(crate) use page_data::embedded_page_data;
+pub(crate) use polling::poll_while_held_back;

@@ -11,8 +11,11 @@ pub(crate) enum ConnectionState {
     /// Events arrive as they happen.
     Live,
     /// The browser believes the connection open, but nothing (not even a heartbeat) has
-    /// arrived for two heartbeats' time.
+    /// arrived for two heartbeats' time, and the server does not answer either.
     Stalled,
+    /// The stream is held back on its way (a buffering proxy): heartbeats come late or
+    /// not at all, while the REST API answers. The page polls it meanwhile.
+    Delayed,
     /// The connection dropped; the browser is reconnecting and will resume where it was.
     Reconnecting,
     /// The server refused or is unreachable; retrying in a moment.
@@ -25,6 +28,7 @@ impl ConnectionState {
             ConnectionState::Connecting => "connecting…",
             ConnectionState::Live => "live",
             ConnectionState::Stalled => "stalled: no word from the server",
+            ConnectionState::Delayed => "delayed: checking every 5 s",
             ConnectionState::Reconnecting => "reconnecting…",
             ConnectionState::Offline => "offline, retrying…",
         }
@@ -35,9 +39,27 @@ impl ConnectionState {
             ConnectionState::Connecting => "connecting",
             ConnectionState::Live => "live",
             ConnectionState::Stalled => "stalled",
+            ConnectionState::Delayed => "delayed",
             ConnectionState::Reconnecting => "reconnecting",
             ConnectionState::Offline => "offline",
         }
+    }
+}
+
+/// Where the README's advice for proxies is served.
+pub const PROXY_ADVICE: &str = "/docs/behind-a-proxy";
+
+/// Said plainly while a proxy holds the stream back, with the way out.
+#[component]
+pub(crate) fn ProxyWarning(#[prop(into)] state: Signal<ConnectionState>) -> impl IntoView {
+    view! {
+        <Show when=move || state.get() == ConnectionState::Delayed>
+            <p class="proxy-warning" role="alert" data-testid="proxy-warning">
+                "Live updates are being delayed by a proxy between you and Candor. "
+                "The page checks for changes every 5 seconds meanwhile. "
+                <a href=PROXY_ADVICE>"How to set the proxy up"</a>
+            </p>
+        </Show>
     }
 }
 

@@ -4,7 +4,7 @@ use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::clock::use_clock;
-use super::connection::ConnectionBadge;
+use super::connection::{ConnectionBadge, ProxyWarning};
 use super::filters::{Filter, Filters};
 use super::job_card::JobCard;
 use super::job_form::NewJobForm;
@@ -13,7 +13,7 @@ use super::notifications::{NotificationsButton, use_notifications};
 use super::older_jobs::OlderJobs;
 use super::store::JobsStore;
 use super::tab::{keep_title, watch_visibility};
-use crate::client::use_job_stream;
+use crate::client::{poll_while_held_back, use_job_stream};
 use crate::job::JobList;
 use crate::kind::KindInfo;
 
@@ -26,6 +26,8 @@ use crate::kind::KindInfo;
 pub struct PageData {
     pub jobs: Result<JobList, String>,
     pub kinds: Vec<KindInfo>,
+    /// How often the stream sends a heartbeat: known before the first one arrives.
+    pub heartbeat_ms: u64,
 }
 
 /// The `id` of the `<script type="application/json">` that carries the [`PageData`].
@@ -56,7 +58,8 @@ pub(crate) fn HomePage() -> AnyView {
         Ok(PageData {
             jobs: Ok(list),
             kinds,
-        }) => view! { <Dashboard list kinds /> }.into_any(),
+            heartbeat_ms,
+        }) => view! { <Dashboard list kinds heartbeat_ms /> }.into_any(),
         Ok(PageData {
             jobs: Err(reason), ..
         })
@@ -68,12 +71,14 @@ pub(crate) fn HomePage() -> AnyView {
 }
 
 #[component]
-fn Dashboard(list: JobList, kinds: Vec<KindInfo>) -> AnyView {
+fn Dashboard(list: JobList, kinds: Vec<KindInfo>, heartbeat_ms: u64) -> AnyView {
     let after = list.last_event_id;
     let store = JobsStore::new(list);
-    let liveness = Liveness::new();
+    let liveness = Liveness::new(heartbeat_ms);
     use_job_stream(store, liveness, after);
     let now = use_clock();
+    poll_while_held_back(store, liveness, now);
+    let shown_state = Signal::derive(move || liveness.shown_state(now.get()));
     let announcement = store.announcement();
     let filter = RwSignal::new(Filter::All);
     let shown = Memo::new(move |_| {
@@ -89,8 +94,9 @@ fn Dashboard(list: JobList, kinds: Vec<KindInfo>) -> AnyView {
             <h1>"Candor"</h1>
             <p class="tagline">"Background jobs, reported honestly."</p>
             <NotificationsButton state=notifications />
-            <ConnectionBadge state=Signal::derive(move || liveness.shown_state(now.get())) />
+            <ConnectionBadge state=shown_state />
         </header>
+        <ProxyWarning state=shown_state />
         <main class="layout">
             <NewJobForm store kinds />
             <section class="jobs" aria-labelledby="jobs-heading">
@@ -129,6 +135,7 @@ mod tests {
         let data = PageData {
             jobs: Err("</script><script>alert(1)</script><!--".to_owned()),
             kinds: Vec::new(),
+            heartbeat_ms: 15_000,
         };
         let text = data.to_script_text();
         assert!(!text.contains('<'), "{text}");

@@ -7,6 +7,14 @@
 //! sleeping laptop, a hung server): the badge says so, and no job is called silent, since
 //! the page cannot know. While the stream is heard, a running job whose last report is
 //! older than the server's threshold is marked silent: its worker stopped reporting.
+//!
+//! A buffering proxy between the page and Candor is the commonest way streams break: the
+//! connection stays open and events arrive minutes late, in clumps, or not at all. The
+//! stream opens with a heartbeat and sends one every interval, each with the server's
+//! clock: one that is overdue, or that arrives later than the others did, means the
+//! stream is being held back. The page then asks the REST API for its jobs every few
+//! seconds ([`POLL_EVERY`]); while those answers come, it says plainly that a proxy
+//! delays live updates. Two heartbeats on time in a row, and the stream is trusted again.
 
 use std::collections::HashMap;
 
@@ -16,6 +24,9 @@ use leptos::prelude::*;
 use super::ConnectionState;
 use crate::event::Heartbeat;
 use crate::job::{Job, JobId, JobStatus};
+
+/// How often the page asks for its jobs while the stream is held back.
+pub(crate) const POLL_EVERY: TimeDelta = TimeDelta::seconds(5);
 
 /// The rhythm and the clock the last heartbeat announced.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -32,20 +43,43 @@ pub(crate) struct Liveness {
     state: RwSignal<ConnectionState>,
     /// Known after the first heartbeat.
     beat: RwSignal<Option<Beat>>,
+    /// When (our clock) the state last changed.
+    since: StoredValue<DateTime<Utc>>,
     /// When (our clock) anything last arrived: the opening, an event, a heartbeat. Read on
     /// each tick of the page's clock, so it need not be tracked.
     heard_at: StoredValue<DateTime<Utc>>,
     /// When each running job last reported (the server's clock).
     reports: StoredValue<HashMap<JobId, DateTime<Utc>>>,
+    /// The heartbeats' interval, known from the page before the first one arrives.
+    interval: TimeDelta,
+    /// The shortest time a heartbeat took to arrive (with the clocks' difference): what
+    /// an undelayed one takes.
+    fastest: StoredValue<Option<TimeDelta>>,
+    /// A heartbeat arrived late, and the stream has not been on time since.
+    held_back: RwSignal<bool>,
+    /// Heartbeats on time in a row since the last late one.
+    on_time: StoredValue<u32>,
+    /// Whether the last poll of the REST API was answered (while the stream is held
+    /// back), and when it was made.
+    polled: RwSignal<Option<bool>>,
+    polled_at: StoredValue<Option<DateTime<Utc>>>,
 }
 
 impl Liveness {
-    pub(crate) fn new() -> Self {
+    /// Liveness for a stream whose heartbeats come every `interval_ms`.
+    pub(crate) fn new(interval_ms: u64) -> Self {
         Self {
             state: RwSignal::new(ConnectionState::Connecting),
             beat: RwSignal::new(None),
+            since: StoredValue::new(Utc::now()),
             heard_at: StoredValue::new(Utc::now()),
             reports: StoredValue::new(HashMap::new()),
+            interval: millis(interval_ms),
+            fastest: StoredValue::new(None),
+            held_back: RwSignal::new(false),
+            on_time: StoredValue::new(0),
+            polled: RwSignal::new(None),
+            polled_at: StoredValue::new(None),
         }
     }
 
@@ -53,6 +87,9 @@ impl Liveness {
     pub(crate) fn set_state(&self, state: ConnectionState) {
         if state == ConnectionState::Live {
             self.heard();
+        }
+        if self.state.get_untracked() != state {
+            self.since.set_value(Utc::now());
         }
         self.state.set(state);
     }
@@ -72,7 +109,7 @@ impl Liveness {
     #[cfg_attr(not(feature = "hydrate"), allow(dead_code))]
     pub(crate) fn heartbeat(&self, beat: &Heartbeat) {
         self.heard();
-        let millis = |ms: u64| TimeDelta::milliseconds(i64::try_from(ms).unwrap_or(i64::MAX));
+        self.judge_arrival(Utc::now() - beat.server_time);
         self.beat.set(Some(Beat {
             offset: beat.server_time - Utc::now(),
             interval: millis(beat.interval_ms),
@@ -84,6 +121,75 @@ impl Liveness {
         });
     }
 
+    /// Whether a heartbeat that took `took` (plus the clocks' difference) to arrive was
+    /// held back on its way.
+    fn judge_arrival(&self, took: TimeDelta) {
+        let fastest = self
+            .fastest
+            .get_value()
+            .map_or(took, |fastest| fastest.min(took));
+        self.fastest.set_value(Some(fastest));
+        if took - fastest > self.interval {
+            self.on_time.set_value(0);
+            if !self.held_back.get_untracked() {
+                self.held_back.set(true);
+            }
+        } else {
+            let on_time = self.on_time.get_value() + 1;
+            self.on_time.set_value(on_time);
+            if on_time >= 2 && self.held_back.get_untracked() {
+                self.held_back.set(false);
+            }
+        }
+    }
+
+    /// Whether nothing has arrived for two heartbeats' time (and a second's grace).
+    fn overdue(&self, now: DateTime<Utc>) -> bool {
+        now - self.heard_at.get_value() > self.patience()
+    }
+
+    /// Two heartbeats' time, and a second's grace.
+    fn patience(&self) -> TimeDelta {
+        let interval = self.beat.get().map_or(self.interval, |beat| beat.interval);
+        interval * 2 + TimeDelta::seconds(1)
+    }
+
+    /// Whether the stream is held back (tracked): open but late or silent, or never
+    /// opened although the server answers at once (a proxy holding even its headers).
+    fn held_back(&self, now: DateTime<Utc>) -> bool {
+        match self.state.get() {
+            ConnectionState::Live => self.held_back.get() || self.overdue(now),
+            ConnectionState::Connecting => now - self.since.get_value() > self.patience(),
+            _ => false,
+        }
+    }
+
+    /// Whether the REST API should be asked now (tracked): the stream is held back, and
+    /// the last poll is [`POLL_EVERY`] old.
+    #[cfg_attr(not(feature = "hydrate"), allow(dead_code))]
+    pub(crate) fn poll_due(&self, now: DateTime<Utc>) -> bool {
+        if !self.held_back(now) {
+            if self.polled.get_untracked().is_some() {
+                self.polled.set(None);
+            }
+            return false;
+        }
+        self.polled_at
+            .get_value()
+            .is_none_or(|at| now - at >= POLL_EVERY)
+    }
+
+    /// A poll was made at `at`; `answered`: whether the REST API answered it.
+    #[cfg_attr(not(feature = "hydrate"), allow(dead_code))]
+    pub(crate) fn polling(&self, at: DateTime<Utc>) {
+        self.polled_at.set_value(Some(at));
+    }
+
+    #[cfg_attr(not(feature = "hydrate"), allow(dead_code))]
+    pub(crate) fn polled(&self, answered: bool) {
+        self.polled.set(Some(answered));
+    }
+
     /// A job reported (a `status-update` stamped `at` by the server).
     #[cfg_attr(not(feature = "hydrate"), allow(dead_code))]
     pub(crate) fn reported(&self, job: JobId, at: DateTime<Utc>) {
@@ -93,24 +199,27 @@ impl Liveness {
         });
     }
 
-    /// The connection's state as the page shows it (tracked; `now` is the page's clock).
+    /// The connection's state as the page shows it (tracked; `now` is the page's clock):
+    /// held back while the REST API answers, a proxy delays the stream; with no answer
+    /// either, the connection has stalled.
     pub(crate) fn shown_state(&self, now: DateTime<Utc>) -> ConnectionState {
         let state = self.state.get();
-        let overdue = self.beat.get().is_some_and(|beat| {
-            // Two heartbeats missed, and a second's grace.
-            now - self.heard_at.get_value() > beat.interval * 2 + TimeDelta::seconds(1)
-        });
-        if state == ConnectionState::Live && overdue {
-            ConnectionState::Stalled
-        } else {
-            state
+        if !self.held_back(now) {
+            return state;
+        }
+        match self.polled.get() {
+            Some(true) => ConnectionState::Delayed,
+            _ if state == ConnectionState::Live && self.overdue(now) => ConnectionState::Stalled,
+            _ => state,
         }
     }
 
     /// How long a running job has not reported, once that is longer than the server's
-    /// threshold, and only while the stream is heard (tracked).
+    /// threshold, and only while the stream is heard on time (tracked).
     pub(crate) fn silent_for(&self, job: &Job, now: DateTime<Utc>) -> Option<TimeDelta> {
         if job.status != JobStatus::Running || self.shown_state(now) != ConnectionState::Live {
+            // Delayed or stalled: the page cannot tell a quiet worker from a held-back
+            // stream.
             return None;
         }
         let beat = self.beat.get()?;
@@ -121,6 +230,10 @@ impl Liveness {
         let silent = now + beat.offset - last;
         (silent >= beat.silent_after).then_some(silent)
     }
+}
+
+fn millis(ms: u64) -> TimeDelta {
+    TimeDelta::milliseconds(i64::try_from(ms).unwrap_or(i64::MAX))
 }
 
 #[cfg(test)]
@@ -150,7 +263,7 @@ mod tests {
     fn a_job_is_silent_only_while_the_stream_is_heard_in_an_owner() {
         let now = Utc::now();
         let job = running_job(now - TimeDelta::seconds(20));
-        let liveness = Liveness::new();
+        let liveness = Liveness::new(1000);
         liveness.set_state(ConnectionState::Live);
         // Before any heartbeat the page knows no threshold: nothing is called silent.
         assert_eq!(liveness.silent_for(&job, now), None);
@@ -180,5 +293,80 @@ mod tests {
         assert_eq!(liveness.silent_for(&job, later), None);
         liveness.heard();
         assert_eq!(liveness.shown_state(Utc::now()), ConnectionState::Live);
+    }
+
+    #[test]
+    fn a_held_back_stream_is_told_apart_from_a_stalled_one_and_trusted_again_on_time() {
+        Owner::new().with(held_back_in_an_owner);
+    }
+
+    fn beat(server_time: DateTime<Utc>) -> Heartbeat {
+        Heartbeat {
+            server_time,
+            interval_ms: 1000,
+            silent_after_ms: 10_000,
+            running: Vec::new(),
+        }
+    }
+
+    fn held_back_in_an_owner() {
+        let liveness = Liveness::new(1000);
+        liveness.set_state(ConnectionState::Live);
+        let now = Utc::now();
+        // The opening heartbeat, on time: nothing to poll for.
+        liveness.heartbeat(&beat(now));
+        assert!(!liveness.poll_due(now));
+
+        // Nothing for three intervals, although the connection claims to be open: the
+        // REST API is asked; until it answers, the connection has stalled.
+        let later = now + TimeDelta::seconds(4);
+        assert!(liveness.poll_due(later));
+        liveness.polling(later);
+        assert!(
+            !liveness.poll_due(later + TimeDelta::seconds(1)),
+            "every 5 s, not more"
+        );
+        assert_eq!(liveness.shown_state(later), ConnectionState::Stalled);
+        // It answers: a proxy holds the stream back.
+        liveness.polled(true);
+        assert_eq!(liveness.shown_state(later), ConnectionState::Delayed);
+        assert!(liveness.poll_due(later + POLL_EVERY));
+
+        // A clump arrives: heartbeats stamped seconds ago. Heard, but late: still delayed.
+        liveness.heartbeat(&beat(Utc::now() - TimeDelta::seconds(3)));
+        liveness.heartbeat(&beat(Utc::now() - TimeDelta::seconds(2)));
+        assert_eq!(liveness.shown_state(Utc::now()), ConnectionState::Delayed);
+        // Two on time in a row: trusted again, no more polling.
+        liveness.heartbeat(&beat(Utc::now()));
+        liveness.heartbeat(&beat(Utc::now()));
+        assert_eq!(liveness.shown_state(Utc::now()), ConnectionState::Live);
+        assert!(!liveness.poll_due(Utc::now()));
+
+        // A stall whose polls fail too: stalled, never "delayed by a proxy".
+        // (And a stream that never opens, while the REST API answers, is delayed too.)
+        let stall = Utc::now() + TimeDelta::seconds(10);
+        assert!(liveness.poll_due(stall));
+        liveness.polling(stall);
+        liveness.polled(false);
+        assert_eq!(liveness.shown_state(stall), ConnectionState::Stalled);
+    }
+
+    #[test]
+    fn a_stream_that_never_opens_while_the_api_answers_is_held_back() {
+        Owner::new().with(|| {
+            let liveness = Liveness::new(1000);
+            let now = Utc::now();
+            assert!(!liveness.poll_due(now));
+            let later = now + TimeDelta::seconds(4);
+            assert!(liveness.poll_due(later));
+            liveness.polling(later);
+            assert_eq!(liveness.shown_state(later), ConnectionState::Connecting);
+            liveness.polled(true);
+            assert_eq!(liveness.shown_state(later), ConnectionState::Delayed);
+            // It opens and is heard on time: live.
+            liveness.set_state(ConnectionState::Live);
+            liveness.heartbeat(&beat(Utc::now()));
+            assert_eq!(liveness.shown_state(Utc::now()), ConnectionState::Live);
+        });
     }
 }

@@ -30,6 +30,7 @@ mod timeline;
 use leptos::prelude::*;
 
 pub(crate) use connection::ConnectionState;
+pub use connection::PROXY_ADVICE;
 pub use home::{PAGE_DATA_ID, PageData};
 pub(crate) use liveness::Liveness;
 pub(crate) use store::JobsStore;

@@ -11,6 +11,8 @@
 //! - `pages`: the Leptos app (server-rendered, then hydrated) and its static files.
 //! - `request`: reading a job request body into a typed, validated spec.
 //! - [`error`]: every error answers as JSON: `{"error": {"code", "message", "field"}}`.
+//! - `docs`: `GET /docs/behind-a-proxy`, the README's advice the page links to when a
+//!   proxy holds its stream back.
 //! - `admin`: `GET /healthz` and `GET /readyz` (here and on the admin address), and
 //!   `GET /metrics` (on the admin address only: [`admin_router`]).
 //!
@@ -18,6 +20,7 @@
 //! request's log lines carry it too.
 
 mod admin;
+mod docs;
 mod downloads;
 pub mod error;
 mod identify;
@@ -117,6 +120,7 @@ pub fn router(state: AppState) -> Router {
     let health = Router::new()
         .route("/healthz", get(admin::healthz))
         .route("/readyz", get(admin::readyz))
+        .route(app::PROXY_ADVICE, get(docs::behind_a_proxy))
         .with_state(state.clone());
     let app = pages::mount(api, &state)
         .layer(axum::middleware::from_fn_with_state(

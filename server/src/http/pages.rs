@@ -46,6 +46,7 @@ async fn home(State(state): State<AppState>, owner: Owner, request: Request) -> 
     let data = PageData {
         jobs,
         kinds: state.kinds.infos(),
+        heartbeat_ms: u64::try_from(state.keep_alive.as_millis()).unwrap_or(u64::MAX),
     };
     let options = state.leptos.clone();
     let render = leptos_axum::render_app_to_stream_with_context(
