@@ -59,6 +59,8 @@ pub(crate) struct Liveness {
     held_back: RwSignal<bool>,
     /// Heartbeats on time in a row since the last late one.
     on_time: StoredValue<u32>,
+    /// When (our clock) the last heartbeat arrived.
+    last_arrival: StoredValue<Option<DateTime<Utc>>>,
     /// Whether the last poll of the REST API was answered (while the stream is held
     /// back), and when it was made.
     polled: RwSignal<Option<bool>>,
@@ -78,6 +80,7 @@ impl Liveness {
             fastest: StoredValue::new(None),
             held_back: RwSignal::new(false),
             on_time: StoredValue::new(0),
+            last_arrival: StoredValue::new(None),
             polled: RwSignal::new(None),
             polled_at: StoredValue::new(None),
         }
@@ -108,11 +111,17 @@ impl Liveness {
 
     #[cfg_attr(not(feature = "hydrate"), allow(dead_code))]
     pub(crate) fn heartbeat(&self, beat: &Heartbeat) {
-        self.heard();
-        self.judge_arrival(Utc::now() - beat.server_time);
+        self.heartbeat_at(beat, Utc::now());
+    }
+
+    /// A heartbeat arrived at `arrived` (our clock).
+    fn heartbeat_at(&self, beat: &Heartbeat, arrived: DateTime<Utc>) {
+        self.heard_at.set_value(arrived);
+        let interval = millis(beat.interval_ms);
+        self.judge_arrival(arrived, arrived - beat.server_time, interval);
         self.beat.set(Some(Beat {
-            offset: beat.server_time - Utc::now(),
-            interval: millis(beat.interval_ms),
+            offset: beat.server_time - arrived,
+            interval,
             silent_after: millis(beat.silent_after_ms),
         }));
         self.reports.update_value(|reports| {
@@ -121,15 +130,22 @@ impl Liveness {
         });
     }
 
-    /// Whether a heartbeat that took `took` (plus the clocks' difference) to arrive was
-    /// held back on its way.
-    fn judge_arrival(&self, took: TimeDelta) {
+    /// Whether a heartbeat that arrived at `arrived`, having taken `took` (plus the
+    /// clocks' difference), was held back on its way: it took longer than the fastest by
+    /// more than an `interval`, or it came in a clump (hard on the previous one's heels,
+    /// where an undelayed stream spaces them an interval apart).
+    fn judge_arrival(&self, arrived: DateTime<Utc>, took: TimeDelta, interval: TimeDelta) {
         let fastest = self
             .fastest
             .get_value()
             .map_or(took, |fastest| fastest.min(took));
         self.fastest.set_value(Some(fastest));
-        if took - fastest > self.interval {
+        let clumped = self
+            .last_arrival
+            .get_value()
+            .is_some_and(|previous| arrived - previous < interval / 2);
+        self.last_arrival.set_value(Some(arrived));
+        if took - fastest > interval || clumped {
             self.on_time.set_value(0);
             if !self.held_back.get_untracked() {
                 self.held_back.set(true);
@@ -314,7 +330,7 @@ mod tests {
         liveness.set_state(ConnectionState::Live);
         let now = Utc::now();
         // The opening heartbeat, on time: nothing to poll for.
-        liveness.heartbeat(&beat(now));
+        liveness.heartbeat_at(&beat(now), now);
         assert!(!liveness.poll_due(now));
 
         // Nothing for three intervals, although the connection claims to be open: the
@@ -332,19 +348,26 @@ mod tests {
         assert_eq!(liveness.shown_state(later), ConnectionState::Delayed);
         assert!(liveness.poll_due(later + POLL_EVERY));
 
-        // A clump arrives: heartbeats stamped seconds ago. Heard, but late: still delayed.
-        liveness.heartbeat(&beat(Utc::now() - TimeDelta::seconds(3)));
-        liveness.heartbeat(&beat(Utc::now() - TimeDelta::seconds(2)));
-        assert_eq!(liveness.shown_state(Utc::now()), ConnectionState::Delayed);
-        // Two on time in a row: trusted again, no more polling.
-        liveness.heartbeat(&beat(Utc::now()));
-        liveness.heartbeat(&beat(Utc::now()));
-        assert_eq!(liveness.shown_state(Utc::now()), ConnectionState::Live);
-        assert!(!liveness.poll_due(Utc::now()));
+        // A clump arrives: heartbeats stamped seconds ago, all at once. Heard, but held
+        // back: still delayed, even the newest of them, which is recent.
+        let clump = later + TimeDelta::seconds(2);
+        for age in [4, 3, 2, 1, 0] {
+            liveness.heartbeat_at(&beat(clump - TimeDelta::seconds(age)), clump);
+        }
+        assert_eq!(liveness.shown_state(clump), ConnectionState::Delayed);
+        assert!(liveness.poll_due(clump + POLL_EVERY));
+        // Two on time in a row, an interval apart: trusted again, no more polling.
+        let next = clump + TimeDelta::seconds(1);
+        liveness.heartbeat_at(&beat(next), next);
+        assert_eq!(liveness.shown_state(next), ConnectionState::Delayed);
+        let after = next + TimeDelta::seconds(1);
+        liveness.heartbeat_at(&beat(after), after);
+        assert_eq!(liveness.shown_state(after), ConnectionState::Live);
+        assert!(!liveness.poll_due(after));
 
         // A stall whose polls fail too: stalled, never "delayed by a proxy".
         // (And a stream that never opens, while the REST API answers, is delayed too.)
-        let stall = Utc::now() + TimeDelta::seconds(10);
+        let stall = after + TimeDelta::seconds(10);
         assert!(liveness.poll_due(stall));
         liveness.polling(stall);
         liveness.polled(false);
@@ -365,8 +388,9 @@ mod tests {
             assert_eq!(liveness.shown_state(later), ConnectionState::Delayed);
             // It opens and is heard on time: live.
             liveness.set_state(ConnectionState::Live);
-            liveness.heartbeat(&beat(Utc::now()));
-            assert_eq!(liveness.shown_state(Utc::now()), ConnectionState::Live);
+            let now = Utc::now();
+            liveness.heartbeat_at(&beat(now), now);
+            assert_eq!(liveness.shown_state(now), ConnectionState::Live);
         });
     }
 }
