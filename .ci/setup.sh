@@ -133,6 +133,17 @@ ensure_postgres() {
 
 # nginx for the tested reverse-proxy example (deploy/nginx.conf): installed, not started
 # as a service; the tests run it with a configuration of their own.
+# The HTTPS tests make a certificate with openssl and read streams with curl.
+ensure_tls_tools() {
+  local missing=()
+  command -v openssl >/dev/null || missing+=(openssl)
+  command -v curl >/dev/null || missing+=(curl)
+  if [ "${#missing[@]}" -gt 0 ]; then
+    say "installing ${missing[*]} (Debian packages)"
+    apt_install "${missing[@]}"
+  fi
+}
+
 ensure_nginx() {
   export PATH="$PATH:/usr/sbin"
   if command -v nginx >/dev/null; then
