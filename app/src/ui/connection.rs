@@ -28,7 +28,7 @@ impl ConnectionState {
             ConnectionState::Connecting => "connecting…",
             ConnectionState::Live => "live",
             ConnectionState::Stalled => "stalled: no word from the server",
-            ConnectionState::Delayed => "delayed: checking every 5 s",
+            ConnectionState::Delayed => "delayed by a proxy",
             ConnectionState::Reconnecting => "reconnecting…",
             ConnectionState::Offline => "offline, retrying…",
         }
@@ -55,9 +55,9 @@ pub(crate) fn ProxyWarning(#[prop(into)] state: Signal<ConnectionState>) -> impl
     view! {
         <Show when=move || state.get() == ConnectionState::Delayed>
             <p class="proxy-warning" role="alert" data-testid="proxy-warning">
-                "Live updates are being delayed by a proxy between you and Candor. "
-                "The page checks for changes every 5 seconds meanwhile. "
-                <a href=PROXY_ADVICE>"How to set the proxy up"</a>
+                "Live updates are being delayed by a proxy between you and Candor; "
+                "checking every 5 s instead. "
+                <a href=PROXY_ADVICE>"How to fix it"</a>
             </p>
         </Show>
     }

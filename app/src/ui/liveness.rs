@@ -43,9 +43,8 @@ pub(crate) struct Liveness {
     state: RwSignal<ConnectionState>,
     /// Known after the first heartbeat.
     beat: RwSignal<Option<Beat>>,
-    /// When (our clock) the state last changed.
-    since: StoredValue<DateTime<Utc>>,
-    /// When (our clock) anything last arrived: the opening, an event, a heartbeat. Read on
+    /// When (our clock) anything last arrived (the opening, an event, a heartbeat), or the
+    /// page began to connect. Read on
     /// each tick of the page's clock, so it need not be tracked.
     heard_at: StoredValue<DateTime<Utc>>,
     /// When each running job last reported (the server's clock).
@@ -73,7 +72,6 @@ impl Liveness {
         Self {
             state: RwSignal::new(ConnectionState::Connecting),
             beat: RwSignal::new(None),
-            since: StoredValue::new(Utc::now()),
             heard_at: StoredValue::new(Utc::now()),
             reports: StoredValue::new(HashMap::new()),
             interval: millis(interval_ms),
@@ -88,11 +86,19 @@ impl Liveness {
 
     #[cfg_attr(not(feature = "hydrate"), allow(dead_code))] // the stream runs in the browser
     pub(crate) fn set_state(&self, state: ConnectionState) {
-        if state == ConnectionState::Live {
+        // Opening counts from now (it must not take two heartbeats' time).
+        if state == ConnectionState::Connecting {
             self.heard();
         }
-        if self.state.get_untracked() != state {
-            self.since.set_value(Utc::now());
+        if state == ConnectionState::Live {
+            self.heard();
+            if self.state.get_untracked() != state {
+                // A new connection is judged afresh: its opening heartbeat may come soon
+                // after the last one of the connection before, and that is no clump.
+                self.last_arrival.set_value(None);
+                self.on_time.set_value(0);
+                self.held_back.set(false);
+            }
         }
         self.state.set(state);
     }
@@ -145,18 +151,17 @@ impl Liveness {
             .get_value()
             .is_some_and(|previous| arrived - previous < interval / 2);
         self.last_arrival.set_value(Some(arrived));
-        if took - fastest > interval || clumped {
-            self.on_time.set_value(0);
-            if !self.held_back.get_untracked() {
-                self.held_back.set(true);
-            }
+        // Held back from a late one until two in a row are on time.
+        let on_time = if took - fastest > interval || clumped {
+            self.held_back.set(true);
+            0
         } else {
-            let on_time = self.on_time.get_value() + 1;
-            self.on_time.set_value(on_time);
-            if on_time >= 2 && self.held_back.get_untracked() {
-                self.held_back.set(false);
-            }
+            self.on_time.get_value() + 1
+        };
+        if on_time >= 2 {
+            self.held_back.set(false);
         }
+        self.on_time.set_value(on_time);
     }
 
     /// Whether nothing has arrived for two heartbeats' time (and a second's grace).
@@ -175,7 +180,7 @@ impl Liveness {
     fn held_back(&self, now: DateTime<Utc>) -> bool {
         match self.state.get() {
             ConnectionState::Live => self.held_back.get() || self.overdue(now),
-            ConnectionState::Connecting => now - self.since.get_value() > self.patience(),
+            ConnectionState::Connecting => self.overdue(now),
             _ => false,
         }
     }
@@ -391,6 +396,24 @@ mod tests {
             let now = Utc::now();
             liveness.heartbeat_at(&beat(now), now);
             assert_eq!(liveness.shown_state(now), ConnectionState::Live);
+        });
+    }
+
+    #[test]
+    fn a_new_connections_opening_heartbeat_is_no_clump() {
+        Owner::new().with(|| {
+            let liveness = Liveness::new(15_000);
+            liveness.set_state(ConnectionState::Live);
+            let now = Utc::now();
+            liveness.heartbeat_at(&beat(now), now);
+            // The server restarts; the browser reconnects two seconds later, and the new
+            // stream opens with a heartbeat at once.
+            liveness.set_state(ConnectionState::Reconnecting);
+            liveness.set_state(ConnectionState::Live);
+            let again = now + TimeDelta::seconds(2);
+            liveness.heartbeat_at(&beat(again), again);
+            assert!(!liveness.poll_due(again));
+            assert_eq!(liveness.shown_state(again), ConnectionState::Live);
         });
     }
 }
