@@ -256,24 +256,19 @@ impl Config {
                 d.max_connections as u64,
             )? as usize,
         };
+        let alone = |given: &str, value: String, missing: &str| ConfigError {
+            name: given.to_owned(),
+            value,
+            reason: format!("HTTPS needs {missing} too"),
+        };
         let tls = match (read("CANDOR_TLS_CERT"), read("CANDOR_TLS_KEY")) {
             (None, None) => None,
             (Some(cert), Some(key)) => Some(TlsFiles {
                 cert: PathBuf::from(cert.trim()),
                 key: PathBuf::from(key.trim()),
             }),
-            (Some(_), None) | (None, Some(_)) => {
-                let (given, missing) = if read("CANDOR_TLS_CERT").is_some() {
-                    ("CANDOR_TLS_CERT", "CANDOR_TLS_KEY")
-                } else {
-                    ("CANDOR_TLS_KEY", "CANDOR_TLS_CERT")
-                };
-                return Err(ConfigError {
-                    name: given.to_owned(),
-                    value: read(given).unwrap_or_default(),
-                    reason: format!("HTTPS needs {missing} too"),
-                });
-            }
+            (Some(cert), None) => return Err(alone("CANDOR_TLS_CERT", cert, "CANDOR_TLS_KEY")),
+            (None, Some(key)) => return Err(alone("CANDOR_TLS_KEY", key, "CANDOR_TLS_CERT")),
         };
         let admin = match read("CANDOR_ADMIN_ADDR").as_deref().map(str::trim) {
             None => AdminAddr::Default,
@@ -452,6 +447,46 @@ mod tests {
         let err = Config::from_lookup(|name| (name == "CANDOR_WORKERS").then(|| "many".into()))
             .unwrap_err();
         assert!(err.to_string().contains("many"), "{err}");
+    }
+
+    #[test]
+    fn the_admin_address_and_https_are_read_and_checked() {
+        let config = Config::from_lookup(|_| None).unwrap();
+        assert_eq!((config.admin, config.tls), (AdminAddr::Default, None));
+        let read = |pairs: &'static [(&'static str, &'static str)]| {
+            Config::from_lookup(move |name| {
+                pairs
+                    .iter()
+                    .find(|(n, _)| *n == name)
+                    .map(|(_, v)| (*v).to_owned())
+            })
+        };
+        let config = read(&[
+            ("CANDOR_ADMIN_ADDR", "0.0.0.0:9100"),
+            ("CANDOR_TLS_CERT", "/etc/c.pem"),
+            ("CANDOR_TLS_KEY", "/etc/k.pem"),
+        ])
+        .unwrap();
+        assert_eq!(config.admin, AdminAddr::At("0.0.0.0:9100".parse().unwrap()));
+        assert_eq!(
+            config.tls,
+            Some(TlsFiles {
+                cert: "/etc/c.pem".into(),
+                key: "/etc/k.pem".into()
+            })
+        );
+        assert_eq!(
+            read(&[("CANDOR_ADMIN_ADDR", "off")]).unwrap().admin,
+            AdminAddr::Off
+        );
+        let err = read(&[("CANDOR_ADMIN_ADDR", "9100")])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("CANDOR_ADMIN_ADDR"), "{err}");
+        let err = read(&[("CANDOR_TLS_KEY", "/etc/k.pem")])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("CANDOR_TLS_CERT too"), "{err}");
     }
 
     #[test]

@@ -324,7 +324,7 @@ impl Application {
                         .await
                 }
                 Some(tls) => {
-                    axum::serve(TlsListener::new(listener, tls), app)
+                    axum::serve(TlsListener::new(listener, tls)?, app)
                         .with_graceful_shutdown(closed)
                         .await
                 }

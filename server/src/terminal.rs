@@ -180,15 +180,20 @@ impl Client {
 
 /// The body of a successful answer; Candor's JSON error, said plainly, otherwise.
 async fn answer<T: serde::de::DeserializeOwned>(response: reqwest::Response) -> anyhow::Result<T> {
-    let status = response.status();
-    if status.is_success() {
+    if response.status().is_success() {
         return Ok(response.json().await?);
     }
+    Err(refusal(response).await)
+}
+
+/// Candor's reason for an answer that is not a success.
+async fn refusal(response: reqwest::Response) -> anyhow::Error {
+    let status = response.status();
     let body: Value = response.json().await.unwrap_or_default();
     let message = body["error"]["message"]
         .as_str()
         .unwrap_or("no reason given");
-    bail!("Candor answered {status}: {message}")
+    anyhow::anyhow!("Candor answered {status}: {message}")
 }
 
 /// How a job ended, as the stream told it.
@@ -289,7 +294,7 @@ async fn read_to_the_end(client: &Client, id: JobId, bar: &ProgressBar) -> anyho
             Ok(response) if response.status().is_server_error() => {
                 bar.set_message(format!("Candor answered {}; retrying…", response.status()));
             }
-            Ok(response) => return Err(answer::<Value>(response).await.unwrap_err()),
+            Ok(response) => return Err(refusal(response).await),
             Err(err) => {
                 bar.set_message(format!("cannot reach Candor ({err}); retrying…"));
             }
@@ -383,7 +388,7 @@ async fn ending_of(client: &Client, id: JobId) -> anyhow::Result<Ending> {
 async fn save(client: &Client, url: &str, path: &PathBuf) -> anyhow::Result<()> {
     let response = client.http.get(client.url(url)).send().await?;
     if !response.status().is_success() {
-        return Err(answer::<Value>(response).await.unwrap_err());
+        return Err(refusal(response).await);
     }
     let mut file =
         std::fs::File::create(path).with_context(|| format!("cannot write {}", path.display()))?;

@@ -58,15 +58,15 @@ pub fn server_config(cert: &Path, key: &Path) -> anyhow::Result<Arc<rustls::Serv
 /// A listener whose connections are TLS: `inner`'s, once their handshake is done.
 pub struct TlsListener<L: Listener> {
     ready: mpsc::Receiver<(TlsStream<L::Io>, L::Addr)>,
-    local_addr: io::Result<L::Addr>,
+    local_addr: SocketAddr,
 }
 
 impl<L> TlsListener<L>
 where
     L: Listener<Addr = SocketAddr>,
 {
-    pub fn new(mut inner: L, config: Arc<rustls::ServerConfig>) -> Self {
-        let local_addr = inner.local_addr();
+    pub fn new(mut inner: L, config: Arc<rustls::ServerConfig>) -> io::Result<Self> {
+        let local_addr = inner.local_addr()?;
         let acceptor = TlsAcceptor::from(config);
         let (done, ready) = mpsc::channel(READY);
         tokio::spawn(async move {
@@ -91,7 +91,7 @@ where
                 });
             }
         });
-        Self { ready, local_addr }
+        Ok(Self { ready, local_addr })
     }
 }
 
@@ -111,9 +111,6 @@ where
     }
 
     fn local_addr(&self) -> io::Result<Self::Addr> {
-        match &self.local_addr {
-            Ok(addr) => Ok(*addr),
-            Err(err) => Err(io::Error::new(err.kind(), err.to_string())),
-        }
+        Ok(self.local_addr)
     }
 }

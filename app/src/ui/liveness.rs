@@ -186,7 +186,8 @@ impl Liveness {
     }
 
     /// Whether the REST API should be asked now (tracked): the stream is held back, and
-    /// the last poll is [`POLL_EVERY`] old.
+    /// the last poll is [`POLL_EVERY`] old. Once the stream is no longer held back, the
+    /// last poll's answer is forgotten (the next hold-up is judged by polls of its own).
     #[cfg_attr(not(feature = "hydrate"), allow(dead_code))]
     pub(crate) fn poll_due(&self, now: DateTime<Utc>) -> bool {
         if !self.held_back(now) {
@@ -200,12 +201,13 @@ impl Liveness {
             .is_none_or(|at| now - at >= POLL_EVERY)
     }
 
-    /// A poll was made at `at`; `answered`: whether the REST API answered it.
+    /// A poll was sent at `at`.
     #[cfg_attr(not(feature = "hydrate"), allow(dead_code))]
     pub(crate) fn polling(&self, at: DateTime<Utc>) {
         self.polled_at.set_value(Some(at));
     }
 
+    /// The poll was answered, or not (`answered`).
     #[cfg_attr(not(feature = "hydrate"), allow(dead_code))]
     pub(crate) fn polled(&self, answered: bool) {
         self.polled.set(Some(answered));

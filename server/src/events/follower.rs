@@ -50,16 +50,14 @@ impl Follower {
     /// This node committed `events` (one commit's, in id order): announced now if the
     /// log before them has been, read from the log with the rest otherwise.
     pub fn committed<'e>(&self, mut events: impl Iterator<Item = &'e StoredEvent>) {
-        let mut announced = self.lock();
         let Some(first) = events.next() else { return };
+        let mut announced = self.lock();
         if first.id.0 != announced.0 + 1 {
             drop(announced);
             self.ring();
             return;
         }
-        self.bus.publish(first);
-        *announced = first.id;
-        for event in events {
+        for event in std::iter::once(first).chain(events) {
             self.bus.publish(event);
             *announced = event.id;
         }

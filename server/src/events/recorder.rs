@@ -52,8 +52,11 @@ impl Announce {
     /// Announces what one group commit stored.
     fn written(&self, written: &[Written]) {
         match self {
-            Announce::Bus(bus) => written.iter().for_each(|w| publish(bus, w)),
-            // An empty claim (an idle worker looking) stored nothing to read.
+            Announce::Bus(bus) => written
+                .iter()
+                .flat_map(stored)
+                .for_each(|event| bus.publish(event)),
+            // Nothing stored (an idle worker's empty claim) hands the follower nothing.
             Announce::Follower(follower) => follower.committed(written.iter().flat_map(stored)),
         }
     }
@@ -167,21 +170,15 @@ impl Recorder {
     }
 }
 
-/// The events a write stored, in id order.
-fn stored(written: &Written) -> Vec<&StoredEvent> {
-    match written {
-        Written::Created(Ok(created)) => vec![&created.1],
-        Written::Claimed(claimed) => claimed.iter().map(|c| &c.event).collect(),
-        Written::Recorded(Recorded::Stored(stored)) => vec![stored],
-        Written::Created(Err(_)) | Written::Recorded(Recorded::Refused(_)) => Vec::new(),
-    }
-}
-
-/// Announces the events a write stored.
-fn publish(bus: &Bus, written: &Written) {
-    stored(written)
-        .into_iter()
-        .for_each(|event| bus.publish(event));
+/// The events a write stored, in id order (no allocation: this runs for every write).
+fn stored(written: &Written) -> impl Iterator<Item = &StoredEvent> {
+    let (one, claimed): (Option<&StoredEvent>, &[ClaimedJob]) = match written {
+        Written::Created(Ok(created)) => (Some(&created.1), &[]),
+        Written::Claimed(claimed) => (None, claimed),
+        Written::Recorded(Recorded::Stored(stored)) => (Some(stored), &[]),
+        Written::Created(Err(_)) | Written::Recorded(Recorded::Refused(_)) => (None, &[]),
+    };
+    one.into_iter().chain(claimed.iter().map(|c| &c.event))
 }
 
 /// The group commit: takes every write waiting (up to [`GROUP`]), writes them in one
@@ -210,7 +207,7 @@ async fn write_groups(
         histogram!(metrics::STORE_COMMIT).record(began.elapsed().as_secs_f64());
         match result {
             Ok(written) => {
-                let events: usize = written.iter().map(|w| stored(w).len()).sum();
+                let events = written.iter().flat_map(stored).count();
                 counter!(metrics::EVENTS_WRITTEN).increment(events as u64);
                 announce.written(&written);
                 for (written, reply) in written.into_iter().zip(replies.drain(..)) {
