@@ -8,43 +8,9 @@ use std::str::FromStr;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+pub use crate::ids::{EventId, InvalidEventId};
+pub use crate::job::{Amount, Unit};
 use crate::job::{Job, JobId, JobStatus, StepMark, UnknownName};
-
-/// The position of an event in the event log: strictly increasing, never reused. Sent as
-/// the SSE `id:` and read back from `Last-Event-ID`.
-#[derive(
-    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
-)]
-#[serde(transparent)]
-pub struct EventId(pub i64);
-
-impl fmt::Display for EventId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.0.fmt(f)
-    }
-}
-
-/// Why a `Last-Event-ID` (or `after`) value was refused.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("an event id is a whole number from 0 to {max}, got '{shown}'", max = i64::MAX)]
-pub struct InvalidEventId {
-    shown: String,
-}
-
-impl FromStr for EventId {
-    type Err = InvalidEventId;
-
-    /// Accepts exactly what the server sends: ASCII digits, no sign, no spaces.
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let invalid = || InvalidEventId {
-            shown: s.chars().take(40).collect(),
-        };
-        if s.is_empty() || s.len() > 19 || !s.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(invalid());
-        }
-        s.parse::<i64>().map(EventId).map_err(|_| invalid())
-    }
-}
 
 /// The SSE `event:` names.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -139,21 +105,6 @@ pub struct StatusUpdate {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub began: Vec<StepMark>,
     pub at: DateTime<Utc>,
-}
-
-/// A quantity of work: so many rows, so many bytes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Amount {
-    pub count: u64,
-    pub unit: Unit,
-}
-
-/// What a job counts as it works.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Unit {
-    Rows,
-    Bytes,
 }
 
 /// `log`: lines the running job wrote, oldest first (lines written within a few hundred

@@ -5,27 +5,9 @@ use std::str::FromStr;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use uuid::Uuid;
 
-use crate::event::{Amount, EventId, JobEvent};
-
-/// A job's id: a random UUID, so ids cannot be guessed or enumerated.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct JobId(pub Uuid);
-
-impl fmt::Display for JobId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.0.fmt(f)
-    }
-}
-
-impl FromStr for JobId {
-    type Err = uuid::Error;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Uuid::parse_str(s).map(JobId)
-    }
-}
+use crate::ids::EventId;
+pub use crate::ids::JobId;
 
 /// Where a job is in its life. `Completed`, `Failed` and `Cancelled` are terminal: a job
 /// reaches exactly one of them and never leaves it.
@@ -160,8 +142,8 @@ pub struct JobLinks {
 impl JobLinks {
     pub fn for_job(id: JobId) -> Self {
         Self {
-            self_: format!("/api/jobs/{id}"),
-            events: format!("/api/jobs/{id}/events"),
+            self_: crate::paths::job(id),
+            events: crate::paths::job_events(id),
         }
     }
 }
@@ -228,6 +210,21 @@ pub struct StepMark {
     pub at: DateTime<Utc>,
 }
 
+/// A quantity of work: so many rows, so many bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Amount {
+    pub count: u64,
+    pub unit: Unit,
+}
+
+/// What a job counts as it works.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Unit {
+    Rows,
+    Bytes,
+}
+
 /// How much a job has processed: the first and the latest count it reported, and when.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -246,15 +243,6 @@ impl Processed {
         let counted = self.latest.count.checked_sub(self.first.count)?;
         (millis >= 250 && counted > 0).then(|| counted as f64 * 1000.0 / millis as f64)
     }
-}
-
-/// An event that the job's current status does not allow (e.g. progress after the end).
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("job {job} cannot go from {from} to {to}")]
-pub struct InvalidTransition {
-    pub job: JobId,
-    pub from: JobStatus,
-    pub to: JobStatus,
 }
 
 impl Job {
@@ -280,132 +268,6 @@ impl Job {
             log: Vec::new(),
             log_skipped: 0,
             processed: None,
-        }
-    }
-
-    /// The status this event would move the job to, if the state machine allows it.
-    /// (`removed` keeps the status: only an ended job can be removed.)
-    pub fn check(&self, event: &JobEvent) -> Result<JobStatus, InvalidTransition> {
-        let refuse = |to| InvalidTransition {
-            job: self.id,
-            from: self.status,
-            to,
-        };
-        let next = match event {
-            // A job is created once; nothing applies a creation to an existing job.
-            JobEvent::Created(_) => return Err(refuse(JobStatus::Queued)),
-            JobEvent::Removed(_) if self.status.is_terminal() => return Ok(self.status),
-            JobEvent::Removed(_) => return Err(refuse(self.status)),
-            // Log lines come from running code only; they do not change the status.
-            JobEvent::Log(_) if self.status == JobStatus::Running => return Ok(self.status),
-            JobEvent::Log(_) => return Err(refuse(JobStatus::Running)),
-            JobEvent::StatusUpdate(update) => update.status,
-            JobEvent::Completion(_) => JobStatus::Completed,
-            JobEvent::Failure(_) => JobStatus::Failed,
-            JobEvent::Cancelled(_) => JobStatus::Cancelled,
-        };
-        if self.status.can_become(next) {
-            Ok(next)
-        } else {
-            Err(refuse(next))
-        }
-    }
-
-    /// Applies one event to the job: the one place where events turn into state, used
-    /// by the server's store and by the browser's store alike. Events that the state
-    /// machine does not allow are rejected and change nothing; an event the job has
-    /// already seen (by id) is ignored (`Ok(false)`).
-    pub fn apply(&mut self, id: EventId, event: &JobEvent) -> Result<bool, InvalidTransition> {
-        if id <= self.last_event_id {
-            return Ok(false);
-        }
-        let next = self.check(event)?;
-        match event {
-            JobEvent::Created(_) | JobEvent::Removed(_) => {}
-            JobEvent::StatusUpdate(update) => {
-                if self.status == JobStatus::Queued && next == JobStatus::Running {
-                    self.started_at = Some(update.at);
-                    self.attempt += 1;
-                    // A new attempt has a timeline and a count of its own.
-                    self.steps.clear();
-                    self.processed = None;
-                    self.mark_step(update.step.as_deref().unwrap_or("Starting"), update.at);
-                } else if next == JobStatus::Running {
-                    for mark in &update.began {
-                        self.mark_step(&mark.step, mark.at);
-                    }
-                    // Updates from before `began` existed (and a step that came back to
-                    // where it was) still mark the step they are at.
-                    if let Some(step) = &update.step {
-                        self.mark_step(step, update.at);
-                    }
-                }
-                self.progress = update.progress.min(100);
-                self.step.clone_from(&update.step);
-                if let Some(amount) = update.done {
-                    self.count(amount, update.at);
-                }
-            }
-            JobEvent::Log(log) => {
-                self.log.extend(log.lines.iter().cloned());
-                let extra = self.log.len().saturating_sub(LOG_TAIL);
-                self.log.drain(..extra);
-                self.log_skipped += extra as u64;
-            }
-            JobEvent::Completion(done) => {
-                self.progress = 100;
-                self.result_url.clone_from(&done.url);
-                self.finished_at = Some(done.at);
-            }
-            JobEvent::Failure(failure) => {
-                self.error = Some(failure.error.clone());
-                self.step.clone_from(&failure.step);
-                self.finished_at = Some(failure.at);
-            }
-            JobEvent::Cancelled(cancelled) => {
-                self.finished_at = Some(cancelled.at);
-                if cancelled.step.is_some() {
-                    self.step.clone_from(&cancelled.step);
-                }
-            }
-        }
-        self.status = next;
-        self.last_event_id = id;
-        Ok(true)
-    }
-
-    /// Notes that the job is at `step` from `at`, if that is a new step.
-    fn mark_step(&mut self, step: &str, at: DateTime<Utc>) {
-        if self.steps.last().is_some_and(|last| last.step == step) {
-            return;
-        }
-        if self.steps.len() >= MAX_STEPS {
-            // The first mark begins the run: it stays, and absorbs the one after it.
-            self.steps.remove(1);
-            EARLIER_STEPS.clone_into(&mut self.steps[0].step);
-        }
-        self.steps.push(StepMark {
-            step: step.to_owned(),
-            at,
-        });
-    }
-
-    fn count(&mut self, amount: Amount, at: DateTime<Utc>) {
-        match &mut self.processed {
-            Some(processed) if processed.first.unit == amount.unit => {
-                processed.latest = amount;
-                processed.latest_at = at;
-            }
-            // The first count, or a count of something else (a later phase counting
-            // bytes after rows): the rate starts afresh.
-            _ => {
-                self.processed = Some(Processed {
-                    first: amount,
-                    first_at: at,
-                    latest: amount,
-                    latest_at: at,
-                });
-            }
         }
     }
 }
@@ -486,6 +348,3 @@ pub fn tenths(numerator: u64, denominator: u64) -> String {
         (u128::from(numerator) * 10 + u128::from(denominator) / 2) / u128::from(denominator.max(1));
     format!("{}.{}", tenths / 10, tenths % 10)
 }
-
-#[cfg(test)]
-mod tests;

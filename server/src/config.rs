@@ -6,8 +6,6 @@ use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
 
-use crate::jobs::Kinds;
-
 /// A setting that is present but unreadable.
 #[derive(Debug, thiserror::Error)]
 #[error("{name}={value:?} is not valid: {reason}")]
@@ -175,167 +173,71 @@ impl Default for Config {
 }
 
 impl Config {
-    /// Reads the settings from the process environment.
-    pub fn from_env() -> Result<Self, ConfigError> {
-        Self::from_lookup(|name| std::env::var(name).ok())
+    /// Reads the settings from the process environment; `kinds` are the job kinds' names
+    /// (each may have a time limit of its own).
+    pub fn from_env<'k>(kinds: impl IntoIterator<Item = &'k str>) -> Result<Self, ConfigError> {
+        Self::from_lookup(kinds, |name| std::env::var(name).ok())
     }
 
     /// Reads the settings through `lookup` (the environment, or a map in tests).
-    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+    pub fn from_lookup<'k>(
+        kinds: impl IntoIterator<Item = &'k str>,
+        lookup: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, ConfigError> {
+        let env = Env(&lookup);
         let defaults = Self::default();
-        let read = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
-        let mut time_limits = HashMap::new();
-        for kind in Kinds::builtin().names() {
-            let name = format!("CANDOR_TIME_LIMIT_{}_SECS", kind.to_uppercase());
-            if let Some(secs) = parse(read(&name), &name, 1..=7 * 24 * 3600)? {
-                time_limits.insert(kind.to_owned(), Duration::from_secs(secs));
-            }
-        }
-        let number = |name: &str, range| parse::<u64>(read(name), name, range);
-        let seconds = |name: &str, range, default| {
-            number(name, range).map(|v| v.map_or(default, Duration::from_secs))
-        };
-        let limit =
-            |name: &str, range, default: u64| number(name, range).map(|v| v.unwrap_or(default));
-        let session_key = read("CANDOR_SESSION_KEY")
-            .map(|value| {
-                decode_key(value.trim()).map_err(|reason| ConfigError {
-                    name: "CANDOR_SESSION_KEY".to_owned(),
-                    value: "(hidden)".to_owned(),
-                    reason,
-                })
-            })
-            .transpose()?;
-        let secure_cookies = match read("CANDOR_SECURE_COOKIES").as_deref().map(str::trim) {
-            None | Some("false" | "0") => false,
-            Some("true" | "1") => true,
-            Some(other) => {
-                return Err(ConfigError {
-                    name: "CANDOR_SECURE_COOKIES".to_owned(),
-                    value: other.to_owned(),
-                    reason: "must be true or false".to_owned(),
-                });
-            }
-        };
-        let allowed_origins = read("CANDOR_ALLOWED_ORIGINS")
-            .map(|v| {
-                v.split(',')
-                    .map(|o| o.trim().trim_end_matches('/').to_ascii_lowercase())
-                    .filter(|o| !o.is_empty())
-                    .collect()
-            })
-            .unwrap_or_default();
-        let d = Limits::default();
-        let limits = Limits {
-            request_max_bytes: limit(
-                "CANDOR_REQUEST_MAX_BYTES",
-                1024..=16 << 20,
-                d.request_max_bytes as u64,
-            )? as usize,
-            queue_max: limit("CANDOR_QUEUE_MAX", 1..=10_000_000, u64::from(d.queue_max))? as u32,
-            owner_max_in_flight: limit(
-                "CANDOR_OWNER_MAX_IN_FLIGHT",
-                1..=10_000_000,
-                u64::from(d.owner_max_in_flight),
-            )? as u32,
-            owner_jobs_per_minute: limit(
-                "CANDOR_OWNER_JOBS_PER_MINUTE",
-                1..=10_000_000,
-                u64::from(d.owner_jobs_per_minute),
-            )? as u32,
-            max_streams: limit("CANDOR_MAX_STREAMS", 1..=10_000_000, d.max_streams as u64)?
-                as usize,
-            owner_max_streams: limit(
-                "CANDOR_OWNER_MAX_STREAMS",
-                1..=10_000_000,
-                d.owner_max_streams as u64,
-            )? as usize,
-            max_connections: limit(
-                "CANDOR_MAX_CONNECTIONS",
-                16..=10_000_000,
-                d.max_connections as u64,
-            )? as usize,
-        };
-        let alone = |given: &str, value: String, missing: &str| ConfigError {
-            name: given.to_owned(),
-            value,
-            reason: format!("HTTPS needs {missing} too"),
-        };
-        let tls = match (read("CANDOR_TLS_CERT"), read("CANDOR_TLS_KEY")) {
-            (None, None) => None,
-            (Some(cert), Some(key)) => Some(TlsFiles {
-                cert: PathBuf::from(cert.trim()),
-                key: PathBuf::from(key.trim()),
-            }),
-            (Some(cert), None) => return Err(alone("CANDOR_TLS_CERT", cert, "CANDOR_TLS_KEY")),
-            (None, Some(key)) => return Err(alone("CANDOR_TLS_KEY", key, "CANDOR_TLS_CERT")),
-        };
-        let admin = match read("CANDOR_ADMIN_ADDR").as_deref().map(str::trim) {
-            None => AdminAddr::Default,
-            Some("off") => AdminAddr::Off,
-            Some(value) => AdminAddr::At(value.parse().map_err(|_| ConfigError {
-                name: "CANDOR_ADMIN_ADDR".to_owned(),
-                value: value.to_owned(),
-                reason: "must be an address and port (127.0.0.1:9464) or off".to_owned(),
-            })?),
-        };
         Ok(Self {
-            data_dir: read("CANDOR_DATA_DIR").map_or(defaults.data_dir, PathBuf::from),
-            workers: number("CANDOR_WORKERS", 0..=1024)?.map_or(defaults.workers, |n| n as usize),
-            progress_interval: number("CANDOR_PROGRESS_INTERVAL_MS", 0..=60_000)?
+            data_dir: env
+                .text("CANDOR_DATA_DIR")
+                .map_or(defaults.data_dir, PathBuf::from),
+            workers: env
+                .number("CANDOR_WORKERS", 0..=1024)?
+                .map_or(defaults.workers, |n| n as usize),
+            progress_interval: env
+                .number("CANDOR_PROGRESS_INTERVAL_MS", 0..=60_000)?
                 .map_or(defaults.progress_interval, Duration::from_millis),
-            keep_alive: seconds("CANDOR_KEEPALIVE_SECS", 1..=3600, defaults.keep_alive)?,
-            silent_after: seconds(
+            keep_alive: env.seconds("CANDOR_KEEPALIVE_SECS", 1..=3600, defaults.keep_alive)?,
+            silent_after: env.seconds(
                 "CANDOR_SILENT_AFTER_SECS",
                 1..=86_400,
                 defaults.silent_after,
             )?,
-            shutdown_grace: seconds(
+            shutdown_grace: env.seconds(
                 "CANDOR_SHUTDOWN_GRACE_SECS",
                 0..=3600,
                 defaults.shutdown_grace,
             )?,
-            bus_capacity: number("CANDOR_BUS_CAPACITY", 16..=1_048_576)?
+            bus_capacity: env
+                .number("CANDOR_BUS_CAPACITY", 16..=1_048_576)?
                 .map_or(defaults.bus_capacity, |n| n as usize),
-            time_limits,
-            upload_max_bytes: number("CANDOR_UPLOAD_MAX_BYTES", 1..=1 << 40)?
+            time_limits: env.time_limits(kinds)?,
+            upload_max_bytes: env
+                .number("CANDOR_UPLOAD_MAX_BYTES", 1..=1 << 40)?
                 .unwrap_or(defaults.upload_max_bytes),
-            retention: seconds(
+            retention: env.seconds(
                 "CANDOR_RETENTION_SECS",
                 1..=10 * 365 * 24 * 3600,
                 defaults.retention,
             )?,
-            sweep_interval: seconds(
+            sweep_interval: env.seconds(
                 "CANDOR_SWEEP_INTERVAL_SECS",
                 1..=24 * 3600,
                 defaults.sweep_interval,
             )?,
-            session_key,
-            secure_cookies,
-            allowed_origins,
-            limits,
-            database_url: read("CANDOR_DATABASE_URL")
-                .map(|url| {
-                    let url = url.trim().to_owned();
-                    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-                        Ok(url)
-                    } else {
-                        Err(ConfigError {
-                            name: "CANDOR_DATABASE_URL".to_owned(),
-                            value: "(hidden)".to_owned(),
-                            reason: "must be a postgres:// URL (leave it unset for SQLite in \
-                                     the data directory)"
-                                .to_owned(),
-                        })
-                    }
-                })
-                .transpose()?,
-            database_max_connections: number("CANDOR_DATABASE_MAX_CONNECTIONS", 2..=1000)?
+            session_key: env.session_key()?,
+            secure_cookies: env.flag("CANDOR_SECURE_COOKIES")?,
+            allowed_origins: env.allowed_origins(),
+            limits: env.limits()?,
+            database_url: env.database_url()?,
+            database_max_connections: env
+                .number("CANDOR_DATABASE_MAX_CONNECTIONS", 2..=1000)?
                 .map_or(defaults.database_max_connections, |n| n as u32),
-            lease: seconds("CANDOR_LEASE_SECS", 2..=3600, defaults.lease)?,
-            node_name: read("CANDOR_NODE_NAME").map_or(defaults.node_name, |n| n.trim().to_owned()),
-            admin,
-            tls,
+            lease: env.seconds("CANDOR_LEASE_SECS", 2..=3600, defaults.lease)?,
+            node_name: env
+                .text("CANDOR_NODE_NAME")
+                .map_or(defaults.node_name, |n| n.trim().to_owned()),
+            admin: env.admin()?,
+            tls: env.tls()?,
         })
     }
 
@@ -353,6 +255,177 @@ impl Config {
 
     pub fn uploads_dir(&self) -> PathBuf {
         self.data_dir.join("uploads")
+    }
+}
+
+/// The settings as `lookup` finds them; a value of only white space counts as unset.
+struct Env<'l, L: Fn(&str) -> Option<String>>(&'l L);
+
+impl<L: Fn(&str) -> Option<String>> Env<'_, L> {
+    fn text(&self, name: &str) -> Option<String> {
+        (self.0)(name).filter(|v| !v.trim().is_empty())
+    }
+
+    fn number(
+        &self,
+        name: &str,
+        range: std::ops::RangeInclusive<u64>,
+    ) -> Result<Option<u64>, ConfigError> {
+        parse(self.text(name), name, range)
+    }
+
+    fn seconds(
+        &self,
+        name: &str,
+        range: std::ops::RangeInclusive<u64>,
+        default: Duration,
+    ) -> Result<Duration, ConfigError> {
+        Ok(self
+            .number(name, range)?
+            .map_or(default, Duration::from_secs))
+    }
+
+    /// A limit: a whole number in `range`, `default` when unset.
+    fn limit(
+        &self,
+        name: &str,
+        range: std::ops::RangeInclusive<u64>,
+        default: impl TryInto<u64>,
+    ) -> Result<u64, ConfigError> {
+        let default = default.try_into().unwrap_or(u64::MAX);
+        Ok(self.number(name, range)?.unwrap_or(default))
+    }
+
+    fn flag(&self, name: &str) -> Result<bool, ConfigError> {
+        match self.text(name).as_deref().map(str::trim) {
+            None | Some("false" | "0") => Ok(false),
+            Some("true" | "1") => Ok(true),
+            Some(other) => Err(ConfigError {
+                name: name.to_owned(),
+                value: other.to_owned(),
+                reason: "must be true or false".to_owned(),
+            }),
+        }
+    }
+
+    /// `CANDOR_TIME_LIMIT_<KIND>_SECS` for each kind that has one.
+    fn time_limits<'k>(
+        &self,
+        kinds: impl IntoIterator<Item = &'k str>,
+    ) -> Result<HashMap<String, Duration>, ConfigError> {
+        let mut time_limits = HashMap::new();
+        for kind in kinds {
+            let name = format!("CANDOR_TIME_LIMIT_{}_SECS", kind.to_uppercase());
+            if let Some(secs) = self.number(&name, 1..=7 * 24 * 3600)? {
+                time_limits.insert(kind.to_owned(), Duration::from_secs(secs));
+            }
+        }
+        Ok(time_limits)
+    }
+
+    fn session_key(&self) -> Result<Option<Vec<u8>>, ConfigError> {
+        self.text("CANDOR_SESSION_KEY")
+            .map(|value| {
+                decode_key(value.trim()).map_err(|reason| ConfigError {
+                    name: "CANDOR_SESSION_KEY".to_owned(),
+                    value: "(hidden)".to_owned(),
+                    reason,
+                })
+            })
+            .transpose()
+    }
+
+    fn allowed_origins(&self) -> Vec<String> {
+        self.text("CANDOR_ALLOWED_ORIGINS")
+            .map(|v| {
+                v.split(',')
+                    .map(|o| o.trim().trim_end_matches('/').to_ascii_lowercase())
+                    .filter(|o| !o.is_empty())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    fn limits(&self) -> Result<Limits, ConfigError> {
+        let d = Limits::default();
+        let many = 1..=10_000_000;
+        Ok(Limits {
+            request_max_bytes: self.limit(
+                "CANDOR_REQUEST_MAX_BYTES",
+                1024..=16 << 20,
+                d.request_max_bytes,
+            )? as usize,
+            queue_max: self.limit("CANDOR_QUEUE_MAX", many.clone(), d.queue_max)? as u32,
+            owner_max_in_flight: self.limit(
+                "CANDOR_OWNER_MAX_IN_FLIGHT",
+                many.clone(),
+                d.owner_max_in_flight,
+            )? as u32,
+            owner_jobs_per_minute: self.limit(
+                "CANDOR_OWNER_JOBS_PER_MINUTE",
+                many.clone(),
+                d.owner_jobs_per_minute,
+            )? as u32,
+            max_streams: self.limit("CANDOR_MAX_STREAMS", many.clone(), d.max_streams)? as usize,
+            owner_max_streams: self.limit("CANDOR_OWNER_MAX_STREAMS", many, d.owner_max_streams)?
+                as usize,
+            max_connections: self.limit(
+                "CANDOR_MAX_CONNECTIONS",
+                16..=10_000_000,
+                d.max_connections,
+            )? as usize,
+        })
+    }
+
+    fn database_url(&self) -> Result<Option<String>, ConfigError> {
+        self.text("CANDOR_DATABASE_URL")
+            .map(|url| {
+                let url = url.trim().to_owned();
+                if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+                    Ok(url)
+                } else {
+                    Err(ConfigError {
+                        name: "CANDOR_DATABASE_URL".to_owned(),
+                        value: "(hidden)".to_owned(),
+                        reason: "must be a postgres:// URL (leave it unset for SQLite in the \
+                                 data directory)"
+                            .to_owned(),
+                    })
+                }
+            })
+            .transpose()
+    }
+
+    fn admin(&self) -> Result<AdminAddr, ConfigError> {
+        Ok(
+            match self.text("CANDOR_ADMIN_ADDR").as_deref().map(str::trim) {
+                None => AdminAddr::Default,
+                Some("off") => AdminAddr::Off,
+                Some(value) => AdminAddr::At(value.parse().map_err(|_| ConfigError {
+                    name: "CANDOR_ADMIN_ADDR".to_owned(),
+                    value: value.to_owned(),
+                    reason: "must be an address and port (127.0.0.1:9464) or off".to_owned(),
+                })?),
+            },
+        )
+    }
+
+    /// HTTPS needs both a certificate and its key.
+    fn tls(&self) -> Result<Option<TlsFiles>, ConfigError> {
+        let alone = |given: &str, value: String, missing: &str| ConfigError {
+            name: given.to_owned(),
+            value,
+            reason: format!("HTTPS needs {missing} too"),
+        };
+        match (self.text("CANDOR_TLS_CERT"), self.text("CANDOR_TLS_KEY")) {
+            (None, None) => Ok(None),
+            (Some(cert), Some(key)) => Ok(Some(TlsFiles {
+                cert: PathBuf::from(cert.trim()),
+                key: PathBuf::from(key.trim()),
+            })),
+            (Some(cert), None) => Err(alone("CANDOR_TLS_CERT", cert, "CANDOR_TLS_KEY")),
+            (None, Some(key)) => Err(alone("CANDOR_TLS_KEY", key, "CANDOR_TLS_CERT")),
+        }
     }
 }
 
@@ -409,9 +482,11 @@ where
 mod tests {
     use super::*;
 
+    const KINDS: [&str; 2] = ["demo", "export"];
+
     #[test]
     fn defaults_apply_when_unset() {
-        let config = Config::from_lookup(|_| None).unwrap();
+        let config = Config::from_lookup(KINDS, |_| None).unwrap();
         assert_eq!(config.data_dir, PathBuf::from("data"));
         assert_eq!(config.keep_alive, Duration::from_secs(15));
         assert_eq!(config.silent_after, Duration::from_secs(120));
@@ -419,7 +494,7 @@ mod tests {
 
     #[test]
     fn values_are_read_and_checked() {
-        let config = Config::from_lookup(|name| match name {
+        let config = Config::from_lookup(KINDS, |name| match name {
             "CANDOR_WORKERS" => Some("3".into()),
             "CANDOR_DATA_DIR" => Some("/tmp/x".into()),
             _ => None,
@@ -427,7 +502,7 @@ mod tests {
         .unwrap();
         assert_eq!(config.workers, 3);
         assert_eq!(config.data_dir, PathBuf::from("/tmp/x"));
-        let config = Config::from_lookup(|name| {
+        let config = Config::from_lookup(KINDS, |name| {
             (name == "CANDOR_TIME_LIMIT_EXPORT_SECS").then(|| "90".into())
         })
         .unwrap();
@@ -437,24 +512,29 @@ mod tests {
         );
         assert_eq!(config.time_limits.get("demo"), None);
 
-        let err = Config::from_lookup(|name| (name == "CANDOR_WORKERS").then(|| "2000".into()))
-            .unwrap_err();
+        let err = Config::from_lookup(KINDS, |name| {
+            (name == "CANDOR_WORKERS").then(|| "2000".into())
+        })
+        .unwrap_err();
         assert!(err.to_string().contains("CANDOR_WORKERS"), "{err}");
         // A node that only serves runs no jobs.
         let config =
-            Config::from_lookup(|name| (name == "CANDOR_WORKERS").then(|| "0".into())).unwrap();
+            Config::from_lookup(KINDS, |name| (name == "CANDOR_WORKERS").then(|| "0".into()))
+                .unwrap();
         assert_eq!(config.workers, 0);
-        let err = Config::from_lookup(|name| (name == "CANDOR_WORKERS").then(|| "many".into()))
-            .unwrap_err();
+        let err = Config::from_lookup(KINDS, |name| {
+            (name == "CANDOR_WORKERS").then(|| "many".into())
+        })
+        .unwrap_err();
         assert!(err.to_string().contains("many"), "{err}");
     }
 
     #[test]
     fn the_admin_address_and_https_are_read_and_checked() {
-        let config = Config::from_lookup(|_| None).unwrap();
+        let config = Config::from_lookup(KINDS, |_| None).unwrap();
         assert_eq!((config.admin, config.tls), (AdminAddr::Default, None));
         let read = |pairs: &'static [(&'static str, &'static str)]| {
-            Config::from_lookup(move |name| {
+            Config::from_lookup(KINDS, move |name| {
                 pairs
                     .iter()
                     .find(|(n, _)| *n == name)
@@ -491,10 +571,10 @@ mod tests {
 
     #[test]
     fn the_shared_database_is_chosen_by_its_url() {
-        let config = Config::from_lookup(|_| None).unwrap();
+        let config = Config::from_lookup(KINDS, |_| None).unwrap();
         assert_eq!(config.database_url, None, "SQLite by default");
         let url = "postgres://candor@db.internal/candor";
-        let config = Config::from_lookup(|name| match name {
+        let config = Config::from_lookup(KINDS, |name| match name {
             "CANDOR_DATABASE_URL" => Some(url.into()),
             "CANDOR_LEASE_SECS" => Some("5".into()),
             _ => None,
@@ -502,7 +582,7 @@ mod tests {
         .unwrap();
         assert_eq!(config.database_url.as_deref(), Some(url));
         assert_eq!(config.lease, Duration::from_secs(5));
-        let err = Config::from_lookup(|name| {
+        let err = Config::from_lookup(KINDS, |name| {
             (name == "CANDOR_DATABASE_URL").then(|| "mysql://secret@x/y".into())
         })
         .unwrap_err()
@@ -516,7 +596,7 @@ mod tests {
 
     #[test]
     fn limits_and_identity_settings_are_read_and_checked() {
-        let config = Config::from_lookup(|name| match name {
+        let config = Config::from_lookup(KINDS, |name| match name {
             "CANDOR_QUEUE_MAX" => Some("5".into()),
             "CANDOR_OWNER_MAX_STREAMS" => Some("3".into()),
             "CANDOR_SECURE_COOKIES" => Some("true".into()),
@@ -542,7 +622,8 @@ mod tests {
             ("CANDOR_QUEUE_MAX", "0", "between"),
             ("CANDOR_MAX_CONNECTIONS", "8", "between"),
         ] {
-            let err = Config::from_lookup(|n| (n == name).then(|| value.to_owned())).unwrap_err();
+            let err =
+                Config::from_lookup(KINDS, |n| (n == name).then(|| value.to_owned())).unwrap_err();
             let text = err.to_string();
             assert!(text.contains(name) && text.contains(says), "{text}");
             if name == "CANDOR_SESSION_KEY" {

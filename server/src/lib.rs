@@ -14,7 +14,8 @@
 //!   runner (worker pool, progress coalescing, cancellation, panics and time limits).
 //! - [`orders`]: the orders CSV format and the `orders` table (what `import` loads and
 //!   `export` writes).
-//! - [`uploads`]: files that come with job requests.
+//! - [`uploads`]: files that come with job requests; [`artifacts`]: the files jobs
+//!   make, and the URLs they are downloaded at.
 //! - [`http`]: the REST API, the SSE endpoints, downloads and the Leptos pages.
 //! - [`retention`]: the background sweep that removes jobs past their retention.
 //! - [`owner`] and [`identity`]: who a request acts for (session cookie or API token).
@@ -24,6 +25,7 @@
 //! - [`terminal`]: the terminal client (`candor submit`, `candor follow`).
 //! - [`metrics`]: what Candor counts for Prometheus (`/metrics` on the admin address).
 
+pub mod artifacts;
 pub mod cli;
 pub mod config;
 pub mod events;

@@ -4,6 +4,7 @@ use anyhow::Context;
 use clap::Parser;
 use server::cli::{Cli, Command};
 use server::config::Config;
+use server::jobs::builtin_kinds;
 use server::shutdown;
 use server::startup::Application;
 use tokio::net::TcpListener;
@@ -18,11 +19,11 @@ async fn main() -> anyhow::Result<()> {
         Some(Command::Token(command)) => {
             // A token command's stdout is its answer (`TOKEN=$(candor token create)`).
             init_logs(true)?;
-            server::cli::token(&Config::from_env()?, command).await
+            server::cli::token(&Config::from_env(builtin_kinds().names())?, command).await
         }
         None | Some(Command::Serve) => {
             init_logs(false)?;
-            serve(Config::from_env()?).await
+            serve(Config::from_env(builtin_kinds().names())?).await
         }
     }
 }

@@ -3,7 +3,6 @@
 //! pages drop the job; the job's row stays behind as a tombstone, so its links answer
 //! `410 Gone` instead of pretending it never existed.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -11,6 +10,7 @@ use app::event::{JobEvent, JobRemoved};
 use chrono::Utc;
 use tokio_util::sync::CancellationToken;
 
+use crate::artifacts::Artifacts;
 use crate::events::Recorder;
 use crate::jobs::Kinds;
 use crate::store::{Recorded, Store, StoreError};
@@ -22,7 +22,7 @@ const BATCH: u32 = 200;
 pub struct Sweeper {
     pub store: Arc<dyn Store>,
     pub recorder: Recorder,
-    pub artifacts_dir: PathBuf,
+    pub artifacts: Artifacts,
     pub uploads: Uploads,
     pub kinds: Kinds,
     pub retention: Duration,
@@ -59,10 +59,7 @@ impl Sweeper {
                 // Files first: once `removed` is announced, nothing of the job is left.
                 // (A crash in between leaves a job whose file is gone; the next sweep
                 // removes it.)
-                let files = self.artifacts_dir.join(job_id.to_string());
-                if let Err(err) = tokio::fs::remove_dir_all(&files).await
-                    && err.kind() != std::io::ErrorKind::NotFound
-                {
+                if let Err(err) = self.artifacts.remove(job_id).await {
                     tracing::warn!(%job_id, error = %err, "could not delete an expired job's files; will try again");
                     continue;
                 }
@@ -73,7 +70,7 @@ impl Sweeper {
                     job_id,
                     at: Utc::now(),
                 });
-                if let Recorded::Stored(_) = self.recorder.record(event).await? {
+                if let Recorded::Stored { .. } = self.recorder.record(event).await? {
                     removed += 1;
                 }
             }

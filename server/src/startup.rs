@@ -10,13 +10,14 @@ use sqlx::PgPool;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+use crate::artifacts::Artifacts;
 use crate::config::{AdminAddr, Config};
 use crate::events::{Announce, Bus, Follower, Recorder, follower};
 use crate::http::{AppState, admin_router, router};
 use crate::identity::{Identities, Sessions, session};
 use crate::jobs::runner::{follow_bus, keep_leases};
 use crate::jobs::{
-    Cause, Kinds, Runner, RunnerConfig, Services, recover_interrupted, rescue_lost_runs,
+    Cause, Runner, RunnerConfig, Services, builtin_kinds, recover_interrupted, rescue_lost_runs,
 };
 use crate::limits::connections::connections_that_fit;
 use crate::limits::{CreationRate, LimitedListener, StreamPermits};
@@ -35,13 +36,18 @@ pub struct Application {
     max_connections: usize,
     state: AppState,
     sweeper: Sweeper,
-    /// With several nodes: how often this node renews its leases and looks for expired
-    /// ones. (One process needs neither: its claims last as long as it does, and what an
-    /// earlier process left is ended at start-up.)
-    lease_checks: Option<std::time::Duration>,
-    /// Stops following the shared log, once nothing is left to announce.
-    follower_stop: CancellationToken,
+    /// With several nodes: how this node follows the shared log, and how often it renews
+    /// its leases and looks for expired ones. (One process needs none of it: its claims
+    /// last as long as it does, and what an earlier process left is ended at start-up.)
+    cluster: Option<Cluster>,
     stop: CancellationToken,
+}
+
+/// This node's part in a cluster on PostgreSQL.
+struct Cluster {
+    pool: PgPool,
+    follower: Arc<Follower>,
+    lease_checks: std::time::Duration,
 }
 
 /// Where jobs, events and orders are kept: SQLite in the data directory, or a shared
@@ -66,7 +72,7 @@ impl Storage {
                 .await
                 .with_context(|| format!("cannot open the database {}", path.display()))?;
             return Ok(Self {
-                orders: OrdersTable::sqlite(sqlite.pool(), sqlite.write_turns()),
+                orders: OrdersTable::new(sqlite.database().clone()),
                 store: Arc::new(sqlite),
                 shared: None,
             });
@@ -87,9 +93,32 @@ impl Storage {
         tracing::info!(node, lease = ?config.lease, "jobs are kept in PostgreSQL, shared with other nodes");
         Ok(Self {
             shared: Some(pg.pool()),
-            orders: OrdersTable::postgres(pg.pool()),
+            orders: OrdersTable::new(pg.database().clone()),
             store: Arc::new(pg),
         })
+    }
+
+    /// The event writer: announcing on `bus` (one process), or through the shared log's
+    /// follower (several nodes: every node's events reach this node's bus through the
+    /// log); with what ends a run that is found lost, and this node's part in a cluster.
+    async fn recorder(
+        &self,
+        bus: &Bus,
+        config: &Config,
+    ) -> anyhow::Result<(Recorder, Cause, Option<Cluster>)> {
+        let store = self.store.clone();
+        let Some(pool) = &self.shared else {
+            let recorder = Recorder::new(store, Announce::Bus(bus.clone()));
+            return Ok((recorder, Cause::Restart, None));
+        };
+        let follower = Follower::new(bus.clone(), store.last_event_id().await?);
+        let cluster = Cluster {
+            pool: pool.clone(),
+            follower: follower.clone(),
+            lease_checks: config.lease / 3,
+        };
+        let recorder = Recorder::new(store, Announce::Follower(follower));
+        Ok((recorder, Cause::NodeLost, Some(cluster)))
     }
 }
 
@@ -115,57 +144,23 @@ impl Application {
             Some(files) => Some(tls::server_config(&files.cert, &files.key)?),
             None => None,
         };
-        let kinds = Kinds::builtin().configured(&config.time_limits, config.upload_max_bytes);
-        let uploads = Uploads::new(config.uploads_dir());
+        let kinds = builtin_kinds().configured(&config.time_limits, config.upload_max_bytes);
         let bus = Bus::new(config.bus_capacity);
-        let follower_stop = CancellationToken::new();
         let storage = Storage::open(&config).await?;
-        let store = storage.store.clone();
-        let shared = storage.shared.is_some();
-        let (recorder, cause) = match &storage.shared {
-            None => (
-                Recorder::new(store.clone(), Announce::Bus(bus.clone())),
-                Cause::Restart,
-            ),
-            Some(pool) => {
-                // Every node's events reach this node's bus through the log.
-                let follower = Follower::new(bus.clone(), store.last_event_id().await?);
-                tokio::spawn(follower::listen_for_commits(
-                    pool.clone(),
-                    follower.clone(),
-                    follower_stop.clone(),
-                ));
-                tokio::spawn(follower::follow_log(
-                    store.clone(),
-                    follower.clone(),
-                    follower_stop.clone(),
-                ));
-                (
-                    Recorder::new(store.clone(), Announce::Follower(follower)),
-                    Cause::NodeLost,
-                )
-            }
-        };
+        let (recorder, cause, cluster) = storage.recorder(&bus, &config).await?;
         let services = Services {
             orders: storage.orders,
-            uploads: uploads.clone(),
+            uploads: Uploads::new(config.uploads_dir()),
         };
-        if !shared {
-            // Nothing runs yet: what an import or an upload left half-done is a leftover.
-            // (With several nodes, another node may be running it.)
-            let abandoned = services.orders.abandon_unfinished().await?;
-            if abandoned > 0 {
-                tracing::warn!(
-                    abandoned,
-                    "removed imports that a stopped process left unfinished"
-                );
-            }
-            services.uploads.remove_partials().await?;
+        if cluster.is_none() {
+            remove_leftovers(&services).await?;
         }
+        let store = storage.store;
         let interrupted = recover_interrupted(store.as_ref(), &recorder, &kinds, cause).await?;
         if interrupted > 0 {
             tracing::warn!(interrupted, "ended jobs whose process had stopped");
         }
+        let artifacts = Artifacts::new(config.artifacts_dir());
         let runner = Runner::new(
             recorder.clone(),
             kinds.clone(),
@@ -173,44 +168,40 @@ impl Application {
             RunnerConfig {
                 workers: config.workers,
                 progress_interval: config.progress_interval,
-                artifacts_dir: config.artifacts_dir(),
+                artifacts: artifacts.clone(),
                 shutdown_grace: config.shutdown_grace,
             },
         );
-        let key =
-            session::load_or_create_key(config.session_key.as_deref(), &config.session_key_path())?;
-        let identities = Identities::new(Sessions::new(key), store.clone());
-        let limits = config.limits;
-        let max_connections = connections_that_fit(limits.max_connections);
         let sweeper = Sweeper {
             store: store.clone(),
             recorder: recorder.clone(),
-            artifacts_dir: config.artifacts_dir(),
+            artifacts: artifacts.clone(),
             uploads: services.uploads.clone(),
             kinds: kinds.clone(),
             retention: config.retention,
             interval: config.sweep_interval,
         };
+        let max_connections = connections_that_fit(config.limits.max_connections);
         let state = AppState {
-            store,
+            store: store.clone(),
             recorder,
             bus,
             runner,
-            artifacts_dir: config.artifacts_dir().into(),
+            artifacts,
             kinds,
             uploads: services.uploads,
             upload_max_bytes: config.upload_max_bytes,
             keep_alive: config.keep_alive,
             silent_after: config.silent_after,
-            identities,
+            identities: identities(&config, store)?,
             // Served over HTTPS only: the cookie need never travel in the clear.
             secure_cookies: config.secure_cookies || tls.is_some(),
             allowed_origins: config.allowed_origins.clone().into(),
-            limits,
-            creation_rate: CreationRate::per_minute(limits.owner_jobs_per_minute),
+            limits: config.limits,
+            creation_rate: CreationRate::per_minute(config.limits.owner_jobs_per_minute),
             streams: StreamPermits::new(
-                limits.max_streams.min(max_connections),
-                limits.owner_max_streams,
+                config.limits.max_streams.min(max_connections),
+                config.limits.owner_max_streams,
             ),
             draining: CancellationToken::new(),
             closing: CancellationToken::new(),
@@ -223,8 +214,7 @@ impl Application {
             max_connections,
             state,
             sweeper,
-            lease_checks: shared.then(|| config.lease / 3),
-            follower_stop,
+            cluster,
             stop: CancellationToken::new(),
         })
     }
@@ -259,77 +249,35 @@ impl Application {
             max_connections,
             state,
             sweeper,
-            lease_checks,
-            follower_stop,
+            cluster,
             stop,
         } = self;
+        let follower_stop = CancellationToken::new();
+        if let Some(cluster) = cluster {
+            cluster.start(&state, &follower_stop);
+        }
         let runner = tokio::spawn(state.runner.clone().run(state.draining.clone()));
         tokio::spawn(follow_bus(
             state.runner.clone(),
             state.bus.subscribe(),
             state.closing.clone(),
         ));
-        if let Some(every) = lease_checks {
-            tokio::spawn(keep_leases(
-                state.runner.clone(),
-                state.store.clone(),
-                every,
-                state.closing.clone(),
-            ));
-            tokio::spawn(rescue_lost_runs(
-                state.store.clone(),
-                state.recorder.clone(),
-                state.kinds.clone(),
-                Cause::NodeLost,
-                every,
-                state.draining.clone(),
-            ));
-        }
         let sweeping = tokio::spawn(sweeper.run(state.draining.clone()));
         tokio::spawn(forget_idle_rates(
             state.creation_rate.clone(),
             state.closing.clone(),
         ));
-        let draining = state.draining.clone();
-        let closing = state.closing.clone();
         if let Some(admin) = admin {
-            tracing::info!(
-                "metrics and health checks on http://{}/metrics",
-                admin.local_addr()?
-            );
-            let routes = admin_router(state.clone());
-            let closed = closing.clone().cancelled_owned();
-            tokio::spawn(async move {
-                let served = axum::serve(admin, routes.into_make_service())
-                    .with_graceful_shutdown(closed)
-                    .await;
-                if let Err(err) = served {
-                    tracing::error!(error = %err, "the admin address stopped serving");
-                }
-            });
+            serve_admin(admin, &state)?;
         }
-        let app = router(state);
+        let (draining, closing) = (state.draining.clone(), state.closing.clone());
         tracing::info!(address = %listener.local_addr()?, max_connections, "serving");
-        let listener = LimitedListener::new(listener, max_connections);
-        // `into_make_service` turns the routes into services once; serving the `Router`
-        // itself would do that again for every connection (about 28 KiB each, held for
-        // as long as an event stream stays open).
-        let app = app.into_make_service();
-        let closed = closing.clone().cancelled_owned();
-        let serve = async move {
-            match tls {
-                None => {
-                    axum::serve(listener, app)
-                        .with_graceful_shutdown(closed)
-                        .await
-                }
-                Some(tls) => {
-                    axum::serve(TlsListener::new(listener, tls)?, app)
-                        .with_graceful_shutdown(closed)
-                        .await
-                }
-            }
-        };
+        let serve = serve(
+            LimitedListener::new(listener, max_connections),
+            tls,
+            router(state),
+            closing.clone(),
+        );
         let sequence = async move {
             stop.cancelled().await;
             draining.cancel();
@@ -346,6 +294,104 @@ impl Application {
         served.context("the HTTP server failed")?;
         tracing::info!("stopped");
         Ok(())
+    }
+}
+
+impl Cluster {
+    /// Starts following the shared log (until `follower_stop`), renewing this node's
+    /// leases and rescuing the runs of nodes whose leases ran out.
+    fn start(self, state: &AppState, follower_stop: &CancellationToken) {
+        tokio::spawn(follower::listen_for_commits(
+            self.pool,
+            self.follower.clone(),
+            follower_stop.clone(),
+        ));
+        tokio::spawn(follower::follow_log(
+            state.store.clone(),
+            self.follower,
+            follower_stop.clone(),
+        ));
+        tokio::spawn(keep_leases(
+            state.runner.clone(),
+            state.store.clone(),
+            self.lease_checks,
+            state.closing.clone(),
+        ));
+        tokio::spawn(rescue_lost_runs(
+            state.store.clone(),
+            state.recorder.clone(),
+            state.kinds.clone(),
+            Cause::NodeLost,
+            self.lease_checks,
+            state.draining.clone(),
+        ));
+    }
+}
+
+/// With one process, nothing runs yet at start: what an import or an upload left
+/// half-done is a leftover. (With several nodes, another node may be running it.)
+async fn remove_leftovers(services: &Services) -> anyhow::Result<()> {
+    let abandoned = services.orders.abandon_unfinished().await?;
+    if abandoned > 0 {
+        tracing::warn!(
+            abandoned,
+            "removed imports that a stopped process left unfinished"
+        );
+    }
+    services.uploads.remove_partials().await?;
+    Ok(())
+}
+
+/// Who a request acts for: session cookies signed with the configured (or the data
+/// directory's) key, and API tokens from the store.
+fn identities(config: &Config, store: Arc<dyn Store>) -> anyhow::Result<Identities> {
+    let key =
+        session::load_or_create_key(config.session_key.as_deref(), &config.session_key_path())?;
+    Ok(Identities::new(Sessions::new(key), store))
+}
+
+/// Serves `/metrics` and the health checks on the admin address until the streams close.
+fn serve_admin(admin: TcpListener, state: &AppState) -> anyhow::Result<()> {
+    tracing::info!(
+        "metrics and health checks on http://{}/metrics",
+        admin.local_addr()?
+    );
+    let routes = admin_router(state.clone());
+    let closed = state.closing.clone().cancelled_owned();
+    tokio::spawn(async move {
+        let served = axum::serve(admin, routes.into_make_service())
+            .with_graceful_shutdown(closed)
+            .await;
+        if let Err(err) = served {
+            tracing::error!(error = %err, "the admin address stopped serving");
+        }
+    });
+    Ok(())
+}
+
+/// Serves `app` on `listener` (over TLS, given its configuration) until `closing`.
+async fn serve(
+    listener: LimitedListener,
+    tls: Option<Arc<rustls::ServerConfig>>,
+    app: axum::Router,
+    closing: CancellationToken,
+) -> std::io::Result<()> {
+    // `into_make_service` turns the routes into services once; serving the `Router`
+    // itself would do that again for every connection (about 28 KiB each, held for as
+    // long as an event stream stays open).
+    let app = app.into_make_service();
+    let closed = closing.cancelled_owned();
+    match tls {
+        None => {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(closed)
+                .await
+        }
+        Some(tls) => {
+            axum::serve(TlsListener::new(listener, tls)?, app)
+                .with_graceful_shutdown(closed)
+                .await
+        }
     }
 }
 

@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use app::event::{EventId, JobEvent};
 use app::job::{Job, JobId, JobStatus};
+use app::paths;
 use clap::Args;
 use eventsource_stream::Eventsource;
 use futures::StreamExt;
@@ -84,7 +85,7 @@ pub async fn submit(mut args: SubmitArgs) -> anyhow::Result<i32> {
     let client = Client::new(&args.connection)?;
     let response = client
         .http
-        .post(client.url("/api/jobs"))
+        .post(client.url(paths::JOBS))
         .json(&serde_json::json!({ "kind": args.kind, "params": params }))
         .send()
         .await
@@ -258,9 +259,7 @@ async fn read_to_the_end(client: &Client, id: JobId, bar: &ProgressBar) -> anyho
     let mut wait = RECONNECT;
     let mut shown_step: Option<String> = None;
     loop {
-        let mut request = client
-            .http
-            .get(client.url(&format!("/api/jobs/{id}/events")));
+        let mut request = client.http.get(client.url(&paths::job_events(id)));
         if let Some(last) = last {
             request = request.header("Last-Event-ID", last.to_string());
         }
@@ -366,11 +365,7 @@ fn show(bar: &ProgressBar, event: &JobEvent, shown_step: &mut Option<String>) ->
 
 /// The ending of a job that has ended, read from the job itself.
 async fn ending_of(client: &Client, id: JobId) -> anyhow::Result<Ending> {
-    let response = client
-        .http
-        .get(client.url(&format!("/api/jobs/{id}")))
-        .send()
-        .await?;
+    let response = client.http.get(client.url(&paths::job(id))).send().await?;
     let job: Job = answer(response).await?;
     Ok(match job.status {
         JobStatus::Completed => Ending::Completed {

@@ -5,6 +5,7 @@ use leptos::prelude::NodeRef;
 
 use crate::error::ErrorBody;
 use crate::job::{Job, JobId, JobList, JobSpec};
+use crate::paths;
 
 /// Why an API call did not succeed.
 #[derive(Clone, Debug, PartialEq)]
@@ -34,7 +35,7 @@ impl ApiFailure {
 
 /// `POST /api/jobs`: starts a job.
 pub(crate) async fn create_job(spec: &JobSpec) -> Result<Job, ApiFailure> {
-    imp::call(Method::Post, "/api/jobs", Some(spec)).await
+    imp::call(Method::Post, paths::JOBS, Some(spec)).await
 }
 
 /// `POST /api/jobs` as `multipart/form-data`: starts a job with the file chosen in
@@ -54,17 +55,17 @@ pub(crate) fn chosen_file(input: NodeRef<Input>) -> Option<(String, u64)> {
 
 /// `POST /api/jobs/{id}/cancel`.
 pub(crate) async fn cancel_job(id: JobId) -> Result<Job, ApiFailure> {
-    imp::call(Method::Post, &format!("/api/jobs/{id}/cancel"), None).await
+    imp::call(Method::Post, &paths::job_cancel(id), None).await
 }
 
 /// `POST /api/jobs/{id}/retry`: a new job with the same kind and params.
 pub(crate) async fn retry_job(id: JobId) -> Result<Job, ApiFailure> {
-    imp::call(Method::Post, &format!("/api/jobs/{id}/retry"), None).await
+    imp::call(Method::Post, &paths::job_retry(id), None).await
 }
 
 /// `GET /api/jobs?before=ID`: the next page of jobs older than `before`.
 pub(crate) async fn older_jobs(before: JobId) -> Result<JobList, ApiFailure> {
-    let path = format!("/api/jobs?limit={OLDER_PAGE}&before={before}");
+    let path = format!("{}?limit={OLDER_PAGE}&before={before}", paths::JOBS);
     imp::call(Method::Get, &path, None).await
 }
 
@@ -73,7 +74,7 @@ const OLDER_PAGE: u32 = 100;
 
 /// `GET /api/jobs`: the newest jobs.
 pub(crate) async fn list_jobs() -> Result<JobList, ApiFailure> {
-    imp::call(Method::Get, "/api/jobs", None).await
+    imp::call(Method::Get, paths::JOBS, None).await
 }
 
 #[derive(Clone, Copy)]
@@ -92,6 +93,7 @@ mod imp {
     use super::{ApiFailure, Method};
     use crate::error::ErrorBody;
     use crate::job::JobSpec;
+    use crate::paths;
 
     fn transport(err: gloo_net::Error) -> ApiFailure {
         ApiFailure::Transport(err.to_string())
@@ -151,7 +153,7 @@ mod imp {
             .map_err(js)?;
         form.append_with_blob_and_filename(file_param, &file, &file.name())
             .map_err(js)?;
-        let sent = Request::post("/api/jobs")
+        let sent = Request::post(paths::JOBS)
             .body(form)
             .map_err(transport)?
             .send()

@@ -10,7 +10,7 @@
 //! every tab applies the same events the same way.
 
 use crate::event::EventId;
-use crate::ui::{JobsStore, Liveness};
+use crate::state::{JobsStore, Liveness};
 
 /// Subscribes to the event stream from `after` on (after hydration, in the browser only);
 /// `liveness` hears of the connection's state, its heartbeats and every job's reports. On
@@ -37,7 +37,8 @@ mod browser {
     use super::super::list_jobs;
     use super::super::tabs::{self, Channel, Relay};
     use crate::event::{EventId, EventKind, Heartbeat, JobEvent};
-    use crate::ui::{ConnectionState, JobsStore, Liveness};
+    use crate::paths;
+    use crate::state::{ConnectionState, JobsStore, Liveness};
 
     /// How long to wait before opening a new EventSource after the browser gave up.
     const REOPEN_AFTER: Duration = Duration::from_secs(3);
@@ -206,7 +207,7 @@ mod browser {
         if subscription.stopped.get() {
             return;
         }
-        let url = format!("/api/events?after={}", subscription.last_seen.get());
+        let url = paths::events_after(subscription.last_seen.get());
         let source = match EventSource::new(&url) {
             Ok(source) => source,
             Err(_) => {

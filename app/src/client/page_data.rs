@@ -1,6 +1,6 @@
 //! The data the server rendered the page with, read back from the page's head.
 
-use crate::ui::{PAGE_DATA_ID, PageData};
+use crate::state::{PAGE_DATA_ID, PageData};
 
 /// Reads the [`PageData`] the server wrote into the page.
 #[cfg(feature = "hydrate")]

@@ -1,11 +1,11 @@
-//! While the event stream is held back (see [`crate::ui::Liveness`]), the page asks the
+//! While the event stream is held back (see [`crate::state::Liveness`]), the page asks the
 //! REST API for its jobs every few seconds and applies what it hears, so that every job
 //! still reaches its true state; once the stream is on time again, polling stops.
 
 use chrono::{DateTime, Utc};
 use leptos::prelude::*;
 
-use crate::ui::{JobsStore, Liveness};
+use crate::state::{JobsStore, Liveness};
 
 /// Polls `GET /api/jobs` while `liveness` says the stream is held back, on the ticks of
 /// the page's clock `now` (in the browser; nothing on the server).

@@ -15,7 +15,7 @@ use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::*;
 use web_sys::{BroadcastChannel, MessageEvent};
 
-use crate::ui::ConnectionState;
+use crate::state::ConnectionState;
 
 const LOCK: &str = "candor-event-stream";
 const CHANNEL: &str = "candor-events";

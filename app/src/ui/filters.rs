@@ -2,8 +2,8 @@
 
 use leptos::prelude::*;
 
-use super::store::{Counts, JobsStore};
 use crate::job::JobStatus;
+use crate::state::{Counts, JobsStore};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Filter {

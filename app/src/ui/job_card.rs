@@ -6,11 +6,11 @@ use leptos::prelude::*;
 
 use super::format;
 use super::job_log::JobLog;
-use super::liveness::Liveness;
-use super::store::JobsStore;
 use super::timeline::Timeline;
 use crate::client::{cancel_job, retry_job};
 use crate::job::{Job, JobStatus};
+use crate::state::JobsStore;
+use crate::state::Liveness;
 
 /// A shape for each state, so that it does not rest on colour alone.
 fn status_icon(status: JobStatus) -> &'static str {

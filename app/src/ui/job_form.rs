@@ -8,10 +8,10 @@ use leptos::html::Input as InputElement;
 use leptos::prelude::*;
 use serde_json::{Map, Value};
 
-use super::store::JobsStore;
 use crate::client::{chosen_file, create_job, create_job_with_file};
 use crate::job::{FieldError, JobSpec};
 use crate::kind::{Input, KindInfo, ParamField, format_bytes};
+use crate::state::JobsStore;
 
 /// One parameter's input: what was typed, or the file input.
 #[derive(Clone)]

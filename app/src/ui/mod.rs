@@ -2,8 +2,6 @@
 //!
 //! - `home`: the page: the data the server rendered it with, and the dashboard that
 //!   subscribes to the event stream.
-//! - `store`: the one reactive store of jobs that the stream feeds and components read.
-//! - `liveness`: whether the stream is heard, and which running jobs went silent.
 //! - `notifications`: desktop notifications of ended jobs, on request.
 //! - `job_form`, `job_card` (with its `job_log` and `timeline`, folded until opened:
 //!   `folded`), `connection`,
@@ -20,20 +18,16 @@ mod home;
 mod job_card;
 mod job_form;
 mod job_log;
-mod liveness;
 mod notifications;
 mod older_jobs;
-mod store;
 mod tab;
 mod timeline;
 
 use leptos::prelude::*;
 
-pub(crate) use connection::ConnectionState;
+use crate::state::{Counts, PAGE_DATA_ID, PageData};
+
 pub use connection::PROXY_ADVICE;
-pub use home::{PAGE_DATA_ID, PageData};
-pub(crate) use liveness::Liveness;
-pub(crate) use store::JobsStore;
 
 /// The HTML document around the app, rendered on the server.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
@@ -42,9 +36,7 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
     let data = use_context::<PageData>();
     // The tab's first title; the page keeps it current (`tab::keep_title`).
     let title = match &data {
-        Some(PageData { jobs: Ok(list), .. }) => {
-            tab::page_title(store::Counts::from(list.counts), 0)
-        }
+        Some(PageData { jobs: Ok(list), .. }) => tab::page_title(Counts::from(list.counts), 0),
         _ => "Candor".to_owned(),
     };
     // Data, not a script: the browser does not run it, so it needs no nonce.

@@ -3,7 +3,7 @@
 
 use leptos::prelude::*;
 
-use super::store::JobsStore;
+use crate::state::JobsStore;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[cfg_attr(not(feature = "hydrate"), allow(dead_code))] // the browser says which

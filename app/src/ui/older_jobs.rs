@@ -3,8 +3,8 @@
 
 use leptos::prelude::*;
 
-use super::store::JobsStore;
 use crate::client::older_jobs;
+use crate::state::JobsStore;
 
 #[component]
 pub(crate) fn OlderJobs(store: JobsStore) -> impl IntoView {

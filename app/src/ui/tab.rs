@@ -4,7 +4,7 @@
 #[cfg(feature = "hydrate")]
 use leptos::prelude::*;
 
-use super::store::{Counts, JobsStore};
+use crate::state::{Counts, JobsStore};
 
 /// The tab's title: "⚠ 1 failed · 3 running · Candor", parts present only when they
 /// apply; the failures are the ones the tab has not been in sight for.

@@ -5,10 +5,10 @@
 
 use libfuzzer_sys::fuzz_target;
 use server::http::request::parse_job_request;
-use server::jobs::Kinds;
+use server::jobs::builtin_kinds;
 
 fuzz_target!(|data: &[u8]| {
-    let kinds = Kinds::builtin();
+    let kinds = builtin_kinds();
     if let Ok((spec, title)) = parse_job_request(data, &kinds) {
         assert!(kinds.names().any(|name| name == spec.kind));
         assert!(!title.is_empty());

@@ -126,11 +126,7 @@ impl Recorder {
             admission,
         };
         match self.write(Write::Create(new)).await? {
-            Written::Created(created) => {
-                let job = created?.0;
-                metrics::job_accepted(&job.spec.kind);
-                Ok(job)
-            }
+            Written::Created(created) => Ok(created?.0),
             other => Err(unexpected(&other)),
         }
     }
@@ -175,10 +171,30 @@ fn stored(written: &Written) -> impl Iterator<Item = &StoredEvent> {
     let (one, claimed): (Option<&StoredEvent>, &[ClaimedJob]) = match written {
         Written::Created(Ok(created)) => (Some(&created.1), &[]),
         Written::Claimed(claimed) => (None, claimed),
-        Written::Recorded(Recorded::Stored(stored)) => (Some(stored), &[]),
+        Written::Recorded(Recorded::Stored { event, .. }) => (Some(event), &[]),
         Written::Created(Err(_)) | Written::Recorded(Recorded::Refused(_)) => (None, &[]),
     };
     one.into_iter().chain(claimed.iter().map(|c| &c.event))
+}
+
+/// Counts what a commit stored for `/metrics`: the events, the jobs accepted, and the
+/// jobs that ended. Every acceptance and every ending is written here, whoever wrote it
+/// (a request, a worker, a cancel, a rescue), so this is the one place each is counted.
+fn count(written: &[Written]) {
+    let events = written.iter().flat_map(stored).count();
+    counter!(metrics::EVENTS_WRITTEN).increment(events as u64);
+    for written in written {
+        match written {
+            Written::Created(Ok(created)) => metrics::job_accepted(&created.0.spec.kind),
+            Written::Recorded(Recorded::Stored { event, job }) if job.status.is_terminal() => {
+                let ran = job
+                    .finished_at
+                    .and_then(|finished| metrics::ran(job.started_at, finished));
+                metrics::job_ended(&job.spec.kind, event.kind, ran);
+            }
+            _ => {}
+        }
+    }
 }
 
 /// The group commit: takes every write waiting (up to [`GROUP`]), writes them in one
@@ -207,8 +223,7 @@ async fn write_groups(
         histogram!(metrics::STORE_COMMIT).record(began.elapsed().as_secs_f64());
         match result {
             Ok(written) => {
-                let events = written.iter().flat_map(stored).count();
-                counter!(metrics::EVENTS_WRITTEN).increment(events as u64);
+                count(&written);
                 announce.written(&written);
                 for (written, reply) in written.into_iter().zip(replies.drain(..)) {
                     let _ = reply.send(Ok(written));
@@ -221,7 +236,9 @@ async fn write_groups(
                 for (write, reply) in writes.iter().zip(replies.drain(..)) {
                     let written = store.write(write.clone(), Utc::now()).await;
                     if let Ok(written) = &written {
-                        announce.written(std::slice::from_ref(written));
+                        let written = std::slice::from_ref(written);
+                        count(written);
+                        announce.written(written);
                     }
                     let _ = reply.send(written);
                 }

@@ -13,6 +13,7 @@ use tower_http::services::ServeFile;
 use super::AppState;
 use super::error::ApiError;
 use super::jobs::{job_id, owned_job};
+use crate::artifacts::Artifacts;
 use crate::owner::Owner;
 
 pub(super) async fn download(
@@ -27,11 +28,11 @@ pub(super) async fn download(
         Err(ApiError::NotFound(_)) => return Err(not_found()),
         other => other?,
     };
-    let expected = format!("/downloads/{id}/{file}");
+    let expected = Artifacts::url(id, &file);
     if job.status != JobStatus::Completed || job.result_url.as_deref() != Some(expected.as_str()) {
         return Err(not_found());
     }
-    let path = state.artifacts_dir.join(id.to_string()).join(&file);
+    let path = state.artifacts.file(id, &file);
     let mut response = match ServeFile::new(&path).oneshot(request).await {
         Ok(response) => response.into_response(),
         Err(infallible) => match infallible {},

@@ -7,6 +7,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use crate::identity::IdentityError;
+use crate::jobs::ActionError;
 use crate::limits::StreamRefusal;
 use crate::limits::rate::RateExceeded;
 use crate::store::{Refusal, StoreError};
@@ -82,6 +83,15 @@ impl From<StoreError> for ApiError {
                 ApiError::DatabaseUnavailable
             }
             other => ApiError::Store(other),
+        }
+    }
+}
+
+impl From<ActionError> for ApiError {
+    fn from(err: ActionError) -> Self {
+        match err {
+            ActionError::Store(err) => err.into(),
+            refused => ApiError::Conflict(refused.to_string()),
         }
     }
 }

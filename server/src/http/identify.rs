@@ -31,7 +31,7 @@ pub(super) async fn identify(
         Method::GET | Method::HEAD | Method::OPTIONS
     );
     let path = request.uri().path();
-    let is_page = !(path.starts_with("/api/") || path.starts_with("/downloads/"));
+    let is_page = !app::paths::is_api(path);
     // HTTP/2 has no `Host` header: the host is the URI's authority.
     let authority = request.uri().authority().map(|a| a.as_str().to_owned());
     match resolve(

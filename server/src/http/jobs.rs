@@ -1,13 +1,10 @@
 //! The REST endpoints for jobs.
 
-use app::event::{Cancelled, JobEvent};
-use app::job::{Job, JobId, JobList, JobSpec, JobStatus};
-use app::kind::Upload;
+use app::job::{Job, JobId, JobList};
 use axum::Json;
 use axum::extract::{FromRequest, Multipart, Path, Query, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use chrono::Utc;
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use serde::Deserialize;
 
@@ -15,9 +12,8 @@ use super::AppState;
 use super::error::ApiError;
 use super::multipart::read_job_form;
 use super::request::{BodyType, body_type, parse_job_request};
-use crate::metrics;
+use crate::jobs::Submission;
 use crate::owner::Owner;
-use crate::store::Recorded;
 
 /// The most jobs one list returns.
 const MAX_LIMIT: u32 = 1000;
@@ -103,35 +99,19 @@ pub(super) async fn create(
             (form.spec, form.title, form.uploads)
         }
     };
-    let job = create_owning(&state, &owner, &spec, &title, None, &uploads).await?;
+    let job = state
+        .runner
+        .submit(Submission {
+            owner: &owner,
+            spec: &spec,
+            title: &title,
+            retry_of: None,
+            uploads: &uploads,
+            admission: state.admission(),
+        })
+        .await?;
     tracing::info!(job_id = %job.id, kind = %spec.kind, "accepted");
     accepted(job)
-}
-
-/// Stores a new queued job whose params hold `uploads`, and wakes the runner. If the
-/// job cannot be stored, its files are removed: no job will ever read them.
-async fn create_owning(
-    state: &AppState,
-    owner: &Owner,
-    spec: &JobSpec,
-    title: &str,
-    retry_of: Option<JobId>,
-    uploads: &[Upload],
-) -> Result<Job, ApiError> {
-    match state
-        .recorder
-        .create_job(owner, spec, title, retry_of, state.admission())
-        .await
-    {
-        Ok(job) => {
-            state.runner.wake();
-            Ok(job)
-        }
-        Err(err) => {
-            state.uploads.remove_all(uploads).await;
-            Err(err.into())
-        }
-    }
 }
 
 /// `POST /api/jobs/{id}/retry`: starts a new job with a failed or cancelled job's kind
@@ -146,33 +126,7 @@ pub(super) async fn retry(
     }
     let old = owned_job(&state, &owner, job_id(&id)?).await?;
     state.creation_rate.check(&owner)?;
-    if !matches!(old.status, JobStatus::Failed | JobStatus::Cancelled) {
-        return Err(ApiError::Conflict(format!(
-            "only a failed or cancelled job can be retried; this one is {}",
-            old.status
-        )));
-    }
-    // The retry gets its own name for each file of the original (removed with it).
-    let mut spec = old.spec.clone();
-    let mut copies = Vec::new();
-    for (param, upload) in state.kinds.uploads(&old.spec) {
-        let copy = match state.uploads.duplicate(&upload).await {
-            Ok(copy) => copy,
-            Err(err) => {
-                state.uploads.remove_all(&copies).await;
-                return Err(ApiError::Conflict(format!(
-                    "the file {} of that job is no longer stored ({err}); start a new job",
-                    upload.name
-                )));
-            }
-        };
-        if let Some(slot) = spec.params.get_mut(&param) {
-            *slot = serde_json::to_value(&copy).unwrap_or_default();
-        }
-        copies.push(copy);
-    }
-    let job = create_owning(&state, &owner, &spec, &old.title, Some(old.id), &copies).await?;
-    tracing::info!(job_id = %job.id, retry_of = %old.id, "accepted a retry");
+    let job = state.runner.retry(&owner, &old, state.admission()).await?;
     accepted(job)
 }
 
@@ -234,40 +188,6 @@ pub(super) async fn cancel(
     owner: Owner,
     Path(id): Path<String>,
 ) -> Result<Json<Job>, ApiError> {
-    let id = job_id(&id)?;
-    let job = owned_job(&state, &owner, id).await?;
-    let ended = || ApiError::Conflict(format!("the job has already ended ({})", job.status));
-    if job.status.is_terminal() {
-        return Err(ended());
-    }
-    let event = JobEvent::Cancelled(Cancelled {
-        job_id: id,
-        step: job.step.clone(),
-        at: Utc::now(),
-    });
-    match state.recorder.record(event).await? {
-        Recorded::Stored(stored) => {
-            state.runner.cancel(id);
-            metrics::job_ended(
-                &job.spec.kind,
-                stored.kind,
-                metrics::ran(job.started_at, Utc::now()),
-            );
-        }
-        // It ended between our read and our write.
-        Recorded::Refused(_) => {
-            let now = state.store.job(&owner, id).await?;
-            let status = now.map_or(job.status, |j| j.status);
-            return Err(ApiError::Conflict(format!(
-                "the job has already ended ({status})"
-            )));
-        }
-    }
-    tracing::info!(job_id = %id, "cancelled");
-    let job = state
-        .store
-        .job(&owner, id)
-        .await?
-        .ok_or_else(ApiError::job_not_found)?;
-    Ok(Json(job))
+    let job = owned_job(&state, &owner, job_id(&id)?).await?;
+    Ok(Json(state.runner.cancel_job(&job).await?))
 }

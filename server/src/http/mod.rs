@@ -34,6 +34,7 @@ mod stream;
 use std::sync::Arc;
 use std::time::Duration;
 
+use app::paths;
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, FromRef};
 use axum::http::{HeaderName, HeaderValue};
@@ -44,6 +45,7 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 
+use crate::artifacts::Artifacts;
 use crate::config::Limits;
 use crate::events::{Bus, Recorder};
 use crate::identity::Identities;
@@ -59,7 +61,7 @@ pub struct AppState {
     pub recorder: Recorder,
     pub bus: Bus,
     pub runner: Arc<Runner>,
-    pub artifacts_dir: Arc<std::path::Path>,
+    pub artifacts: Artifacts,
     pub kinds: Kinds,
     pub uploads: Uploads,
     pub upload_max_bytes: u64,
@@ -101,21 +103,21 @@ impl FromRef<AppState> for LeptosOptions {
 pub fn router(state: AppState) -> Router {
     let api = Router::new()
         .route(
-            "/api/jobs",
+            paths::JOBS,
             // `create` limits JSON bodies and uploads itself (they differ by far).
             get(jobs::list)
                 .post(jobs::create)
                 .layer(DefaultBodyLimit::disable()),
         )
-        .route("/api/kinds", get(kinds::list))
-        .route("/api/jobs/{id}", get(jobs::get))
-        .route("/api/jobs/{id}/cancel", post(jobs::cancel))
-        .route("/api/jobs/{id}/retry", post(jobs::retry))
-        .route("/api/jobs/{id}/events", get(stream::job_events))
-        .route("/api/events", get(stream::all_events))
-        .route("/api/streams", get(stream::open_streams))
+        .route(paths::KINDS, get(kinds::list))
+        .route(paths::JOB, get(jobs::get))
+        .route(paths::JOB_CANCEL, post(jobs::cancel))
+        .route(paths::JOB_RETRY, post(jobs::retry))
+        .route(paths::JOB_EVENTS, get(stream::job_events))
+        .route(paths::EVENTS, get(stream::all_events))
+        .route(paths::STREAMS, get(stream::open_streams))
         .route("/api/{*rest}", axum::routing::any(error::no_such_endpoint))
-        .route("/downloads/{id}/{file}", get(downloads::download))
+        .route(paths::DOWNLOAD, get(downloads::download))
         .method_not_allowed_fallback(error::method_not_allowed);
     let health = Router::new()
         .route("/healthz", get(admin::healthz))

@@ -8,7 +8,7 @@
 //! is created.
 
 use app::job::{FieldError, JobSpec};
-use app::kind::{Input, Upload};
+use app::kind::{Input, KindInfo, ParamField, Upload};
 use axum::extract::Multipart;
 use axum::extract::multipart::Field;
 use serde_json::{Map, Value};
@@ -48,14 +48,21 @@ pub(super) async fn read_job_form(
     result
 }
 
+/// The parts of a form, as they came.
+#[derive(Default)]
+struct Parts {
+    kind: Option<String>,
+    params: Option<String>,
+    /// Parameters sent as text, by name.
+    texts: Vec<(String, String)>,
+}
+
 async fn read_parts(
     state: &AppState,
     mut form: Multipart,
     files: &mut Vec<StoredFile>,
 ) -> Result<FormRequest, ApiError> {
-    let mut kind = None;
-    let mut params_json = None;
-    let mut texts: Vec<(String, String)> = Vec::new();
+    let mut parts = Parts::default();
     while let Some(field) = form.next_field().await.map_err(malformed)? {
         let name = field.name().unwrap_or_default().to_owned();
         if field.file_name().is_some() {
@@ -64,107 +71,111 @@ async fn read_parts(
         }
         let text = read_text(field).await?;
         match name.as_str() {
-            "kind" => kind = Some(text),
-            "params" => params_json = Some(text),
-            _ => texts.push((name, text)),
+            "kind" => parts.kind = Some(text),
+            "params" => parts.params = Some(text),
+            _ => parts.texts.push((name, text)),
         }
     }
-
-    let known = || state.kinds.names().collect::<Vec<_>>().join(", ");
-    let kind = kind.filter(|k| !k.trim().is_empty()).ok_or_else(|| {
-        ApiError::InvalidField(FieldError::new(
-            "kind",
-            format!("is required (a form part named kind), one of: {}", known()),
-        ))
-    })?;
-    let info = state.kinds.info(kind.trim())?;
-    let mut params = match params_json {
-        None => Map::new(),
-        Some(raw) => match super::request::strict_json(raw.as_bytes()) {
-            Ok(Value::Object(params)) => params,
-            _ => {
-                return Err(ApiError::InvalidField(FieldError::new(
-                    "params",
-                    "must be a JSON object",
-                )));
-            }
-        },
-    };
-    let undeclared = |name: &str| {
-        ApiError::InvalidField(FieldError::new(
-            format!("params.{name}"),
-            format!("is not a parameter of the {} kind", info.name),
-        ))
-    };
-    for (name, text) in texts {
-        let param = info
-            .params
-            .iter()
-            .find(|p| p.name == name)
-            .ok_or_else(|| undeclared(&name))?;
+    let info = &kind(state, parts.kind)?;
+    let mut params = params_object(parts.params)?;
+    for (name, text) in parts.texts {
+        let param = declared(info, &name)?;
         match param.parse_text(&text) {
             Ok(Some(value)) => {
                 params.insert(name, value);
             }
             Ok(None) => {}
-            Err(message) => {
-                return Err(ApiError::InvalidField(FieldError::new(
-                    format!("params.{name}"),
-                    message,
-                )));
-            }
+            Err(message) => return Err(invalid_param(&name, message)),
         }
     }
     for file in files.iter() {
-        let param = info
-            .params
-            .iter()
-            .find(|p| p.name == file.param)
-            .ok_or_else(|| undeclared(&file.param))?;
-        let Input::File { content_types, .. } = &param.input else {
-            return Err(ApiError::InvalidField(FieldError::new(
-                format!("params.{}", file.param),
-                "is not a file parameter; send it as text",
-            )));
-        };
-        let content_type = file
-            .content_type
-            .as_deref()
-            .unwrap_or("application/octet-stream");
-        let essence = content_type.split(';').next().unwrap_or_default().trim();
-        if !content_types.is_empty()
-            && !content_types
-                .iter()
-                .any(|t| t.eq_ignore_ascii_case(essence))
-        {
-            return Err(ApiError::UnsupportedFileType {
-                field: format!("params.{}", file.param),
-                content_type: essence.chars().take(100).collect(),
-                accepted: content_types.join(", "),
-            });
-        }
-        if file.upload.bytes == 0 {
-            return Err(ApiError::InvalidField(FieldError::new(
-                format!("params.{}", file.param),
-                format!("the file {} is empty", file.upload.name),
-            )));
-        }
+        check_file(declared(info, &file.param)?, file)?;
         let value = serde_json::to_value(&file.upload)
             .map_err(|e| ApiError::MalformedJson(e.to_string()))?;
         if params.insert(file.param.clone(), value).is_some() {
-            return Err(ApiError::InvalidField(FieldError::new(
-                format!("params.{}", file.param),
-                "was sent twice",
-            )));
+            return Err(invalid_param(&file.param, "was sent twice"));
         }
     }
-    let spec = JobSpec::new(info.name, Value::Object(params));
+    let spec = JobSpec::new(info.name.clone(), Value::Object(params));
     let title = state.kinds.check(&spec)?;
     Ok(FormRequest {
         spec,
         title,
         uploads: files.iter().map(|f| f.upload.clone()).collect(),
     })
+}
+
+/// The kind the `kind` part names.
+fn kind(state: &AppState, kind: Option<String>) -> Result<KindInfo, ApiError> {
+    let kind = kind.filter(|k| !k.trim().is_empty()).ok_or_else(|| {
+        let known = state.kinds.names().collect::<Vec<_>>().join(", ");
+        ApiError::InvalidField(FieldError::new(
+            "kind",
+            format!("is required (a form part named kind), one of: {known}"),
+        ))
+    })?;
+    Ok(state.kinds.info(kind.trim())?)
+}
+
+/// The `params` part: a JSON object, if it was sent.
+fn params_object(raw: Option<String>) -> Result<Map<String, Value>, ApiError> {
+    match raw {
+        None => Ok(Map::new()),
+        Some(raw) => match super::request::strict_json(raw.as_bytes()) {
+            Ok(Value::Object(params)) => Ok(params),
+            _ => Err(ApiError::InvalidField(FieldError::new(
+                "params",
+                "must be a JSON object",
+            ))),
+        },
+    }
+}
+
+/// The kind's parameter `name`, or why there is none.
+fn declared<'k>(info: &'k KindInfo, name: &str) -> Result<&'k ParamField, ApiError> {
+    info.params.iter().find(|p| p.name == name).ok_or_else(|| {
+        invalid_param(
+            name,
+            format!("is not a parameter of the {} kind", info.name),
+        )
+    })
+}
+
+fn invalid_param(name: &str, message: impl Into<String>) -> ApiError {
+    ApiError::InvalidField(FieldError::new(format!("params.{name}"), message))
+}
+
+/// A file part must be for a file parameter, of a type it takes, and not empty.
+fn check_file(param: &ParamField, file: &StoredFile) -> Result<(), ApiError> {
+    let Input::File { content_types, .. } = &param.input else {
+        return Err(invalid_param(
+            &file.param,
+            "is not a file parameter; send it as text",
+        ));
+    };
+    let content_type = file
+        .content_type
+        .as_deref()
+        .unwrap_or("application/octet-stream");
+    let essence = content_type.split(';').next().unwrap_or_default().trim();
+    if !content_types.is_empty()
+        && !content_types
+            .iter()
+            .any(|t| t.eq_ignore_ascii_case(essence))
+    {
+        return Err(ApiError::UnsupportedFileType {
+            field: format!("params.{}", file.param),
+            content_type: essence.chars().take(100).collect(),
+            accepted: content_types.join(", "),
+        });
+    }
+    if file.upload.bytes == 0 {
+        return Err(invalid_param(
+            &file.param,
+            format!("the file {} is empty", file.upload.name),
+        ));
+    }
+    Ok(())
 }
 
 async fn store_file(

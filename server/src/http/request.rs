@@ -182,9 +182,10 @@ impl<'de> serde::de::Visitor<'de> for StrictVisitor {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::jobs::builtin_kinds;
 
     fn field_of(body: &str) -> String {
-        match parse_job_request(body.as_bytes(), &Kinds::builtin()) {
+        match parse_job_request(body.as_bytes(), &builtin_kinds()) {
             Err(ApiError::InvalidField(err)) => err.field,
             Err(ApiError::UnknownKind { .. }) => "kind (unknown)".to_owned(),
             Err(other) => format!("other: {other}"),
@@ -196,7 +197,7 @@ mod tests {
     fn a_valid_request_is_typed() {
         let (spec, title) = parse_job_request(
             br#"{"kind":"demo","params":{"steps":3,"stepMs":10}}"#,
-            &Kinds::builtin(),
+            &builtin_kinds(),
         )
         .unwrap();
         assert_eq!(
@@ -267,7 +268,7 @@ mod tests {
         for body in ["", "{", "[1,2]", "\"demo\"", "null"] {
             assert!(
                 matches!(
-                    parse_job_request(body.as_bytes(), &Kinds::builtin()),
+                    parse_job_request(body.as_bytes(), &builtin_kinds()),
                     Err(ApiError::MalformedJson(_))
                 ),
                 "{body:?}"
@@ -345,9 +346,9 @@ mod tests {
             /// with an error that names the field at fault: never a panic, never a 500.
             #[test]
             fn any_request_is_accepted_or_refused_by_field(body in request()) {
-                match parse_job_request(body.to_string().as_bytes(), &Kinds::builtin()) {
+                match parse_job_request(body.to_string().as_bytes(), &builtin_kinds()) {
                     Ok((spec, title)) => {
-                        prop_assert!(Kinds::builtin().names().any(|n| n == spec.kind));
+                        prop_assert!(builtin_kinds().names().any(|n| n == spec.kind));
                         prop_assert!(!title.is_empty());
                     }
                     Err(ApiError::InvalidField(err)) => prop_assert!(
@@ -372,7 +373,7 @@ mod tests {
                     params["failAt"] = json!(fail_at);
                 }
                 let body = json!({ "kind": "demo", "params": params }).to_string();
-                let accepted = parse_job_request(body.as_bytes(), &Kinds::builtin()).is_ok();
+                let accepted = parse_job_request(body.as_bytes(), &builtin_kinds()).is_ok();
                 let expected = (1..=100).contains(&steps)
                     && (0..=60_000).contains(&step_ms)
                     && fail_at.is_none_or(|f| (1..=steps).contains(&f));

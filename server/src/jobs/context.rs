@@ -10,8 +10,9 @@ use app::kind::Upload;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-use super::progress::Unwritten;
+use super::progress::{Progress, Unwritten};
 use super::{JobError, Outcome};
+use crate::artifacts::Artifacts;
 use crate::orders::OrdersTable;
 use crate::uploads::Uploads;
 
@@ -20,14 +21,6 @@ use crate::uploads::Uploads;
 pub struct Services {
     pub orders: OrdersTable,
     pub uploads: Uploads,
-}
-
-/// Where a job is: the latest progress it reported.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Progress {
-    pub percent: u8,
-    pub step: Option<String>,
-    pub done: Option<Amount>,
 }
 
 /// Handed to job code. Cheap to clone (into a blocking task, say); every method may be
@@ -43,7 +36,7 @@ struct Inner {
     /// Log lines and the steps begun, until the progress writer takes them.
     unwritten: Unwritten,
     cancel: CancellationToken,
-    artifacts_dir: PathBuf,
+    artifacts: Artifacts,
     services: Services,
 }
 
@@ -53,7 +46,7 @@ impl JobContext {
         progress: watch::Sender<Progress>,
         unwritten: Unwritten,
         cancel: CancellationToken,
-        artifacts_dir: PathBuf,
+        artifacts: Artifacts,
         services: Services,
     ) -> Self {
         Self {
@@ -62,7 +55,7 @@ impl JobContext {
                 progress,
                 unwritten,
                 cancel,
-                artifacts_dir,
+                artifacts,
                 services,
             }),
         }
@@ -150,15 +143,13 @@ impl JobContext {
     /// [`Artifact::partial_path`], then [`Artifact::commit`] it. Until it is committed it
     /// is never served, so a crash cannot leave a truncated file behind as a result.
     pub async fn artifact(&self, file_name: &str) -> Result<Artifact, JobError> {
-        tokio::fs::create_dir_all(&self.inner.artifacts_dir)
+        let (artifacts, id) = (&self.inner.artifacts, self.inner.id);
+        tokio::fs::create_dir_all(artifacts.dir(id))
             .await
             .map_err(|e| JobError::io("could not create the job's artifact folder", e))?;
         Ok(Artifact {
-            partial: self
-                .inner
-                .artifacts_dir
-                .join(format!("{file_name}.partial")),
-            complete: self.inner.artifacts_dir.join(file_name),
+            partial: artifacts.file(id, &format!("{file_name}.partial")),
+            complete: artifacts.file(id, file_name),
             file_name: file_name.to_owned(),
         })
     }

@@ -9,9 +9,12 @@
 //! - [`registry`]: [`Kinds`], which checks a [`JobSpec`](app::job::JobSpec) against its
 //!   kind and hands it to the kind's code.
 //! - [`runner`]: the worker pool: claims queued jobs, runs them, records how they end.
+//! - [`actions`]: what a person asks of a job (start, cancel, retry), whichever way
+//!   they ask.
 //! - `progress`: coalesces a job's progress reports into a few events per second.
 //! - `recovery`: at start-up, ends the jobs a dead process left running.
 
+pub mod actions;
 pub mod context;
 pub mod kind;
 mod kinds;
@@ -20,8 +23,10 @@ mod recovery;
 pub mod registry;
 pub mod runner;
 
+pub use actions::{ActionError, Submission};
 pub use context::{JobContext, Services};
 pub use kind::{JobError, Outcome};
+pub use kinds::builtin as builtin_kinds;
 pub use recovery::{Cause, recover_interrupted, rescue_lost_runs};
 pub use registry::{Kinds, SpecError};
 pub use runner::{Runner, RunnerConfig};

@@ -12,15 +12,22 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use app::event::{JobEvent, JobLog, StatusUpdate};
+use app::event::{Amount, JobEvent, JobLog, StatusUpdate};
 use app::job::{JobId, JobStatus, MAX_STEPS, StepMark};
 use chrono::Utc;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-use super::context::Progress;
 use crate::events::Recorder;
 use crate::store::Recorded;
+
+/// Where a job is: the latest progress it reported.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Progress {
+    pub(crate) percent: u8,
+    pub(crate) step: Option<String>,
+    pub(crate) done: Option<Amount>,
+}
 
 /// The longest log line kept, in bytes; longer ones are cut (at a character boundary).
 const MAX_LINE: usize = 1000;
@@ -198,7 +205,7 @@ async fn write_log(run: &Run, unwritten: &Unwritten) -> bool {
 async fn record(run: &Run, event: JobEvent) -> bool {
     let job_id = run.job_id;
     match run.recorder.report(event, run.attempt).await {
-        Ok(Recorded::Stored(_)) => true,
+        Ok(Recorded::Stored { .. }) => true,
         Ok(Recorded::Refused(_)) => false,
         Err(err) => {
             // Progress is advisory: a failed write is logged, the job goes on, and the

@@ -13,7 +13,6 @@ use tokio_util::sync::CancellationToken;
 use super::registry::Kinds;
 use super::{INTERRUPTED, NODE_LOST};
 use crate::events::Recorder;
-use crate::metrics;
 use crate::store::{Recorded, Store, StoreError};
 
 /// Why a job's run stopped under it.
@@ -98,18 +97,13 @@ pub async fn recover_interrupted(
         let outcome = event.kind();
         // Under the run's own fencing token: of two nodes rescuing the same job, one
         // does; a run that came back to life and ended it first keeps its outcome.
-        if let Recorded::Stored(_) = recorder.report(event, job.attempt).await? {
+        if let Recorded::Stored { .. } = recorder.report(event, job.attempt).await? {
             tracing::warn!(
                 job_id = %job.id,
                 kind = %job.spec.kind,
                 %outcome,
                 ?cause,
                 "a job's run was lost"
-            );
-            metrics::job_ended(
-                &job.spec.kind,
-                outcome,
-                metrics::ran(job.started_at, Utc::now()),
             );
             ended += 1;
         }

@@ -42,11 +42,6 @@ pub(super) struct Prepared {
 }
 
 impl Kinds {
-    /// Every kind Candor ships (listed in [`super::kinds`]).
-    pub fn builtin() -> Self {
-        super::kinds::builtin()
-    }
-
     pub fn empty() -> Self {
         Self {
             kinds: Arc::new(Vec::new()),

@@ -7,25 +7,24 @@
 //! jobs survive a restart.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use app::event::{Cancelled, Completion, EventKind, Failure, JobEvent};
-use app::job::JobId;
+use app::job::{Job, JobId};
 use chrono::Utc;
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, broadcast, watch};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
-use super::context::{Progress, Services};
-use super::progress::{Run, Unwritten, report_progress};
+use super::context::Services;
+use super::progress::{Progress, Run, Unwritten, report_progress};
 use super::recovery::{self, Cause};
 use super::registry::{self, Kinds};
 use super::{JobContext, JobError, Outcome};
+use crate::artifacts::Artifacts;
 use crate::events::{Published, Recorder};
-use crate::metrics;
 use crate::store::{ClaimedJob, Recorded, Store};
 
 /// How long an idle runner sleeps before looking at the queue again even without a
@@ -36,14 +35,14 @@ const POLL_INTERVAL: Duration = Duration::from_secs(2);
 pub struct RunnerConfig {
     pub workers: usize,
     pub progress_interval: Duration,
-    pub artifacts_dir: PathBuf,
+    pub artifacts: Artifacts,
     pub shutdown_grace: Duration,
 }
 
 pub struct Runner {
-    recorder: Recorder,
-    kinds: Kinds,
-    services: Services,
+    pub(super) recorder: Recorder,
+    pub(super) kinds: Kinds,
+    pub(super) services: Services,
     config: RunnerConfig,
     /// Cancellation tokens of the running jobs. A std mutex: held only for map
     /// operations, never across an `await`.
@@ -190,122 +189,153 @@ impl Runner {
             tracing::info!("started");
             let cancel = CancellationToken::new();
             self.lock_running().insert(id, cancel.clone());
-            let artifacts_dir = self.config.artifacts_dir.join(id.to_string());
-
-            let recorded = Progress {
-                percent: job.progress,
-                step: job.step.clone(),
-                done: job.processed.map(|processed| processed.latest),
-            };
-            let unwritten = Unwritten::default();
-            let (reports, reports_rx) = watch::channel(recorded.clone());
-            let reporter_done = CancellationToken::new();
-            let reporter = tokio::spawn(
-                report_progress(
-                    Run {
-                        recorder: self.recorder.clone(),
-                        job_id: id,
-                        attempt: job.attempt,
-                    },
-                    unwritten.clone(),
-                    reports_rx.clone(),
-                    recorded,
-                    self.config.progress_interval,
-                    reporter_done.clone(),
-                    cancel.clone(),
-                )
-                .in_current_span(),
-            );
-            let ctx = JobContext::new(
-                id,
-                reports,
-                unwritten,
-                cancel.clone(),
-                artifacts_dir.clone(),
-                self.services.clone(),
-            );
+            let (reporter, ctx) = self.start_reporting(&job, &cancel);
             let prepared = prepare(ctx);
-            let time_limit = prepared.time_limit;
             let mut work = tokio::spawn(prepared.work.in_current_span());
-
             let ending = tokio::select! {
-                joined = &mut work => match joined {
-                    Ok(Ok(outcome)) => Ending::Completed(outcome),
-                    Ok(Err(JobError::Cancelled)) => Ending::Cancelled,
-                    Ok(Err(err)) => Ending::Failed(err.to_string()),
-                    Err(err) if err.is_panic() => Ending::Failed(format!(
-                        "the job crashed: {}", panic_message(err.into_panic())
-                    )),
-                    Err(_) => Ending::Cancelled,
-                },
+                joined = &mut work => Ending::of(joined),
                 () = cancel.cancelled() => Ending::Cancelled,
                 () = stop.cancelled() => Ending::Interrupted,
-                () = expire(time_limit) => Ending::Failed(format!(
-                    "timed out after {}", describe(time_limit.unwrap_or_default())
+                () = expire(prepared.time_limit) => Ending::Failed(format!(
+                    "timed out after {}", describe(prepared.time_limit.unwrap_or_default())
                 )),
             };
             // Whatever ended it, the job's code stops now: async code at its next await,
             // blocking code at its next cancellation check.
             work.abort();
             cancel.cancel();
-            reporter_done.cancel();
-            let _ = reporter.await;
-
-            let step = reports_rx.borrow().step.clone();
-            let at = Utc::now();
-            let event = match &ending {
-                Ending::Completed(outcome) => JobEvent::Completion(Completion {
-                    job_id: id,
-                    url: outcome
-                        .download
-                        .as_ref()
-                        .map(|file| format!("/downloads/{id}/{file}")),
-                    at,
-                }),
-                Ending::Failed(reason) => JobEvent::Failure(Failure {
-                    job_id: id,
-                    error: reason.clone(),
-                    step,
-                    at,
-                }),
-                Ending::Interrupted => {
-                    recovery::interruption(&job, step, Cause::Restart, &self.kinds)
-                }
-                Ending::Cancelled => JobEvent::Cancelled(Cancelled {
-                    job_id: id,
-                    step,
-                    at,
-                }),
-            };
-            let kind = event.kind();
-            // Fenced: if this run lost its claim (its node was taken for dead), the
-            // outcome recorded for it stands.
-            let keep_files = match self.recorder.report(event, job.attempt).await {
-                Ok(Recorded::Stored(_)) => {
-                    tracing::info!(ending = %kind, "ended");
-                    metrics::job_ended(&job.spec.kind, kind, metrics::ran(job.started_at, at));
-                    matches!(ending, Ending::Completed(_))
-                }
-                Ok(Recorded::Refused(refused)) => {
-                    // Someone else ended it first (a cancel request, or a node that found
-                    // this run's lease expired): theirs stands. If the job did not end but
-                    // was queued again, its next attempt owns the directory.
-                    tracing::info!("ended (already recorded)");
-                    !refused.from.is_terminal()
-                }
-                Err(err) => {
-                    tracing::error!(error = %err, "could not record the job's ending");
-                    false
-                }
-            };
-            if !keep_files {
-                // Nothing of an unfinished job may be served.
-                let _ = tokio::fs::remove_dir_all(&artifacts_dir).await;
-            }
+            let step = reporter.stop().await;
+            let event = self.ending_event(&job, &ending, step);
+            self.record_ending(&job, &ending, event).await;
             self.lock_running().remove(&id);
         }
         .instrument(span)
         .await;
+    }
+
+    /// Starts the task that writes the job's progress and log lines as its code reports
+    /// them; returns it, with the context the code reports through.
+    fn start_reporting(&self, job: &Job, cancel: &CancellationToken) -> (Reporter, JobContext) {
+        let recorded = Progress {
+            percent: job.progress,
+            step: job.step.clone(),
+            done: job.processed.map(|processed| processed.latest),
+        };
+        let unwritten = Unwritten::default();
+        let (reports, reports_rx) = watch::channel(recorded.clone());
+        let done = CancellationToken::new();
+        let task = tokio::spawn(
+            report_progress(
+                Run {
+                    recorder: self.recorder.clone(),
+                    job_id: job.id,
+                    attempt: job.attempt,
+                },
+                unwritten.clone(),
+                reports_rx.clone(),
+                recorded,
+                self.config.progress_interval,
+                done.clone(),
+                cancel.clone(),
+            )
+            .in_current_span(),
+        );
+        let ctx = JobContext::new(
+            job.id,
+            reports,
+            unwritten,
+            cancel.clone(),
+            self.config.artifacts.clone(),
+            self.services.clone(),
+        );
+        let reporter = Reporter {
+            task,
+            done,
+            reports: reports_rx,
+        };
+        (reporter, ctx)
+    }
+
+    /// The event that records `ending`, at the `step` the job last reported.
+    fn ending_event(&self, job: &Job, ending: &Ending, step: Option<String>) -> JobEvent {
+        let (job_id, at) = (job.id, Utc::now());
+        match ending {
+            Ending::Completed(outcome) => JobEvent::Completion(Completion {
+                job_id,
+                url: outcome
+                    .download
+                    .as_ref()
+                    .map(|file| Artifacts::url(job_id, file)),
+                at,
+            }),
+            Ending::Failed(reason) => JobEvent::Failure(Failure {
+                job_id,
+                error: reason.clone(),
+                step,
+                at,
+            }),
+            Ending::Interrupted => recovery::interruption(job, step, Cause::Restart, &self.kinds),
+            Ending::Cancelled => JobEvent::Cancelled(Cancelled { job_id, step, at }),
+        }
+    }
+
+    /// Records the run's ending under its fencing token (if this run lost its claim, the
+    /// outcome recorded for it stands), and removes its files unless they are the
+    /// result: nothing of an unfinished job may be served.
+    async fn record_ending(&self, job: &Job, ending: &Ending, event: JobEvent) {
+        let kind = event.kind();
+        let keep_files = match self.recorder.report(event, job.attempt).await {
+            Ok(Recorded::Stored { .. }) => {
+                tracing::info!(ending = %kind, "ended");
+                matches!(ending, Ending::Completed(_))
+            }
+            Ok(Recorded::Refused(refused)) => {
+                // Someone else ended it first (a cancel request, or a node that found
+                // this run's lease expired): theirs stands. If the job did not end but
+                // was queued again, its next attempt owns the directory.
+                tracing::info!("ended (already recorded)");
+                !refused.from.is_terminal()
+            }
+            Err(err) => {
+                tracing::error!(error = %err, "could not record the job's ending");
+                false
+            }
+        };
+        if !keep_files {
+            let _ = self.config.artifacts.remove(job.id).await;
+        }
+    }
+}
+
+/// The task writing a run's progress, and what it last heard.
+struct Reporter {
+    task: tokio::task::JoinHandle<()>,
+    done: CancellationToken,
+    reports: watch::Receiver<Progress>,
+}
+
+impl Reporter {
+    /// Writes what is left and stops; returns the step the job last reported.
+    async fn stop(self) -> Option<String> {
+        self.done.cancel();
+        let _ = self.task.await;
+        self.reports.borrow().step.clone()
+    }
+}
+
+impl Ending {
+    /// How the job's own task ended.
+    fn of(joined: Result<Result<Outcome, JobError>, tokio::task::JoinError>) -> Self {
+        match joined {
+            Ok(Ok(outcome)) => Ending::Completed(outcome),
+            Ok(Err(JobError::Cancelled)) => Ending::Cancelled,
+            Ok(Err(err)) => Ending::Failed(err.to_string()),
+            Err(err) if err.is_panic() => Ending::Failed(format!(
+                "the job crashed: {}",
+                panic_message(err.into_panic())
+            )),
+            Err(_) => Ending::Cancelled,
+        }
     }
 }
 
@@ -386,6 +416,7 @@ fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
 mod tests {
     use super::*;
     use crate::events::{Announce, Bus};
+    use crate::jobs::builtin_kinds;
     use crate::orders::OrdersTable;
     use crate::owner::Owner;
     use crate::store::{Admission, SqliteStore, Store};
@@ -396,19 +427,19 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let sqlite = SqliteStore::open(&dir.path().join("t.db")).await.unwrap();
         let services = Services {
-            orders: OrdersTable::sqlite(sqlite.pool(), sqlite.write_turns()),
+            orders: OrdersTable::new(sqlite.database().clone()),
             uploads: Uploads::new(dir.path().join("uploads")),
         };
         let store: Arc<dyn Store> = Arc::new(sqlite);
         let recorder = Recorder::new(store.clone(), Announce::Bus(Bus::new(16)));
         let runner = Runner::new(
             recorder.clone(),
-            Kinds::builtin(),
+            builtin_kinds(),
             services,
             RunnerConfig {
                 workers: 1,
                 progress_interval: Duration::from_millis(10),
-                artifacts_dir: dir.path().join("artifacts"),
+                artifacts: Artifacts::new(dir.path().join("artifacts")),
                 shutdown_grace: Duration::from_secs(1),
             },
         );

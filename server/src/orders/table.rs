@@ -6,7 +6,7 @@
 //!
 //! The table lives with the jobs: in SQLite, or in the shared PostgreSQL database. Each
 //! statement is written once, with `$N` parameters (both databases take them), and
-//! compiled for each database by [`with_pool!`].
+//! compiled for each database by [`with_pool!`], as the store's own are.
 
 use std::collections::HashMap;
 
@@ -14,10 +14,11 @@ use app::job::JobId;
 use chrono::{NaiveDate, Utc};
 use futures::stream::BoxStream;
 use futures::{StreamExt, TryStreamExt};
-use sqlx::{PgPool, QueryBuilder, SqlitePool};
+use sqlx::QueryBuilder;
 
 use super::{Order, RowError};
-use crate::store::WriteTurns;
+use crate::store::Database;
+use crate::store::database::with_pool;
 
 /// Rows per `INSERT` statement (7 values each, within SQLite's 32,766 variables).
 const ROWS_PER_STATEMENT: usize = 1_000;
@@ -44,24 +45,7 @@ impl Filter {
 /// Access to the orders table (in the same database as the jobs).
 #[derive(Clone, Debug)]
 pub struct OrdersTable {
-    db: Db,
-}
-
-#[derive(Clone, Debug)]
-enum Db {
-    Sqlite { pool: SqlitePool, turns: WriteTurns },
-    Postgres(PgPool),
-}
-
-/// Runs `$body` with `$pool` bound to the table's pool: the body is compiled once for
-/// each database, so one statement serves both.
-macro_rules! with_pool {
-    ($table:expr, $pool:ident => $body:expr) => {
-        match &$table.db {
-            Db::Sqlite { pool: $pool, .. } => $body,
-            Db::Postgres($pool) => $body,
-        }
-    };
+    db: Database,
 }
 
 /// The loaded orders with the filter's conditions (`$1` region, `$2` from, `$3` to).
@@ -79,42 +63,26 @@ macro_rules! loaded_orders {
 }
 
 impl OrdersTable {
-    /// The table in the SQLite database; writes take their turn with the store's (see
-    /// [`WriteTurns`]).
-    pub fn sqlite(pool: SqlitePool, turns: WriteTurns) -> Self {
-        Self {
-            db: Db::Sqlite { pool, turns },
-        }
-    }
-
-    /// The table in the shared PostgreSQL database.
-    pub fn postgres(pool: PgPool) -> Self {
-        Self {
-            db: Db::Postgres(pool),
-        }
+    /// The table in the store's database; its writes take their turn with the store's.
+    pub fn new(db: Database) -> Self {
+        Self { db }
     }
 
     /// This writer's turn (SQLite: one writer at a time, in arrival order).
     async fn turn(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
-        match &self.db {
-            Db::Sqlite { turns, .. } => Some(turns.take().await),
-            Db::Postgres(_) => None,
-        }
+        self.db.turn().await
     }
 
     /// How a writing transaction begins (SQLite: with the write lock taken at once).
     fn begin(&self) -> &'static str {
-        match &self.db {
-            Db::Sqlite { .. } => "BEGIN IMMEDIATE",
-            Db::Postgres(_) => "BEGIN",
-        }
+        self.db.begin_write()
     }
 
     /// Starts loading the import of job `job`, first removing whatever an earlier,
     /// interrupted attempt of the same job left.
     pub async fn begin_import(&self, job: JobId) -> Result<(), sqlx::Error> {
         let _turn = self.turn().await;
-        with_pool!(self, pool => {
+        with_pool!(self.db.db(), pool => {
             let mut tx = pool.begin_with(self.begin()).await?;
             sqlx::query("DELETE FROM imports WHERE job_id = $1")
                 .bind(job.to_string())
@@ -146,7 +114,7 @@ impl OrdersTable {
             }
         }
         let _turn = self.turn().await;
-        with_pool!(self, pool => {
+        with_pool!(self.db.db(), pool => {
         let mut tx = pool.begin_with(self.begin()).await?;
         for chunk in batch.chunks(ROWS_PER_STATEMENT) {
             let mut existing =
@@ -204,7 +172,7 @@ impl OrdersTable {
     /// Makes the import's rows part of the table, all at once.
     pub async fn finish_import(&self, job: JobId, rows: u64) -> Result<(), sqlx::Error> {
         let _turn = self.turn().await;
-        with_pool!(self, pool => {
+        with_pool!(self.db.db(), pool => {
             sqlx::query(
                 "UPDATE imports SET state = 'loaded', rows = $1, loaded_at = $2 WHERE job_id = $3",
             )
@@ -222,7 +190,7 @@ impl OrdersTable {
     /// small transactions, so other writers (other jobs' events) wait for none of them
     /// long; they are invisible all the while, as the import is not loaded.
     pub async fn abandon_import(&self, job: JobId) -> Result<(), sqlx::Error> {
-        let state: Option<String> = with_pool!(self, pool => {
+        let state: Option<String> = with_pool!(self.db.db(), pool => {
             sqlx::query_scalar("SELECT state FROM imports WHERE job_id = $1")
                 .bind(job.to_string())
                 .fetch_optional(pool)
@@ -233,7 +201,7 @@ impl OrdersTable {
         }
         loop {
             let _turn = self.turn().await;
-            let deleted = with_pool!(self, pool => {
+            let deleted = with_pool!(self.db.db(), pool => {
                 sqlx::query(
                     "DELETE FROM orders WHERE id IN \
                      (SELECT id FROM orders WHERE import_id = $1 LIMIT $2)",
@@ -249,7 +217,7 @@ impl OrdersTable {
             }
         }
         let _turn = self.turn().await;
-        with_pool!(self, pool => {
+        with_pool!(self.db.db(), pool => {
             sqlx::query("DELETE FROM imports WHERE job_id = $1 AND state = 'loading'")
                 .bind(job.to_string())
                 .execute(pool)
@@ -261,7 +229,7 @@ impl OrdersTable {
 
     /// Removes every import that did not finish: at start-up, when none can be running.
     pub async fn abandon_unfinished(&self) -> Result<u64, sqlx::Error> {
-        with_pool!(self, pool => {
+        with_pool!(self.db.db(), pool => {
             sqlx::query("DELETE FROM imports WHERE state = 'loading'")
                 .execute(pool)
                 .await
@@ -271,7 +239,7 @@ impl OrdersTable {
 
     /// Whether the table holds any loaded order.
     pub async fn has_loaded_data(&self) -> Result<bool, sqlx::Error> {
-        with_pool!(self, pool => {
+        with_pool!(self.db.db(), pool => {
             sqlx::query_scalar(
                 "SELECT EXISTS (SELECT 1 FROM orders o JOIN imports i \
                  ON i.job_id = o.import_id AND i.state = 'loaded')",
@@ -283,7 +251,7 @@ impl OrdersTable {
 
     /// How many loaded orders match `filter`.
     pub async fn count(&self, filter: &Filter) -> Result<u64, sqlx::Error> {
-        let count: i64 = with_pool!(self, pool => {
+        let count: i64 = with_pool!(self.db.db(), pool => {
             sqlx::query_scalar(loaded_orders!("COUNT(*)"))
                 .bind(filter.region.as_deref())
                 .bind(filter.from.map(|d| d.format("%Y-%m-%d").to_string()))
@@ -299,7 +267,7 @@ impl OrdersTable {
         let region = filter.region.clone();
         let from = filter.from.map(|d| d.format("%Y-%m-%d").to_string());
         let to = filter.to.map(|d| d.format("%Y-%m-%d").to_string());
-        let rows = with_pool!(self, pool => {
+        let rows = with_pool!(self.db.db(), pool => {
             sqlx::query_as::<_, (i64, String, String, String, i64)>(concat!(
                 loaded_orders!("o.id, o.date, o.customer, o.region, o.amount_cents"),
                 " ORDER BY o.id"

@@ -8,7 +8,10 @@ use app::event::{Cancelled, Completion, EventId, JobEvent, JobRemoved, StatusUpd
 use app::job::{JobId, JobSpec, JobStatus};
 use chrono::{SubsecRound, Utc};
 
-use super::{Admission, NewJob, Recorded, Refusal, Store, StoreError, TokenInfo, Write, Written};
+use super::{
+    Admission, ClaimedJob, NewJob, Recorded, Refusal, Store, StoreError, StoredEvent, TokenInfo,
+    Write, Written, unexpected,
+};
 use crate::owner::Owner;
 
 /// A store to check, and whatever must live as long as it (a temporary directory).
@@ -56,9 +59,36 @@ pub(crate) fn new_job(owner: &Owner, admission: Admission) -> NewJob {
     }
 }
 
+/// Stores a new job through the store's one door for writes, in a group of its own
+/// (the event writer's way, without its bus); a refusal is [`StoreError::Refused`].
+pub(crate) async fn create_job(
+    store: &dyn Store,
+    new: NewJob,
+) -> Result<(app::job::Job, StoredEvent), StoreError> {
+    match store.write(Write::Create(new), Utc::now()).await? {
+        Written::Created(created) => Ok(*created?),
+        other => Err(unexpected(&other)),
+    }
+}
+
+/// Claims the oldest queued job, if there is one.
+async fn claim_next(store: &dyn Store) -> Result<Option<ClaimedJob>, StoreError> {
+    match store.write(Write::Claim { max: 1 }, Utc::now()).await? {
+        Written::Claimed(claimed) => Ok(claimed.into_iter().next()),
+        other => Err(unexpected(&other)),
+    }
+}
+
+/// Records an event, if the job's state allows it.
+async fn record(store: &dyn Store, event: JobEvent) -> Result<Recorded, StoreError> {
+    match store.write(Write::Record(event), Utc::now()).await? {
+        Written::Recorded(recorded) => Ok(recorded),
+        other => Err(unexpected(&other)),
+    }
+}
+
 async fn create(store: &dyn Store, owner: &Owner) -> JobId {
-    let (job, _) = store
-        .create_job(new_job(owner, Admission::UNLIMITED), Utc::now())
+    let (job, _) = create_job(store, new_job(owner, Admission::UNLIMITED))
         .await
         .unwrap();
     job.id
@@ -91,7 +121,7 @@ pub(crate) async fn jobs_are_listed_newest_first_with_their_counts_and_pages(sto
         ids.push(create(store, &alice).await);
     }
     let bobs = create(store, &bob).await;
-    store.claim_next(Utc::now()).await.unwrap();
+    claim_next(store).await.unwrap();
 
     let first = store.jobs(&alice, 2, None).await.unwrap();
     let listed: Vec<JobId> = first.jobs.iter().map(|job| job.id).collect();
@@ -132,14 +162,14 @@ pub(crate) async fn jobs_are_claimed_oldest_first_and_never_twice(store: &dyn St
     for _ in 0..6 {
         ids.push(create(store, &owner).await);
     }
-    let first = store.claim_next(Utc::now()).await.unwrap().unwrap();
+    let first = claim_next(store).await.unwrap().unwrap();
     assert_eq!(first.job.id, ids[0]);
     assert_eq!(first.job.status, JobStatus::Running);
     assert_eq!(first.job.attempt, 1);
     assert_eq!(first.event.job_id, ids[0]);
 
     // Claims racing each other: each job once, none left over.
-    let claims = futures::future::join_all((0..8).map(|_| store.claim_next(Utc::now()))).await;
+    let claims = futures::future::join_all((0..8).map(|_| claim_next(store))).await;
     let mut claimed: Vec<JobId> = claims
         .into_iter()
         .filter_map(|claim| claim.unwrap().map(|claimed| claimed.job.id))
@@ -148,24 +178,25 @@ pub(crate) async fn jobs_are_claimed_oldest_first_and_never_twice(store: &dyn St
     let mut expected = ids[1..].to_vec();
     expected.sort();
     assert_eq!(claimed, expected);
-    assert!(store.claim_next(Utc::now()).await.unwrap().is_none());
+    assert!(claim_next(store).await.unwrap().is_none());
     assert_eq!(store.running_jobs().await.unwrap().len(), 6);
 }
 
 pub(crate) async fn an_ended_job_takes_no_more_events(store: &dyn Store) {
     let owner = Owner::new("t-endings");
     let id = create(store, &owner).await;
-    store.claim_next(Utc::now()).await.unwrap().unwrap();
-    let Recorded::Stored(moved) = store.record(progress(id, 50)).await.unwrap() else {
+    claim_next(store).await.unwrap().unwrap();
+    let Recorded::Stored { event: moved, .. } = record(store, progress(id, 50)).await.unwrap()
+    else {
         panic!("progress of a running job is stored");
     };
-    let Recorded::Stored(ended) = store.record(completion(id)).await.unwrap() else {
+    let Recorded::Stored { event: ended, .. } = record(store, completion(id)).await.unwrap() else {
         panic!("the ending of a running job is stored");
     };
     assert!(moved.id < ended.id);
     for late in [progress(id, 60), completion(id)] {
         assert!(matches!(
-            store.record(late).await.unwrap(),
+            record(store, late).await.unwrap(),
             Recorded::Refused(_)
         ));
     }
@@ -182,9 +213,9 @@ pub(crate) async fn events_resume_exactly_after_an_id_and_only_the_owners(store:
     let one = create(store, &alice).await;
     let two = create(store, &alice).await;
     create(store, &bob).await;
-    store.claim_next(Utc::now()).await.unwrap();
-    store.record(progress(one, 10)).await.unwrap();
-    store.record(completion(one)).await.unwrap();
+    claim_next(store).await.unwrap();
+    record(store, progress(one, 10)).await.unwrap();
+    record(store, completion(one)).await.unwrap();
 
     let all = store
         .events_after(&alice, EventId(0), None, 100)
@@ -247,13 +278,10 @@ pub(crate) async fn admission_refuses_past_the_limits_and_stores_nothing(store: 
         max_queued: u32::MAX,
         max_in_flight_per_owner: 1,
     };
-    store
-        .create_job(new_job(&owner, one_in_flight), Utc::now())
+    create_job(store, new_job(&owner, one_in_flight))
         .await
         .unwrap();
-    let busy = store
-        .create_job(new_job(&owner, one_in_flight), Utc::now())
-        .await;
+    let busy = create_job(store, new_job(&owner, one_in_flight)).await;
     assert!(matches!(
         busy,
         Err(StoreError::Refused(Refusal::OwnerBusy { max: 1 }))
@@ -262,9 +290,7 @@ pub(crate) async fn admission_refuses_past_the_limits_and_stores_nothing(store: 
         max_queued: 1,
         max_in_flight_per_owner: u32::MAX,
     };
-    let full = store
-        .create_job(new_job(&Owner::new("t-other"), one_queued), Utc::now())
-        .await;
+    let full = create_job(store, new_job(&Owner::new("t-other"), one_queued)).await;
     assert!(matches!(
         full,
         Err(StoreError::Refused(Refusal::QueueFull { max: 1 }))
@@ -298,10 +324,7 @@ pub(crate) async fn admission_counts_follow_each_job_through_its_life(store: &dy
         max_in_flight_per_owner: u32::MAX,
     };
     let admit = |owner: &'static str, admission: Admission| async move {
-        match store
-            .create_job(new_job(&Owner::new(owner), admission), Utc::now())
-            .await
-        {
+        match create_job(store, new_job(&Owner::new(owner), admission)).await {
             Ok((job, _)) => Ok(job.id),
             Err(StoreError::Refused(refusal)) => Err(refusal),
             Err(err) => panic!("unexpected error {err}"),
@@ -309,8 +332,8 @@ pub(crate) async fn admission_counts_follow_each_job_through_its_life(store: &dy
     };
     let record = |event: JobEvent| async move {
         assert!(matches!(
-            store.record(event).await.unwrap(),
-            Recorded::Stored(_)
+            record(store, event).await.unwrap(),
+            Recorded::Stored { .. }
         ));
     };
     let busy = Err(Refusal::OwnerBusy { max: 2 });
@@ -320,10 +343,7 @@ pub(crate) async fn admission_counts_follow_each_job_through_its_life(store: &dy
     let a2 = admit("t-a", in_flight(2)).await.unwrap();
     assert_eq!(admit("t-a", in_flight(2)).await, busy);
     // Running is still in flight; ended is not.
-    assert_eq!(
-        store.claim_next(Utc::now()).await.unwrap().unwrap().job.id,
-        a1
-    );
+    assert_eq!(claim_next(store).await.unwrap().unwrap().job.id, a1);
     assert_eq!(admit("t-a", in_flight(2)).await, busy);
     record(completion(a1)).await;
     let a3 = admit("t-a", in_flight(2)).await.unwrap();
@@ -340,10 +360,7 @@ pub(crate) async fn admission_counts_follow_each_job_through_its_life(store: &dy
     admit("t-b", queued(3)).await.unwrap();
     assert_eq!(admit("t-c", queued(3)).await, full);
     // A claimed job leaves it; queued again, it is back.
-    assert_eq!(
-        store.claim_next(Utc::now()).await.unwrap().unwrap().job.id,
-        a3
-    );
+    assert_eq!(claim_next(store).await.unwrap().unwrap().job.id, a3);
     admit("t-c", queued(3)).await.unwrap();
     record(JobEvent::StatusUpdate(StatusUpdate {
         job_id: a3,
@@ -373,8 +390,7 @@ pub(crate) async fn admission_counts_follow_each_job_through_its_life(store: &dy
 /// what the group wrote is what the tables hold afterwards.
 pub(crate) async fn a_mixed_group_is_written_as_if_one_by_one(store: &dyn Store) {
     let owner = Owner::new("t-group");
-    let (first, _) = store
-        .create_job(new_job(&owner, Admission::UNLIMITED), Utc::now())
+    let (first, _) = create_job(store, new_job(&owner, Admission::UNLIMITED))
         .await
         .unwrap();
     let at = Utc::now();
@@ -418,9 +434,9 @@ pub(crate) async fn a_mixed_group_is_written_as_if_one_by_one(store: &dyn Store)
         Written::Created(Ok(second)),
         Written::Created(Err(Refusal::OwnerBusy { max: 2 })),
         Written::Claimed(claimed),
-        Written::Recorded(Recorded::Stored(p40)),
-        Written::Recorded(Recorded::Stored(p80)),
-        Written::Recorded(Recorded::Stored(done)),
+        Written::Recorded(Recorded::Stored { event: p40, .. }),
+        Written::Recorded(Recorded::Stored { event: p80, .. }),
+        Written::Recorded(Recorded::Stored { event: done, .. }),
         Written::Recorded(Recorded::Refused(_)),
     ] = written.as_slice()
     else {
@@ -486,7 +502,7 @@ pub(crate) async fn tokens_name_their_owner_until_revoked(store: &dyn Store) {
 pub(crate) async fn a_run_that_lost_its_claim_cannot_write(store: &dyn Store) {
     let owner = Owner::new("t-fencing");
     let id = create(store, &owner).await;
-    let first = store.claim_next(Utc::now()).await.unwrap().unwrap();
+    let first = claim_next(store).await.unwrap().unwrap();
     assert_eq!(first.job.attempt, 1);
     let report = |event: JobEvent, attempt: u32| async move {
         match store
@@ -500,7 +516,7 @@ pub(crate) async fn a_run_that_lost_its_claim_cannot_write(store: &dyn Store) {
     };
     assert!(matches!(
         report(progress(id, 30), 1).await,
-        Recorded::Stored(_)
+        Recorded::Stored { .. }
     ));
     // Its node is lost: the job is queued again, and another node claims it.
     let requeue = JobEvent::StatusUpdate(StatusUpdate {
@@ -513,15 +529,15 @@ pub(crate) async fn a_run_that_lost_its_claim_cannot_write(store: &dyn Store) {
         at: Utc::now(),
     });
     assert!(matches!(
-        store.record(requeue).await.unwrap(),
-        Recorded::Stored(_)
+        record(store, requeue).await.unwrap(),
+        Recorded::Stored { .. }
     ));
     // Not running at all: the old run is refused even before the new claim.
     assert!(matches!(
         report(progress(id, 40), 1).await,
         Recorded::Refused(_)
     ));
-    let second = store.claim_next(Utc::now()).await.unwrap().unwrap();
+    let second = claim_next(store).await.unwrap().unwrap();
     assert_eq!(second.job.attempt, 2);
     assert!(matches!(
         report(progress(id, 50), 1).await,
@@ -533,11 +549,11 @@ pub(crate) async fn a_run_that_lost_its_claim_cannot_write(store: &dyn Store) {
     ));
     assert!(matches!(
         report(progress(id, 60), 2).await,
-        Recorded::Stored(_)
+        Recorded::Stored { .. }
     ));
     assert!(matches!(
         report(completion(id), 2).await,
-        Recorded::Stored(_)
+        Recorded::Stored { .. }
     ));
     let job = store.job(&owner, id).await.unwrap().unwrap();
     assert_eq!(job.status, JobStatus::Completed);

@@ -13,25 +13,42 @@
 //! Writes from a job's own run ([`Write::Report`]) carry its attempt number, a fencing
 //! token: once the job has ended or been claimed again, a late write from the old run
 //! is refused and cannot overwrite the outcome.
+//!
+//! Layout: each statement and each decision is written once for both databases; a
+//! backend keeps only what truly differs.
+//! - [`database`]: the database behind a store, and `with_pool!`, which compiles one
+//!   statement for each.
+//! - `group`: a group commit's decisions (what to read and lock, what to admit and claim,
+//!   what each event does, the ids, what to write and announce).
+//! - `reads`, `tokens`, `rows`: the reads of jobs and of the log, API tokens, and the
+//!   rows both databases return.
+//! - `sqlite` (and `sqlite/commit`): one writer connection, turns, the jobs the last
+//!   commit left in memory, rows written one by one.
+//! - `postgres` (and `postgres/commit`): row locks, the log's lock, one statement over
+//!   arrays, `NOTIFY`, leases.
+//! - `contract` (tests): the checks every backend passes.
 
 #[cfg(test)]
 pub(crate) mod contract;
+pub(crate) mod database;
+mod group;
 mod postgres;
+mod reads;
 mod rows;
 mod sqlite;
+mod tokens;
 
 use app::event::{EventId, EventKind, JobEvent};
-use app::job::{InvalidTransition, Job, JobId, JobList, JobSpec};
+use app::job::{Job, JobId, JobList, JobSpec};
+use app::transition::InvalidTransition;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
+pub use database::Database;
 pub use postgres::{LOG_CHANNEL, PgSettings, PgStore};
 pub use sqlite::{SqliteStore, WriteTurns};
 
 use crate::owner::Owner;
-
-/// The step a job shows from the moment a worker picks it up until it reports its own.
-const STARTING_STEP: &str = "Starting";
 
 /// An event as the log holds it: its id, whose it is, and its payload exactly as it is
 /// streamed.
@@ -69,27 +86,6 @@ pub enum StoreError {
     UnknownJob(JobId),
     #[error("{0}")]
     Refused(#[from] Refusal),
-}
-
-/// What the readiness check asks the migrations table.
-pub(crate) const APPLIED_MIGRATION: &str =
-    "SELECT MAX(version) FROM _sqlx_migrations WHERE success";
-
-/// Whether `applied` (the newest migration the database has) is the newest `migrator`
-/// holds.
-pub(crate) fn check_migrated(
-    applied: Option<i64>,
-    migrator: &sqlx::migrate::Migrator,
-) -> Result<(), StoreError> {
-    let applied = applied.unwrap_or(0);
-    let latest = migrator.iter().map(|m| m.version).max().unwrap_or(0);
-    if applied < latest {
-        return Err(StoreError::NotMigrated {
-            missing: latest,
-            applied,
-        });
-    }
-    Ok(())
 }
 
 impl StoreError {
@@ -154,8 +150,8 @@ pub struct TokenInfo {
 /// What recording an event did.
 #[derive(Debug)]
 pub enum Recorded {
-    /// Appended to the log and applied to the job.
-    Stored(StoredEvent),
+    /// Appended to the log and applied to the job: the event, and the job after it.
+    Stored { event: StoredEvent, job: Box<Job> },
     /// Refused by the state machine (e.g. the job had already ended); nothing changed.
     Refused(InvalidTransition),
 }
@@ -200,25 +196,6 @@ impl Write {
     }
 }
 
-/// Checks a job's own write against its fencing token: the job must be running, and
-/// running the attempt that wrote it. The refusal reads as the transition it tried.
-pub(crate) fn fence(
-    job: &Job,
-    event: &JobEvent,
-    attempt: Option<u32>,
-) -> Result<(), InvalidTransition> {
-    match attempt {
-        Some(attempt) if job.status != app::job::JobStatus::Running || job.attempt != attempt => {
-            Err(InvalidTransition {
-                job: job.id,
-                from: job.status,
-                to: job.check(event).unwrap_or(job.status),
-            })
-        }
-        _ => Ok(()),
-    }
-}
-
 /// What one [`Write`] did.
 #[derive(Debug)]
 pub enum Written {
@@ -230,8 +207,17 @@ pub enum Written {
     Recorded(Recorded),
 }
 
+/// Where jobs and their log are kept. A backend implements only what differs between
+/// databases: the group commit, and how it tells a lost run; every other statement is
+/// written once, on the [`Database`] it returns.
+///
+/// Writes go through [`write_all`](Store::write_all) alone, called by the event writer
+/// ([`crate::events::Recorder`]), which announces what each commit stored.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
+    /// The database, for the statements every backend shares.
+    fn database(&self) -> &Database;
+
     /// Writes `writes` in order, in one transaction: one commit for all. Each is done or
     /// refused on its own (a later one sees what the earlier ones did); an error writes
     /// none of them.
@@ -249,46 +235,32 @@ pub trait Store: Send + Sync + 'static {
             .ok_or_else(|| StoreError::Corrupt("a write had no outcome".to_owned()))
     }
 
-    /// Stores a new job as `queued` and appends its `created` event, atomically, if its
-    /// admission lets it in (else [`StoreError::Refused`], and nothing is stored).
-    async fn create_job(
-        &self,
-        job: NewJob,
-        now: DateTime<Utc>,
-    ) -> Result<(Job, StoredEvent), StoreError> {
-        match self.write(Write::Create(job), now).await? {
-            Written::Created(created) => Ok(*created?),
-            other => Err(unexpected(&other)),
-        }
-    }
+    /// Running jobs whose process is gone: claimed by an earlier process (SQLite), or
+    /// whose lease has expired (PostgreSQL). Each must be ended or queued again.
+    async fn orphaned_jobs(&self) -> Result<Vec<Job>, StoreError>;
 
-    /// Claims the oldest queued job: marks it `running` (appending that event), or returns
-    /// `None` when the queue is empty.
-    async fn claim_next(&self, now: DateTime<Utc>) -> Result<Option<ClaimedJob>, StoreError> {
-        match self.write(Write::Claim { max: 1 }, now).await? {
-            Written::Claimed(claimed) => Ok(claimed.into_iter().next()),
-            other => Err(unexpected(&other)),
-        }
-    }
-
-    /// Appends an event and applies it to its job, atomically, if the job's state allows it.
-    async fn record(&self, event: JobEvent) -> Result<Recorded, StoreError> {
-        match self.write(Write::Record(event), Utc::now()).await? {
-            Written::Recorded(recorded) => Ok(recorded),
-            other => Err(unexpected(&other)),
-        }
-    }
+    /// Renews the leases of jobs this process runs (nothing to do with one process).
+    async fn renew_leases(&self, jobs: &[JobId]) -> Result<(), StoreError>;
 
     /// One of the owner's jobs (`None` for another owner's job, exactly as for no job,
     /// and for a removed job).
-    async fn job(&self, owner: &Owner, id: JobId) -> Result<Option<Job>, StoreError>;
+    async fn job(&self, owner: &Owner, id: JobId) -> Result<Option<Job>, StoreError> {
+        self.database().job(owner, id).await
+    }
 
     /// Whether the owner had this job and its retention removed it.
-    async fn was_removed(&self, owner: &Owner, id: JobId) -> Result<bool, StoreError>;
+    async fn was_removed(&self, owner: &Owner, id: JobId) -> Result<bool, StoreError> {
+        self.database().was_removed(owner, id).await
+    }
 
     /// Ended jobs that finished before `before` and are not removed yet, oldest first.
-    async fn expired_jobs(&self, before: DateTime<Utc>, limit: u32)
-    -> Result<Vec<Job>, StoreError>;
+    async fn expired_jobs(
+        &self,
+        before: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<Job>, StoreError> {
+        self.database().expired_jobs(before, limit).await
+    }
 
     /// The owner's newest jobs (older than the job `before`, if given), how many they have
     /// in each state, and the id of the newest event when they were read (one consistent
@@ -298,7 +270,9 @@ pub trait Store: Send + Sync + 'static {
         owner: &Owner,
         limit: u32,
         before: Option<JobId>,
-    ) -> Result<JobList, StoreError>;
+    ) -> Result<JobList, StoreError> {
+        self.database().jobs(owner, limit, before).await
+    }
 
     /// The owner's events after `after`, oldest first, optionally of one job only.
     async fn events_after(
@@ -307,43 +281,56 @@ pub trait Store: Send + Sync + 'static {
         after: EventId,
         job: Option<JobId>,
         limit: u32,
-    ) -> Result<Vec<StoredEvent>, StoreError>;
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        self.database().events_after(owner, after, job, limit).await
+    }
 
     /// Every owner's events after `after`, oldest first: what a node announces to its
     /// subscribers when it follows the log.
-    async fn log_after(&self, after: EventId, limit: u32) -> Result<Vec<StoredEvent>, StoreError>;
+    async fn log_after(&self, after: EventId, limit: u32) -> Result<Vec<StoredEvent>, StoreError> {
+        self.database().log_after(after, limit).await
+    }
 
     /// The id of the newest event in the log (0 when it is empty).
-    async fn last_event_id(&self) -> Result<EventId, StoreError>;
+    async fn last_event_id(&self) -> Result<EventId, StoreError> {
+        self.database().last_event_id().await
+    }
 
     /// Whether the store answers, with every migration of this build applied (the
     /// readiness check).
-    async fn check_ready(&self) -> Result<(), StoreError>;
+    async fn check_ready(&self) -> Result<(), StoreError> {
+        self.database().check_ready().await
+    }
 
     /// How many jobs wait in the queue (every node's).
-    async fn queued_jobs(&self) -> Result<u64, StoreError>;
+    async fn queued_jobs(&self) -> Result<u64, StoreError> {
+        self.database().queued_jobs().await
+    }
 
     /// Jobs marked `running`, by any process.
-    async fn running_jobs(&self) -> Result<Vec<Job>, StoreError>;
-
-    /// Running jobs whose process is gone: claimed by an earlier process (SQLite), or
-    /// whose lease has expired (PostgreSQL). Each must be ended or queued again.
-    async fn orphaned_jobs(&self) -> Result<Vec<Job>, StoreError>;
-
-    /// Renews the leases of jobs this process runs (nothing to do with one process).
-    async fn renew_leases(&self, jobs: &[JobId]) -> Result<(), StoreError>;
+    async fn running_jobs(&self) -> Result<Vec<Job>, StoreError> {
+        self.database().running_jobs().await
+    }
 
     /// Stores a new API token's hash for `owner`.
-    async fn add_token(&self, token: &TokenInfo, hash: &[u8]) -> Result<(), StoreError>;
+    async fn add_token(&self, token: &TokenInfo, hash: &[u8]) -> Result<(), StoreError> {
+        self.database().add_token(token, hash).await
+    }
 
     /// The owner of the unrevoked token with this hash.
-    async fn token_owner(&self, hash: &[u8]) -> Result<Option<Owner>, StoreError>;
+    async fn token_owner(&self, hash: &[u8]) -> Result<Option<Owner>, StoreError> {
+        self.database().token_owner(hash).await
+    }
 
     /// Every token, newest first.
-    async fn tokens(&self) -> Result<Vec<TokenInfo>, StoreError>;
+    async fn tokens(&self) -> Result<Vec<TokenInfo>, StoreError> {
+        self.database().tokens().await
+    }
 
     /// Revokes the token with this id; `false` if there is no such unrevoked token.
-    async fn revoke_token(&self, id: &str, now: DateTime<Utc>) -> Result<bool, StoreError>;
+    async fn revoke_token(&self, id: &str, now: DateTime<Utc>) -> Result<bool, StoreError> {
+        self.database().revoke_token(id, now).await
+    }
 }
 
 /// A write answered with the outcome of another kind of write.

@@ -16,23 +16,22 @@
 //! which the node renews while it runs the job; a job whose lease has expired is an
 //! orphan that any node ends or queues again.
 
-mod group;
+mod commit;
 
 use std::str::FromStr;
 use std::time::Duration;
 
-use app::event::EventId;
-use app::job::{Job, JobId, JobList, JobStatus, StatusCounts};
+use app::job::{Job, JobId};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::migrate::MigrateDatabase;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::{FromRow, PgPool, Postgres, Row};
+use sqlx::{PgPool, Postgres};
 
-use super::rows::{EventRow, JobRow, SELECT_TOKENS, TokenRow, job_columns, select_jobs};
-use super::{Store, StoreError, StoredEvent, TokenInfo, Write, Written};
-use crate::owner::Owner;
-use group::Group;
+use super::database::{Database, Dialect};
+use super::group::{self, Needs};
+use super::rows::{JobRow, into_jobs, select_jobs};
+use super::{Store, StoreError, Write, Written};
 
 /// The channel every commit that appended events notifies, with the newest id.
 pub const LOG_CHANNEL: &str = "candor_log";
@@ -53,8 +52,18 @@ pub struct PgSettings {
 /// This build's migrations, applied at start.
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
+static DIALECT: Dialect = Dialect {
+    migrator: &MIGRATOR,
+    // Kept by every commit (the log's head and the queue's counter, migration 0002).
+    last_event_id: "SELECT last_id FROM log_head",
+    queued_jobs: "SELECT queued FROM log_head",
+    begin_snapshot: "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
+    begin_write: "BEGIN",
+};
+
 #[derive(Clone, Debug)]
 pub struct PgStore {
+    database: Database,
     pool: PgPool,
     node: String,
     lease: Duration,
@@ -82,38 +91,25 @@ impl PgStore {
             .await?;
         MIGRATOR.run(&pool).await?;
         Ok(Self {
+            database: Database::postgres(pool.clone(), &DIALECT),
             pool,
             node: settings.node.clone(),
             lease: settings.lease,
         })
     }
 
-    /// The connection pool (the orders table, the log's follower).
+    /// The connection pool (the log's follower listens on it).
     pub fn pool(&self) -> PgPool {
         self.pool.clone()
     }
-
-    fn jobs_from(rows: Vec<JobRow>) -> Result<Vec<Job>, StoreError> {
-        rows.into_iter()
-            .map(|row| row.into_job().map(|(job, _)| job))
-            .collect()
-    }
-}
-
-/// The jobs `writes` change by id, each once, in id order.
-fn known_ids(writes: &[Write]) -> Vec<String> {
-    let mut ids: Vec<String> = writes
-        .iter()
-        .filter_map(Write::job_id)
-        .map(|id| id.to_string())
-        .collect();
-    ids.sort_unstable();
-    ids.dedup();
-    ids
 }
 
 #[async_trait]
 impl Store for PgStore {
+    fn database(&self) -> &Database {
+        &self.database
+    }
+
     async fn write_all(
         &self,
         writes: &[Write],
@@ -121,60 +117,9 @@ impl Store for PgStore {
     ) -> Result<Vec<Written>, StoreError> {
         let began = std::time::Instant::now();
         let mut tx = self.pool.begin().await?;
-        // Before the log's lock, so that it is held for as few round trips as can be:
-        // the rows of the jobs the group changes, locked (in id order, the one order
-        // every writer locks them in), and the oldest queued jobs its claims may take
-        // (skipping those another node is taking). A row locked here is ours until the
-        // commit: what is read is what the group changes. `NO KEY UPDATE` leaves the
-        // rows free for a foreign key's check (an import's rows naming its job).
-        let known_ids = known_ids(writes);
-        let claims: i64 = writes
-            .iter()
-            .map(|write| match write {
-                Write::Claim { max } => i64::from(*max),
-                _ => 0,
-            })
-            .sum();
-        let mut known = Vec::new();
-        let mut claimable = Vec::new();
-        if !known_ids.is_empty() || claims > 0 {
-            let rows = sqlx::query(concat!(
-                "WITH known AS (SELECT ",
-                job_columns!(),
-                ", NULL::bigint AS queued_seq FROM jobs \
-                 WHERE id = ANY($1) AND removed_at IS NULL ORDER BY id FOR NO KEY UPDATE), \
-                 claimable AS (SELECT ",
-                job_columns!(),
-                ", seq FROM jobs WHERE status = 'queued' AND NOT (id = ANY($1)) \
-                 ORDER BY seq LIMIT $2 FOR NO KEY UPDATE SKIP LOCKED) \
-                 SELECT * FROM known UNION ALL SELECT * FROM claimable",
-            ))
-            .bind(&known_ids)
-            .bind(claims)
-            .fetch_all(&mut *tx)
-            .await?;
-            for row in rows {
-                let job = <JobRow as FromRow<_>>::from_row(&row)?;
-                match row.try_get::<Option<i64>, _>("queued_seq")? {
-                    None => known.push(job),
-                    Some(seq) => claimable.push((seq, job)),
-                }
-            }
-            claimable.sort_by_key(|(seq, _)| *seq);
-        }
-        // The log's lock, held until the commit: appends are serialised. Having waited
-        // for it, the statement reads the row as the last commit left it.
-        let (last, queued): (i64, i64) =
-            sqlx::query_as("SELECT last_id, queued FROM log_head FOR UPDATE")
-                .fetch_one(&mut *tx)
-                .await?;
-        let claimable = claimable.into_iter().map(|(_, job)| job).collect();
-        let mut group = Group::new(last, queued, known, claimable, &self.node, self.lease)?;
-        let mut written = Vec::with_capacity(writes.len());
-        for write in writes {
-            written.push(group.write(&mut tx, write, now).await?);
-        }
-        group.flush(&mut tx).await?;
+        let loaded = commit::load(&mut tx, &Needs::of(writes)).await?;
+        let (written, outcome) = group::decide(loaded, writes, now)?;
+        commit::flush(&mut tx, &outcome, &self.node, self.lease).await?;
         tx.commit().await?;
         tracing::trace!(
             writes = writes.len(),
@@ -182,155 +127,6 @@ impl Store for PgStore {
             "group committed"
         );
         Ok(written)
-    }
-
-    async fn job(&self, owner: &Owner, id: JobId) -> Result<Option<Job>, StoreError> {
-        let row: Option<JobRow> = sqlx::query_as(select_jobs!(
-            "WHERE id = $1 AND owner = $2 AND removed_at IS NULL"
-        ))
-        .bind(id.to_string())
-        .bind(owner.as_str())
-        .fetch_optional(&self.pool)
-        .await?;
-        Ok(row.map(JobRow::into_job).transpose()?.map(|(job, _)| job))
-    }
-
-    async fn was_removed(&self, owner: &Owner, id: JobId) -> Result<bool, StoreError> {
-        let removed: Option<i32> = sqlx::query_scalar(
-            "SELECT 1 FROM jobs WHERE id = $1 AND owner = $2 AND removed_at IS NOT NULL",
-        )
-        .bind(id.to_string())
-        .bind(owner.as_str())
-        .fetch_optional(&self.pool)
-        .await?;
-        Ok(removed.is_some())
-    }
-
-    async fn expired_jobs(
-        &self,
-        before: DateTime<Utc>,
-        limit: u32,
-    ) -> Result<Vec<Job>, StoreError> {
-        let rows: Vec<JobRow> = sqlx::query_as(select_jobs!(
-            "WHERE removed_at IS NULL AND finished_at IS NOT NULL AND finished_at < $1 "
-            "ORDER BY finished_at LIMIT $2"
-        ))
-        .bind(before)
-        .bind(i64::from(limit))
-        .fetch_all(&self.pool)
-        .await?;
-        Self::jobs_from(rows)
-    }
-
-    async fn jobs(
-        &self,
-        owner: &Owner,
-        limit: u32,
-        before: Option<JobId>,
-    ) -> Result<JobList, StoreError> {
-        // One snapshot: the job rows, the counts and the event id agree.
-        let mut tx = self
-            .pool
-            .begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
-            .await?;
-        let last: i64 = sqlx::query_scalar("SELECT last_id FROM log_head")
-            .fetch_one(&mut *tx)
-            .await?;
-        // One more than asked: whether older jobs follow.
-        let rows: Vec<JobRow> = sqlx::query_as(select_jobs!(
-            "WHERE owner = $1 AND removed_at IS NULL "
-            "AND ($2::text IS NULL OR seq < (SELECT seq FROM jobs WHERE id = $2 AND owner = $1)) "
-            "ORDER BY seq DESC LIMIT $3"
-        ))
-        .bind(owner.as_str())
-        .bind(before.map(|id| id.to_string()))
-        .bind(i64::from(limit) + 1)
-        .fetch_all(&mut *tx)
-        .await?;
-        let by_status: Vec<(String, i64)> = sqlx::query_as(
-            "SELECT status, COUNT(*) FROM jobs WHERE owner = $1 AND removed_at IS NULL \
-             GROUP BY status",
-        )
-        .bind(owner.as_str())
-        .fetch_all(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        let mut counts = StatusCounts::default();
-        for (status, count) in by_status {
-            let status: JobStatus = status
-                .parse()
-                .map_err(|e| StoreError::Corrupt(format!("a job's status: {e}")))?;
-            counts.set(status, u64::try_from(count).unwrap_or(0));
-        }
-        let more = rows.len() > limit as usize;
-        let jobs = Self::jobs_from(rows.into_iter().take(limit as usize).collect())?;
-        Ok(JobList {
-            jobs,
-            last_event_id: EventId(last),
-            counts,
-            more,
-        })
-    }
-
-    async fn events_after(
-        &self,
-        owner: &Owner,
-        after: EventId,
-        job: Option<JobId>,
-        limit: u32,
-    ) -> Result<Vec<StoredEvent>, StoreError> {
-        let rows: Vec<EventRow> = sqlx::query_as(
-            "SELECT id, job_id, owner, kind, data FROM events \
-             WHERE owner = $1 AND id > $2 AND ($3::text IS NULL OR job_id = $3) \
-             ORDER BY id LIMIT $4",
-        )
-        .bind(owner.as_str())
-        .bind(after.0)
-        .bind(job.map(|id| id.to_string()))
-        .bind(i64::from(limit))
-        .fetch_all(&self.pool)
-        .await?;
-        rows.into_iter().map(EventRow::into_event).collect()
-    }
-
-    async fn log_after(&self, after: EventId, limit: u32) -> Result<Vec<StoredEvent>, StoreError> {
-        let rows: Vec<EventRow> = sqlx::query_as(
-            "SELECT id, job_id, owner, kind, data FROM events WHERE id > $1 ORDER BY id LIMIT $2",
-        )
-        .bind(after.0)
-        .bind(i64::from(limit))
-        .fetch_all(&self.pool)
-        .await?;
-        rows.into_iter().map(EventRow::into_event).collect()
-    }
-
-    async fn last_event_id(&self) -> Result<EventId, StoreError> {
-        let last: i64 = sqlx::query_scalar("SELECT last_id FROM log_head")
-            .fetch_one(&self.pool)
-            .await?;
-        Ok(EventId(last))
-    }
-
-    async fn check_ready(&self) -> Result<(), StoreError> {
-        let applied: Option<i64> = sqlx::query_scalar(super::APPLIED_MIGRATION)
-            .fetch_one(&self.pool)
-            .await?;
-        super::check_migrated(applied, &MIGRATOR)
-    }
-
-    async fn queued_jobs(&self) -> Result<u64, StoreError> {
-        let queued: i64 = sqlx::query_scalar("SELECT queued FROM log_head")
-            .fetch_one(&self.pool)
-            .await?;
-        Ok(u64::try_from(queued).unwrap_or(0))
-    }
-
-    async fn running_jobs(&self) -> Result<Vec<Job>, StoreError> {
-        let rows: Vec<JobRow> =
-            sqlx::query_as(select_jobs!("WHERE status = 'running' ORDER BY seq"))
-                .fetch_all(&self.pool)
-                .await?;
-        Self::jobs_from(rows)
     }
 
     async fn orphaned_jobs(&self) -> Result<Vec<Job>, StoreError> {
@@ -341,7 +137,7 @@ impl Store for PgStore {
         ))
         .fetch_all(&self.pool)
         .await?;
-        Self::jobs_from(rows)
+        into_jobs(rows)
     }
 
     async fn renew_leases(&self, jobs: &[JobId]) -> Result<(), StoreError> {
@@ -362,47 +158,6 @@ impl Store for PgStore {
         .execute(&self.pool)
         .await?;
         Ok(())
-    }
-
-    async fn add_token(&self, token: &TokenInfo, hash: &[u8]) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO api_tokens (id, hash, owner, label, created_at) \
-             VALUES ($1, $2, $3, $4, $5)",
-        )
-        .bind(&token.id)
-        .bind(hash)
-        .bind(token.owner.as_str())
-        .bind(&token.label)
-        .bind(token.created_at)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
-    }
-
-    async fn token_owner(&self, hash: &[u8]) -> Result<Option<Owner>, StoreError> {
-        let owner: Option<String> = sqlx::query_scalar(
-            "SELECT owner FROM api_tokens WHERE hash = $1 AND revoked_at IS NULL",
-        )
-        .bind(hash)
-        .fetch_optional(&self.pool)
-        .await?;
-        Ok(owner.map(Owner::new))
-    }
-
-    async fn tokens(&self) -> Result<Vec<TokenInfo>, StoreError> {
-        let rows: Vec<TokenRow> = sqlx::query_as(SELECT_TOKENS).fetch_all(&self.pool).await?;
-        Ok(rows.into_iter().map(TokenInfo::from).collect())
-    }
-
-    async fn revoke_token(&self, id: &str, now: DateTime<Utc>) -> Result<bool, StoreError> {
-        let revoked = sqlx::query(
-            "UPDATE api_tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL",
-        )
-        .bind(now)
-        .bind(id)
-        .execute(&self.pool)
-        .await?;
-        Ok(revoked.rows_affected() == 1)
     }
 }
 

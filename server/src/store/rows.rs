@@ -1,11 +1,12 @@
-//! Rows as SQLite returns them, and their conversion into the shared types.
+//! Jobs and events as both databases return them (the same columns in each), and their
+//! conversion into the shared types.
 
 use app::event::{EventId, EventKind};
 use app::job::{Job, JobId, JobLinks, JobSpec, JobStatus, Processed, StepMark};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::{StoreError, StoredEvent, TokenInfo};
+use super::{StoreError, StoredEvent};
 use crate::owner::Owner;
 
 /// The columns of a [`JobRow`].
@@ -76,8 +77,15 @@ pub(super) fn details(job: &Job) -> String {
     serde_json::to_string(&details).expect("job details always serialise")
 }
 
+/// The jobs of `rows`, without their owners.
+pub(super) fn into_jobs(rows: Vec<JobRow>) -> Result<Vec<Job>, StoreError> {
+    rows.into_iter()
+        .map(|row| row.into_job().map(|(job, _)| job))
+        .collect()
+}
+
 impl JobRow {
-    /// The columns of [`select_jobs!`], as the store's write connection reads them.
+    /// The columns of [`select_jobs!`], as SQLite's write connection reads them.
     pub(super) fn from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
         Ok(Self {
             id: row.get(0)?,
@@ -180,31 +188,5 @@ impl EventRow {
             kind,
             data: self.data,
         })
-    }
-}
-
-/// An API token as `api_tokens` lists it (the same columns in both databases).
-#[derive(sqlx::FromRow)]
-pub(super) struct TokenRow {
-    id: String,
-    owner: String,
-    label: String,
-    created_at: DateTime<Utc>,
-    revoked_at: Option<DateTime<Utc>>,
-}
-
-/// Every token, newest first: the columns of a [`TokenRow`].
-pub(super) const SELECT_TOKENS: &str =
-    "SELECT id, owner, label, created_at, revoked_at FROM api_tokens ORDER BY created_at DESC";
-
-impl From<TokenRow> for TokenInfo {
-    fn from(row: TokenRow) -> Self {
-        TokenInfo {
-            id: row.id,
-            owner: Owner::new(row.owner),
-            label: row.label,
-            created_at: row.created_at,
-            revoked_at: row.revoked_at,
-        }
     }
 }

@@ -1,9 +1,11 @@
 //! After a restart, no job is left `running` and queued jobs still run.
 
+use std::sync::Arc;
+
 use app::job::{JobSpec, JobStatus};
-use chrono::Utc;
+use server::events::{Announce, Bus, Recorder};
 use server::owner::Owner;
-use server::store::{Admission, NewJob, SqliteStore, Store};
+use server::store::{Admission, SqliteStore};
 
 use crate::helpers::*;
 
@@ -15,18 +17,16 @@ async fn jobs_a_dead_process_left_behind_are_ended_or_run() {
         let store = SqliteStore::open(&data.path().join("candor.db"))
             .await
             .unwrap();
+        // Written as the server writes: through the event writer.
+        let recorder = Recorder::new(Arc::new(store), Announce::Bus(Bus::new(16)));
         let spec = JobSpec::new("demo", serde_json::json!({ "steps": 2, "stepMs": 0 }));
-        let new_job = || NewJob {
-            owner: Owner::new(TEST_OWNER),
-            spec: spec.clone(),
-            title: "Demo: 2 steps".to_owned(),
-            retry_of: None,
-            admission: Admission::UNLIMITED,
-        };
-        let (running, _) = store.create_job(new_job(), Utc::now()).await.unwrap();
-        let (queued, _) = store.create_job(new_job(), Utc::now()).await.unwrap();
-        let claimed = store.claim_next(Utc::now()).await.unwrap().unwrap();
-        assert_eq!(claimed.job.id, running.id);
+        let owner = Owner::new(TEST_OWNER);
+        let create =
+            || recorder.create_job(&owner, &spec, "Demo: 2 steps", None, Admission::UNLIMITED);
+        let running = create().await.unwrap();
+        let queued = create().await.unwrap();
+        let claimed = recorder.claim(1).await.unwrap();
+        assert_eq!(claimed[0].job.id, running.id);
         (running, queued)
     };
 

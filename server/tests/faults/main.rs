@@ -3,6 +3,7 @@
 //! SIGTERM, stalled readers, progress floods, timeouts, an unwritable data directory,
 //! and retention running out. Each test's name is the guarantee it checks.
 
+#[path = "../support/process.rs"]
 mod process;
 
 mod crash;

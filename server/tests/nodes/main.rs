@@ -6,7 +6,7 @@
 //! cancellation across nodes, writers racing on two nodes.
 
 // Shared with the fault tests; not every helper is used here.
-#[path = "../faults/process.rs"]
+#[path = "../support/process.rs"]
 #[allow(dead_code)]
 mod process;
 

@@ -3,7 +3,7 @@
 //! binary (metrics are counted per process, so each test's figures are its own).
 
 // Shared with the fault tests; not every helper is used here.
-#[path = "../faults/process.rs"]
+#[path = "../support/process.rs"]
 #[allow(dead_code)]
 mod process;
 

@@ -10,7 +10,7 @@ macro_rules! builtin_kinds {
         $(mod $module;)+
 
         /// Every kind Candor ships.
-        pub(super) fn builtin() -> Kinds {
+        pub fn builtin() -> Kinds {
             Kinds::empty()$(.with::<$module::$kind>())+
         }
     };

@@ -2,10 +2,12 @@
 
 use chrono::{TimeZone, Utc};
 
+use chrono::DateTime;
+use uuid::Uuid;
+
 use super::*;
-use crate::event::{
-    Amount, Cancelled, Completion, Failure, JobCreated, JobLog, StatusUpdate, Unit,
-};
+use crate::event::{Cancelled, Completion, Failure, JobCreated, JobLog, StatusUpdate, Unit};
+use crate::job::{JobSpec, group_digits};
 
 fn at(second: u32) -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 11, 25, 12, 0, second).unwrap()

@@ -14,7 +14,7 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 use tokio::sync::Notify;
 
-#[path = "../support/auth.rs"]
+#[path = "auth.rs"]
 mod auth;
 pub(crate) use auth::token_client;
 
