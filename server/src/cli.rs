@@ -12,6 +12,7 @@ use clap::{Parser, Subcommand};
 use crate::config::Config;
 use crate::identity::tokens;
 use crate::owner::Owner;
+use crate::store::Store;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -75,56 +76,63 @@ pub async fn token(config: &Config, command: TokenCommand) -> anyhow::Result<()>
     })?;
     let store = crate::startup::open_store(config).await?;
     let store = store.as_ref();
-    let mut out = std::io::stdout().lock();
     match command {
-        TokenCommand::Create { owner, label } => {
-            let owner = owner.map(|o| checked_owner(&o)).transpose()?;
-            let label = label.trim();
-            anyhow::ensure!(
-                label.chars().count() <= 200,
-                "--label: at most 200 characters"
-            );
-            let new = tokens::create(store, owner, label).await?;
-            // The token alone on stdout (`TOKEN=$(candor token create)`); the rest on stderr.
-            writeln!(out, "{}", new.token)?;
-            let mut err = std::io::stderr().lock();
-            writeln!(
-                err,
-                "token {} for owner {}: keep it secret, it is not shown again",
-                new.info.id, new.info.owner
-            )?;
-        }
-        TokenCommand::List => {
-            let tokens = store.tokens().await?;
-            writeln!(
-                out,
-                "{:<12}  {:<34}  {:<20}  {:<9}  label",
-                "id", "owner", "created", "state"
-            )?;
-            for token in tokens {
-                let state = if token.revoked_at.is_some() {
-                    "revoked"
-                } else {
-                    "active"
-                };
-                writeln!(
-                    out,
-                    "{:<12}  {:<34}  {:<20}  {:<9}  {}",
-                    token.id,
-                    token.owner,
-                    token.created_at.format("%Y-%m-%d %H:%M:%S"),
-                    state,
-                    token.label
-                )?;
-            }
-        }
+        TokenCommand::Create { owner, label } => create_token(store, owner, &label).await,
+        TokenCommand::List => list_tokens(store).await,
         TokenCommand::Revoke { id } => {
             anyhow::ensure!(
                 store.revoke_token(id.trim(), Utc::now()).await?,
                 "no active token with id {id:?} (see `candor token list`)"
             );
-            writeln!(out, "revoked token {id}")?;
+            writeln!(std::io::stdout().lock(), "revoked token {id}")?;
+            Ok(())
         }
+    }
+}
+
+/// `candor token create`: the token alone on stdout (`TOKEN=$(candor token create)`), the
+/// rest on stderr.
+async fn create_token(store: &dyn Store, owner: Option<String>, label: &str) -> anyhow::Result<()> {
+    let owner = owner.map(|o| checked_owner(&o)).transpose()?;
+    let label = label.trim();
+    anyhow::ensure!(
+        label.chars().count() <= 200,
+        "--label: at most 200 characters"
+    );
+    let new = tokens::create(store, owner, label).await?;
+    writeln!(std::io::stdout().lock(), "{}", new.token)?;
+    writeln!(
+        std::io::stderr().lock(),
+        "token {} for owner {}: keep it secret, it is not shown again",
+        new.info.id,
+        new.info.owner
+    )?;
+    Ok(())
+}
+
+/// `candor token list`: every token, newest first, as a table.
+async fn list_tokens(store: &dyn Store) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    writeln!(
+        out,
+        "{:<12}  {:<34}  {:<20}  {:<9}  label",
+        "id", "owner", "created", "state"
+    )?;
+    for token in store.tokens().await? {
+        let state = if token.revoked_at.is_some() {
+            "revoked"
+        } else {
+            "active"
+        };
+        writeln!(
+            out,
+            "{:<12}  {:<34}  {:<20}  {:<9}  {}",
+            token.id,
+            token.owner,
+            token.created_at.format("%Y-%m-%d %H:%M:%S"),
+            state,
+            token.label
+        )?;
     }
     Ok(())
 }

@@ -17,7 +17,8 @@ use crate::http::{AppState, admin_router, router};
 use crate::identity::{Identities, Sessions, session};
 use crate::jobs::runner::{follow_bus, keep_leases};
 use crate::jobs::{
-    Cause, Runner, RunnerConfig, Services, builtin_kinds, recover_interrupted, rescue_lost_runs,
+    Cause, Kinds, Runner, RunnerConfig, Services, builtin_kinds, recover_interrupted,
+    rescue_lost_runs,
 };
 use crate::limits::connections::connections_that_fit;
 use crate::limits::{CreationRate, LimitedListener, StreamPermits};
@@ -122,8 +123,50 @@ impl Storage {
     }
 }
 
+/// What every request and background task shares: the store, its event writer and bus,
+/// the kinds and the data jobs work on; opened, with what a stopped process left behind
+/// cleaned up and its jobs ended.
+struct Core {
+    store: Arc<dyn Store>,
+    recorder: Recorder,
+    bus: Bus,
+    kinds: Kinds,
+    services: Services,
+    cluster: Option<Cluster>,
+}
+
+impl Core {
+    async fn open(config: &Config) -> anyhow::Result<Self> {
+        let kinds = builtin_kinds().configured(&config.time_limits, config.upload_max_bytes);
+        let bus = Bus::new(config.bus_capacity);
+        let storage = Storage::open(config).await?;
+        let (recorder, cause, cluster) = storage.recorder(&bus, config).await?;
+        let services = Services {
+            orders: storage.orders,
+            uploads: Uploads::new(config.uploads_dir()),
+        };
+        if cluster.is_none() {
+            remove_leftovers(&services).await?;
+        }
+        let store = storage.store;
+        let interrupted = recover_interrupted(store.as_ref(), &recorder, &kinds, cause).await?;
+        if interrupted > 0 {
+            tracing::warn!(interrupted, "ended jobs whose process had stopped");
+        }
+        Ok(Self {
+            store,
+            recorder,
+            bus,
+            kinds,
+            services,
+            cluster,
+        })
+    }
+}
+
 impl Application {
-    /// Opens the data directory and gets everything ready to serve on `listener`.
+    /// Opens the data directory and gets everything ready to serve on `listener`. (Its
+    /// length is the struct literals it fills; each step is a call of its own.)
     pub async fn build(
         config: Config,
         leptos: LeptosOptions,
@@ -144,22 +187,14 @@ impl Application {
             Some(files) => Some(tls::server_config(&files.cert, &files.key)?),
             None => None,
         };
-        let kinds = builtin_kinds().configured(&config.time_limits, config.upload_max_bytes);
-        let bus = Bus::new(config.bus_capacity);
-        let storage = Storage::open(&config).await?;
-        let (recorder, cause, cluster) = storage.recorder(&bus, &config).await?;
-        let services = Services {
-            orders: storage.orders,
-            uploads: Uploads::new(config.uploads_dir()),
-        };
-        if cluster.is_none() {
-            remove_leftovers(&services).await?;
-        }
-        let store = storage.store;
-        let interrupted = recover_interrupted(store.as_ref(), &recorder, &kinds, cause).await?;
-        if interrupted > 0 {
-            tracing::warn!(interrupted, "ended jobs whose process had stopped");
-        }
+        let Core {
+            store,
+            recorder,
+            bus,
+            kinds,
+            services,
+            cluster,
+        } = Core::open(&config).await?;
         let artifacts = Artifacts::new(config.artifacts_dir());
         let runner = Runner::new(
             recorder.clone(),

@@ -144,6 +144,9 @@ impl ApiError {
         ApiError::NotFound("no such job".to_owned())
     }
 
+    /// Each error's status and body. One flat table, an arm per error, on purpose: the
+    /// whole contract of failures reads in one place (so it is longer than a function
+    /// should be).
     fn status_and_body(&self) -> (StatusCode, ErrorBody) {
         let message = self.to_string();
         match self {

@@ -1,6 +1,6 @@
 //! The REST endpoints for jobs.
 
-use app::job::{Job, JobId, JobList};
+use app::job::{Job, JobId, JobList, JobSpec};
 use axum::Json;
 use axum::extract::{FromRequest, Multipart, Path, Query, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
@@ -10,7 +10,7 @@ use serde::Deserialize;
 
 use super::AppState;
 use super::error::ApiError;
-use super::multipart::read_job_form;
+use super::multipart::{FormRequest, read_job_form};
 use super::request::{BodyType, body_type, parse_job_request};
 use crate::jobs::Submission;
 use crate::owner::Owner;
@@ -62,40 +62,11 @@ pub(super) async fn create(
     state.creation_rate.check(&owner)?;
     let (spec, title, uploads) = match body_type(request.headers())? {
         BodyType::Json => {
-            let limit = state.limits.request_max_bytes;
-            let body = Limited::new(request.into_body(), limit)
-                .collect()
-                .await
-                .map_err(|err| {
-                    if err.is::<LengthLimitError>() {
-                        ApiError::PayloadTooLarge { limit }
-                    } else {
-                        ApiError::MalformedJson(format!("the body could not be read: {err}"))
-                    }
-                })?
-                .to_bytes();
-            let (spec, title) = parse_job_request(&body, &state.kinds)?;
+            let (spec, title) = read_json_request(&state, request).await?;
             (spec, title, Vec::new())
         }
         BodyType::Form => {
-            // Refuse an oversized upload before reading any of it, when its size is known.
-            let declared = request
-                .headers()
-                .get(header::CONTENT_LENGTH)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.parse::<u64>().ok());
-            if declared
-                .is_some_and(|n| n > state.upload_max_bytes + state.limits.request_max_bytes as u64)
-            {
-                return Err(ApiError::FileTooLarge {
-                    field: "params".to_owned(),
-                    max: state.upload_max_bytes,
-                });
-            }
-            let form = Multipart::from_request(request, &state)
-                .await
-                .map_err(|e| ApiError::MalformedForm(e.body_text()))?;
-            let form = read_job_form(&state, form).await?;
+            let form = read_form_request(&state, request).await?;
             (form.spec, form.title, form.uploads)
         }
     };
@@ -112,6 +83,47 @@ pub(super) async fn create(
         .await?;
     tracing::info!(job_id = %job.id, kind = %spec.kind, "accepted");
     accepted(job)
+}
+
+/// A JSON job request, read within the request size limit and checked.
+async fn read_json_request(
+    state: &AppState,
+    request: Request,
+) -> Result<(JobSpec, String), ApiError> {
+    let limit = state.limits.request_max_bytes;
+    let body = Limited::new(request.into_body(), limit)
+        .collect()
+        .await
+        .map_err(|err| {
+            if err.is::<LengthLimitError>() {
+                ApiError::PayloadTooLarge { limit }
+            } else {
+                ApiError::MalformedJson(format!("the body could not be read: {err}"))
+            }
+        })?
+        .to_bytes();
+    parse_job_request(&body, &state.kinds)
+}
+
+/// A form job request with its files stored; an oversized upload is refused before any
+/// of it is read, when its size is declared.
+async fn read_form_request(state: &AppState, request: Request) -> Result<FormRequest, ApiError> {
+    let declared = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > state.upload_max_bytes + state.limits.request_max_bytes as u64)
+    {
+        return Err(ApiError::FileTooLarge {
+            field: "params".to_owned(),
+            max: state.upload_max_bytes,
+        });
+    }
+    let form = Multipart::from_request(request, state)
+        .await
+        .map_err(|e| ApiError::MalformedForm(e.body_text()))?;
+    read_job_form(state, form).await
 }
 
 /// `POST /api/jobs/{id}/retry`: starts a new job with a failed or cancelled job's kind
