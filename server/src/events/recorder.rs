@@ -29,7 +29,7 @@ use crate::metrics;
 use crate::owner::Owner;
 use crate::store::{
     Admission, ClaimedJob, NewJob, Recorded, Store, StoreError, StoredEvent, Write, Written,
-    unexpected,
+    unexpected, write_one,
 };
 use ::metrics::{counter, histogram};
 
@@ -234,7 +234,7 @@ async fn write_groups(
                 counter!(metrics::STORE_ERRORS).increment(1);
                 tracing::warn!(error = %err, writes = writes.len(), "a group commit failed; writing one by one");
                 for (write, reply) in writes.iter().zip(replies.drain(..)) {
-                    let written = store.write(write.clone(), Utc::now()).await;
+                    let written = write_one(store.as_ref(), write.clone()).await;
                     if let Ok(written) = &written {
                         let written = std::slice::from_ref(written);
                         count(written);

@@ -10,7 +10,7 @@ use chrono::{SubsecRound, Utc};
 
 use super::{
     Admission, ClaimedJob, NewJob, Recorded, Refusal, Store, StoreError, StoredEvent, TokenInfo,
-    Write, Written, unexpected,
+    Write, Written, unexpected, write_one,
 };
 use crate::owner::Owner;
 
@@ -65,7 +65,7 @@ pub(crate) async fn create_job(
     store: &dyn Store,
     new: NewJob,
 ) -> Result<(app::job::Job, StoredEvent), StoreError> {
-    match store.write(Write::Create(new), Utc::now()).await? {
+    match write_one(store, Write::Create(new)).await? {
         Written::Created(created) => Ok(*created?),
         other => Err(unexpected(&other)),
     }
@@ -73,7 +73,7 @@ pub(crate) async fn create_job(
 
 /// Claims the oldest queued job, if there is one.
 async fn claim_next(store: &dyn Store) -> Result<Option<ClaimedJob>, StoreError> {
-    match store.write(Write::Claim { max: 1 }, Utc::now()).await? {
+    match write_one(store, Write::Claim { max: 1 }).await? {
         Written::Claimed(claimed) => Ok(claimed.into_iter().next()),
         other => Err(unexpected(&other)),
     }
@@ -81,7 +81,7 @@ async fn claim_next(store: &dyn Store) -> Result<Option<ClaimedJob>, StoreError>
 
 /// Records an event, if the job's state allows it.
 async fn record(store: &dyn Store, event: JobEvent) -> Result<Recorded, StoreError> {
-    match store.write(Write::Record(event), Utc::now()).await? {
+    match write_one(store, Write::Record(event)).await? {
         Written::Recorded(recorded) => Ok(recorded),
         other => Err(unexpected(&other)),
     }
@@ -505,8 +505,7 @@ pub(crate) async fn a_run_that_lost_its_claim_cannot_write(store: &dyn Store) {
     let first = claim_next(store).await.unwrap().unwrap();
     assert_eq!(first.job.attempt, 1);
     let report = |event: JobEvent, attempt: u32| async move {
-        match store
-            .write(Write::Report { event, attempt }, Utc::now())
+        match write_one(store, Write::Report { event, attempt })
             .await
             .unwrap()
         {

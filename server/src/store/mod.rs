@@ -227,14 +227,6 @@ pub trait Store: Send + Sync + 'static {
         now: DateTime<Utc>,
     ) -> Result<Vec<Written>, StoreError>;
 
-    /// Writes one change, in a transaction of its own.
-    async fn write(&self, write: Write, now: DateTime<Utc>) -> Result<Written, StoreError> {
-        self.write_all(std::slice::from_ref(&write), now)
-            .await?
-            .pop()
-            .ok_or_else(|| StoreError::Corrupt("a write had no outcome".to_owned()))
-    }
-
     /// Running jobs whose process is gone: claimed by an earlier process (SQLite), or
     /// whose lease has expired (PostgreSQL). Each must be ended or queued again.
     async fn orphaned_jobs(&self) -> Result<Vec<Job>, StoreError>;
@@ -331,6 +323,15 @@ pub trait Store: Send + Sync + 'static {
     async fn revoke_token(&self, id: &str, now: DateTime<Utc>) -> Result<bool, StoreError> {
         self.database().revoke_token(id, now).await
     }
+}
+
+/// Writes one change through `store`'s one door, in a transaction of its own.
+pub(crate) async fn write_one(store: &dyn Store, write: Write) -> Result<Written, StoreError> {
+    store
+        .write_all(std::slice::from_ref(&write), Utc::now())
+        .await?
+        .pop()
+        .ok_or_else(|| StoreError::Corrupt("a write had no outcome".to_owned()))
 }
 
 /// A write answered with the outcome of another kind of write.
