@@ -203,6 +203,9 @@ mod browser {
         tell_tabs(subscription, &Relay::State { state });
     }
 
+    /// Opens the EventSource and wires its callbacks (open, each kind of event, error).
+    /// (Long for its callbacks, each a closure the browser holds; splitting them apart
+    /// would only pass the same handles around.)
     fn open(subscription: &Rc<Subscription>) {
         if subscription.stopped.get() {
             return;

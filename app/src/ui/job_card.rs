@@ -65,6 +65,8 @@ impl Action {
     }
 }
 
+/// One job's card. (Long for its markup: the card's view is one tree, and every extra
+/// component costs the browser bundle bytes it has few of.)
 #[component]
 pub(crate) fn JobCard(
     job: RwSignal<Job>,

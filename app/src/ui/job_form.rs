@@ -93,6 +93,9 @@ impl KindForm {
     }
 }
 
+/// The form that starts a job: its kind, its parameters' controls, and the submission.
+/// (Long for its markup: a component's view is one tree, and every extra component
+/// costs the browser bundle bytes it has few of; see the README's 300 KB budget.)
 #[component]
 pub(crate) fn NewJobForm(store: JobsStore, kinds: Vec<KindInfo>) -> AnyView {
     let forms: Vec<KindForm> = kinds
@@ -217,7 +220,7 @@ pub(crate) fn NewJobForm(store: JobsStore, kinds: Vec<KindInfo>) -> AnyView {
 }
 
 /// One parameter's labelled control, with its hint and the error the form or the server
-/// found for it.
+/// found for it. (Long for its markup: a control per kind of input.)
 #[component]
 fn ParamControl(kind: String, input: ParamInput, error: RwSignal<Option<FieldError>>) -> AnyView {
     let path = StoredValue::new(input.path());

@@ -94,15 +94,26 @@ mod tests {
             assert_eq!(owner_of(&store, bad).await.unwrap(), None, "{bad}");
         }
         // The database files hold no token, only hashes.
-        let listed = store.tokens().await.unwrap();
+        let dyn_store: &dyn Store = &store;
+        let listed = dyn_store.tokens().await.unwrap();
         assert_eq!(listed.len(), 2);
         for file in std::fs::read_dir(dir.path()).unwrap() {
             let bytes = std::fs::read(file.unwrap().path()).unwrap();
             let secret = &new.token.as_bytes()[PREFIX.len()..];
             assert!(!bytes.windows(secret.len()).any(|w| w == secret));
         }
-        assert!(store.revoke_token(&new.info.id, Utc::now()).await.unwrap());
-        assert!(!store.revoke_token(&new.info.id, Utc::now()).await.unwrap());
+        assert!(
+            dyn_store
+                .revoke_token(&new.info.id, Utc::now())
+                .await
+                .unwrap()
+        );
+        assert!(
+            !dyn_store
+                .revoke_token(&new.info.id, Utc::now())
+                .await
+                .unwrap()
+        );
         assert_eq!(owner_of(&store, &new.token).await.unwrap(), None);
         assert!(owner_of(&store, &same.token).await.unwrap().is_some());
     }

@@ -172,6 +172,8 @@ fn check_header(row: u64, record: &csv::ByteRecord) -> Result<(), RowError> {
     }
 }
 
+/// One record as an order, or the first column that is wrong and why. (Long for its five
+/// columns, each checked in turn with its own message.)
 fn parse_order(row: u64, record: &csv::ByteRecord) -> Result<Order, RowError> {
     if record.len() != COLUMNS.len() {
         return Err(RowError {

@@ -101,7 +101,7 @@ impl OrdersTable {
 
     /// Adds a batch of `(row number, order)` to the import, in one transaction. An id
     /// that the batch repeats, or that is already in the table, refuses the whole batch
-    /// with the first such row.
+    /// with the first such row. (Long for its two statements, built for each chunk.)
     pub async fn insert_batch(
         &self,
         job: JobId,

@@ -39,7 +39,7 @@ mod sqlite;
 mod tokens;
 
 use app::event::{EventId, EventKind, JobEvent};
-use app::job::{Job, JobId, JobList, JobSpec};
+use app::job::{Job, JobId, JobSpec};
 use app::transition::InvalidTransition;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -208,8 +208,9 @@ pub enum Written {
 }
 
 /// Where jobs and their log are kept. A backend implements only what differs between
-/// databases: the group commit, and how it tells a lost run; every other statement is
-/// written once, on the [`Database`] it returns.
+/// databases: the group commit, and how it tells a lost run. Every other statement is
+/// written once, for every backend, as a method of `dyn Store` (in `reads.rs` and
+/// `tokens.rs`) on the [`Database`] the backend returns.
 ///
 /// Writes go through [`write_all`](Store::write_all) alone, called by the event writer
 /// ([`crate::events::Recorder`]), which announces what each commit stored.
@@ -233,96 +234,6 @@ pub trait Store: Send + Sync + 'static {
 
     /// Renews the leases of jobs this process runs (nothing to do with one process).
     async fn renew_leases(&self, jobs: &[JobId]) -> Result<(), StoreError>;
-
-    /// One of the owner's jobs (`None` for another owner's job, exactly as for no job,
-    /// and for a removed job).
-    async fn job(&self, owner: &Owner, id: JobId) -> Result<Option<Job>, StoreError> {
-        self.database().job(owner, id).await
-    }
-
-    /// Whether the owner had this job and its retention removed it.
-    async fn was_removed(&self, owner: &Owner, id: JobId) -> Result<bool, StoreError> {
-        self.database().was_removed(owner, id).await
-    }
-
-    /// Ended jobs that finished before `before` and are not removed yet, oldest first.
-    async fn expired_jobs(
-        &self,
-        before: DateTime<Utc>,
-        limit: u32,
-    ) -> Result<Vec<Job>, StoreError> {
-        self.database().expired_jobs(before, limit).await
-    }
-
-    /// The owner's newest jobs (older than the job `before`, if given), how many they have
-    /// in each state, and the id of the newest event when they were read (one consistent
-    /// snapshot).
-    async fn jobs(
-        &self,
-        owner: &Owner,
-        limit: u32,
-        before: Option<JobId>,
-    ) -> Result<JobList, StoreError> {
-        self.database().jobs(owner, limit, before).await
-    }
-
-    /// The owner's events after `after`, oldest first, optionally of one job only.
-    async fn events_after(
-        &self,
-        owner: &Owner,
-        after: EventId,
-        job: Option<JobId>,
-        limit: u32,
-    ) -> Result<Vec<StoredEvent>, StoreError> {
-        self.database().events_after(owner, after, job, limit).await
-    }
-
-    /// Every owner's events after `after`, oldest first: what a node announces to its
-    /// subscribers when it follows the log.
-    async fn log_after(&self, after: EventId, limit: u32) -> Result<Vec<StoredEvent>, StoreError> {
-        self.database().log_after(after, limit).await
-    }
-
-    /// The id of the newest event in the log (0 when it is empty).
-    async fn last_event_id(&self) -> Result<EventId, StoreError> {
-        self.database().last_event_id().await
-    }
-
-    /// Whether the store answers, with every migration of this build applied (the
-    /// readiness check).
-    async fn check_ready(&self) -> Result<(), StoreError> {
-        self.database().check_ready().await
-    }
-
-    /// How many jobs wait in the queue (every node's).
-    async fn queued_jobs(&self) -> Result<u64, StoreError> {
-        self.database().queued_jobs().await
-    }
-
-    /// Jobs marked `running`, by any process.
-    async fn running_jobs(&self) -> Result<Vec<Job>, StoreError> {
-        self.database().running_jobs().await
-    }
-
-    /// Stores a new API token's hash for `owner`.
-    async fn add_token(&self, token: &TokenInfo, hash: &[u8]) -> Result<(), StoreError> {
-        self.database().add_token(token, hash).await
-    }
-
-    /// The owner of the unrevoked token with this hash.
-    async fn token_owner(&self, hash: &[u8]) -> Result<Option<Owner>, StoreError> {
-        self.database().token_owner(hash).await
-    }
-
-    /// Every token, newest first.
-    async fn tokens(&self) -> Result<Vec<TokenInfo>, StoreError> {
-        self.database().tokens().await
-    }
-
-    /// Revokes the token with this id; `false` if there is no such unrevoked token.
-    async fn revoke_token(&self, id: &str, now: DateTime<Utc>) -> Result<bool, StoreError> {
-        self.database().revoke_token(id, now).await
-    }
 }
 
 /// Writes one change through `store`'s one door, in a transaction of its own.

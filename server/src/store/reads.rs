@@ -6,9 +6,9 @@ use app::event::EventId;
 use app::job::{Job, JobId, JobList, JobStatus, StatusCounts};
 use chrono::{DateTime, Utc};
 
-use super::database::{Database, with_pool};
+use super::database::with_pool;
 use super::rows::{EventRow, JobRow, into_jobs, select_jobs};
-use super::{StoreError, StoredEvent};
+use super::{Store, StoreError, StoredEvent};
 use crate::owner::Owner;
 
 /// The columns of an [`EventRow`], from `events`.
@@ -18,11 +18,11 @@ macro_rules! select_events {
     };
 }
 
-impl Database {
+impl dyn Store {
     /// One of the owner's jobs (`None` for another owner's job, exactly as for no job,
     /// and for a removed job).
-    pub(super) async fn job(&self, owner: &Owner, id: JobId) -> Result<Option<Job>, StoreError> {
-        let row: Option<JobRow> = with_pool!(self.db(), pool => {
+    pub async fn job(&self, owner: &Owner, id: JobId) -> Result<Option<Job>, StoreError> {
+        let row: Option<JobRow> = with_pool!(self.database().db(), pool => {
             sqlx::query_as(select_jobs!("WHERE id = $1 AND owner = $2 AND removed_at IS NULL"))
                 .bind(id.to_string())
                 .bind(owner.as_str())
@@ -33,8 +33,8 @@ impl Database {
     }
 
     /// Whether the owner had this job and its retention removed it.
-    pub(super) async fn was_removed(&self, owner: &Owner, id: JobId) -> Result<bool, StoreError> {
-        let removed: i64 = with_pool!(self.db(), pool => {
+    pub async fn was_removed(&self, owner: &Owner, id: JobId) -> Result<bool, StoreError> {
+        let removed: i64 = with_pool!(self.database().db(), pool => {
             sqlx::query_scalar(
                 "SELECT COUNT(*) FROM jobs WHERE id = $1 AND owner = $2 AND removed_at IS NOT NULL",
             )
@@ -47,12 +47,12 @@ impl Database {
     }
 
     /// Ended jobs that finished before `before` and are not removed yet, oldest first.
-    pub(super) async fn expired_jobs(
+    pub async fn expired_jobs(
         &self,
         before: DateTime<Utc>,
         limit: u32,
     ) -> Result<Vec<Job>, StoreError> {
-        let rows: Vec<JobRow> = with_pool!(self.db(), pool => {
+        let rows: Vec<JobRow> = with_pool!(self.database().db(), pool => {
             sqlx::query_as(select_jobs!(
                 "WHERE removed_at IS NULL AND finished_at IS NOT NULL AND finished_at < $1 "
                 "ORDER BY finished_at LIMIT $2"
@@ -67,14 +67,14 @@ impl Database {
 
     /// The owner's newest jobs (older than the job `before`, if given), how many they
     /// have in each state, and the id of the newest event, all from one snapshot.
-    pub(super) async fn jobs(
+    pub async fn jobs(
         &self,
         owner: &Owner,
         limit: u32,
         before: Option<JobId>,
     ) -> Result<JobList, StoreError> {
-        let dialect = self.dialect();
-        let (last, rows, by_status) = with_pool!(self.db(), pool => {
+        let dialect = self.database().dialect();
+        let (last, rows, by_status) = with_pool!(self.database().db(), pool => {
             let mut tx = pool.begin_with(dialect.begin_snapshot).await?;
             let last: i64 = sqlx::query_scalar(dialect.last_event_id)
                 .fetch_one(&mut *tx)
@@ -118,7 +118,7 @@ impl Database {
     }
 
     /// The owner's events after `after`, oldest first, optionally of one job only.
-    pub(super) async fn events_after(
+    pub async fn events_after(
         &self,
         owner: &Owner,
         after: EventId,
@@ -126,7 +126,7 @@ impl Database {
         limit: u32,
     ) -> Result<Vec<StoredEvent>, StoreError> {
         // Two statements, so that each is planned for its own index.
-        let rows: Vec<EventRow> = with_pool!(self.db(), pool => match job {
+        let rows: Vec<EventRow> = with_pool!(self.database().db(), pool => match job {
             Some(job) => {
                 sqlx::query_as(select_events!(
                     "WHERE job_id = $1 AND owner = $2 AND id > $3 ORDER BY id LIMIT $4"
@@ -151,12 +151,12 @@ impl Database {
     }
 
     /// Every owner's events after `after`, oldest first.
-    pub(super) async fn log_after(
+    pub async fn log_after(
         &self,
         after: EventId,
         limit: u32,
     ) -> Result<Vec<StoredEvent>, StoreError> {
-        let rows: Vec<EventRow> = with_pool!(self.db(), pool => {
+        let rows: Vec<EventRow> = with_pool!(self.database().db(), pool => {
             sqlx::query_as(select_events!("WHERE id > $1 ORDER BY id LIMIT $2"))
                 .bind(after.0)
                 .bind(i64::from(limit))
@@ -167,23 +167,24 @@ impl Database {
     }
 
     /// The id of the newest event in the log (0 when it is empty).
-    pub(super) async fn last_event_id(&self) -> Result<EventId, StoreError> {
-        let statement = self.dialect().last_event_id;
-        let last: i64 = with_pool!(self.db(), pool => {
+    pub async fn last_event_id(&self) -> Result<EventId, StoreError> {
+        let statement = self.database().dialect().last_event_id;
+        let last: i64 = with_pool!(self.database().db(), pool => {
             sqlx::query_scalar(statement).fetch_one(pool).await?
         });
         Ok(EventId(last))
     }
 
     /// Whether the database answers, with every migration of this build applied.
-    pub(super) async fn check_ready(&self) -> Result<(), StoreError> {
-        let applied: Option<i64> = with_pool!(self.db(), pool => {
+    pub async fn check_ready(&self) -> Result<(), StoreError> {
+        let applied: Option<i64> = with_pool!(self.database().db(), pool => {
             sqlx::query_scalar("SELECT MAX(version) FROM _sqlx_migrations WHERE success")
                 .fetch_one(pool)
                 .await?
         });
         let applied = applied.unwrap_or(0);
         let latest = self
+            .database()
             .dialect()
             .migrator
             .iter()
@@ -200,17 +201,17 @@ impl Database {
     }
 
     /// How many jobs wait in the queue.
-    pub(super) async fn queued_jobs(&self) -> Result<u64, StoreError> {
-        let statement = self.dialect().queued_jobs;
-        let queued: i64 = with_pool!(self.db(), pool => {
+    pub async fn queued_jobs(&self) -> Result<u64, StoreError> {
+        let statement = self.database().dialect().queued_jobs;
+        let queued: i64 = with_pool!(self.database().db(), pool => {
             sqlx::query_scalar(statement).fetch_one(pool).await?
         });
         Ok(u64::try_from(queued).unwrap_or(0))
     }
 
     /// Jobs marked `running`, oldest first.
-    pub(super) async fn running_jobs(&self) -> Result<Vec<Job>, StoreError> {
-        let rows: Vec<JobRow> = with_pool!(self.db(), pool => {
+    pub async fn running_jobs(&self) -> Result<Vec<Job>, StoreError> {
+        let rows: Vec<JobRow> = with_pool!(self.database().db(), pool => {
             sqlx::query_as(select_jobs!("WHERE status = 'running' ORDER BY seq"))
                 .fetch_all(pool)
                 .await?

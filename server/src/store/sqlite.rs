@@ -168,11 +168,13 @@ mod tests {
         let store = SqliteStore::open(&dir.path().join("candor.db"))
             .await
             .unwrap();
+        let pool = store.pool();
+        let store: &dyn Store = &store;
         store.check_ready().await.unwrap();
         sqlx::query(
             "DELETE FROM _sqlx_migrations WHERE version = (SELECT MAX(version) FROM _sqlx_migrations)",
         )
-        .execute(&store.pool())
+        .execute(&pool)
         .await
         .unwrap();
         let err = store.check_ready().await.unwrap_err();

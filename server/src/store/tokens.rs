@@ -3,8 +3,8 @@
 
 use chrono::{DateTime, Utc};
 
-use super::database::{Database, with_pool};
-use super::{StoreError, TokenInfo};
+use super::database::with_pool;
+use super::{Store, StoreError, TokenInfo};
 use crate::owner::Owner;
 
 /// An API token as `api_tokens` lists it.
@@ -29,11 +29,11 @@ impl From<TokenRow> for TokenInfo {
     }
 }
 
-impl Database {
+impl dyn Store {
     /// Stores a new API token's hash for its owner.
-    pub(super) async fn add_token(&self, token: &TokenInfo, hash: &[u8]) -> Result<(), StoreError> {
-        let _turn = self.turn().await;
-        with_pool!(self.db(), pool => {
+    pub async fn add_token(&self, token: &TokenInfo, hash: &[u8]) -> Result<(), StoreError> {
+        let _turn = self.database().turn().await;
+        with_pool!(self.database().db(), pool => {
             sqlx::query(
                 "INSERT INTO api_tokens (id, hash, owner, label, created_at) \
                  VALUES ($1, $2, $3, $4, $5)",
@@ -51,8 +51,8 @@ impl Database {
     }
 
     /// The owner of the unrevoked token with this hash.
-    pub(super) async fn token_owner(&self, hash: &[u8]) -> Result<Option<Owner>, StoreError> {
-        let owner: Option<String> = with_pool!(self.db(), pool => {
+    pub async fn token_owner(&self, hash: &[u8]) -> Result<Option<Owner>, StoreError> {
+        let owner: Option<String> = with_pool!(self.database().db(), pool => {
             sqlx::query_scalar("SELECT owner FROM api_tokens WHERE hash = $1 AND revoked_at IS NULL")
                 .bind(hash)
                 .fetch_optional(pool)
@@ -62,8 +62,8 @@ impl Database {
     }
 
     /// Every token, newest first.
-    pub(super) async fn tokens(&self) -> Result<Vec<TokenInfo>, StoreError> {
-        let rows: Vec<TokenRow> = with_pool!(self.db(), pool => {
+    pub async fn tokens(&self) -> Result<Vec<TokenInfo>, StoreError> {
+        let rows: Vec<TokenRow> = with_pool!(self.database().db(), pool => {
             sqlx::query_as(
                 "SELECT id, owner, label, created_at, revoked_at FROM api_tokens \
                  ORDER BY created_at DESC",
@@ -75,13 +75,9 @@ impl Database {
     }
 
     /// Revokes the token with this id; `false` if there is no such unrevoked token.
-    pub(super) async fn revoke_token(
-        &self,
-        id: &str,
-        now: DateTime<Utc>,
-    ) -> Result<bool, StoreError> {
-        let _turn = self.turn().await;
-        let revoked = with_pool!(self.db(), pool => {
+    pub async fn revoke_token(&self, id: &str, now: DateTime<Utc>) -> Result<bool, StoreError> {
+        let _turn = self.database().turn().await;
+        let revoked = with_pool!(self.database().db(), pool => {
             sqlx::query("UPDATE api_tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
                 .bind(now)
                 .bind(id)

@@ -391,14 +391,14 @@ async fn a_revoked_token_stops_working_and_a_session_survives_a_restart() {
     let store = server::store::SqliteStore::open(&app.config.database_path())
         .await
         .unwrap();
-    let tokens = server::store::Store::tokens(&store).await.unwrap();
+    let tokens = <dyn server::store::Store>::tokens(&store).await.unwrap();
     let id = &tokens
         .iter()
         .find(|t| t.owner.as_str() == "t-revoked")
         .unwrap()
         .id;
     assert!(
-        server::store::Store::revoke_token(&store, id, chrono::Utc::now())
+        <dyn server::store::Store>::revoke_token(&store, id, chrono::Utc::now())
             .await
             .unwrap()
     );

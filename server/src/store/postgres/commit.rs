@@ -195,7 +195,8 @@ impl JobColumns {
 
     /// `u`, the jobs as rows (in the group's order); `new_jobs`, those inserted (in
     /// that order: it is the queue's); `changed_jobs`, those updated. A claimed job gets
-    /// this node's claim and a lease in the database's clock.
+    /// this node's claim and a lease in the database's clock. (Long for its SQL: one
+    /// array per column.)
     fn push_writes(self, query: &mut QueryBuilder<Postgres>, node: &str, lease: Duration) {
         query.push("u AS (SELECT * FROM UNNEST(");
         let mut arrays = query.separated(", ");
