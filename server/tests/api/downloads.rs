@@ -46,6 +46,9 @@ async fn an_export_completes_with_a_downloadable_csv() {
         "{disposition}"
     );
     assert!(disposition.ends_with(".csv\""), "{disposition}");
+    // A private result: no cache on the way may keep it, and no browser guesses its type.
+    assert_eq!(response.headers()["cache-control"], "private, no-store");
+    assert_eq!(response.headers()["x-content-type-options"], "nosniff");
     let body = response.text().await.unwrap();
     let mut lines = body.lines();
     assert_eq!(lines.next(), Some("id,date,customer,region,amount"));

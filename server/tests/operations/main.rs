@@ -10,5 +10,6 @@ mod process;
 mod health;
 mod logs;
 mod metrics;
+mod page;
 mod terminal;
 mod tls;

@@ -80,7 +80,6 @@ impl Server {
         let mut command = Command::new(env!("CARGO_BIN_EXE_candor"));
         command
             .env("LEPTOS_SITE_ADDR", format!("127.0.0.1:{port}"))
-            .env("LEPTOS_OUTPUT_NAME", "candor")
             .env("CANDOR_DATA_DIR", data)
             .env("CANDOR_WORKERS", "2")
             .env("NO_COLOR", "1")
