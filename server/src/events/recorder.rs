@@ -28,8 +28,8 @@ use super::{Bus, Follower};
 use crate::metrics;
 use crate::owner::Owner;
 use crate::store::{
-    Admission, ClaimedJob, NewJob, Recorded, Store, StoreError, StoredEvent, Write, Written,
-    unexpected, write_one,
+    Admission, ClaimedJob, NewJob, Recorded, Store, StoreError, StoredEvent, Unavailable, Write,
+    Written, unexpected, write_one,
 };
 use ::metrics::{counter, histogram};
 
@@ -66,7 +66,22 @@ impl Announce {
 pub struct Recorder {
     /// Writes waiting for the next group commit.
     writes: mpsc::UnboundedSender<(Write, Reply)>,
+    health: WriteHealth,
     _writer: Arc<Writer>,
+}
+
+/// Why the last write could not reach the database, until one does.
+#[derive(Clone, Debug, Default)]
+struct WriteHealth(Arc<std::sync::Mutex<Option<Unavailable>>>);
+
+impl WriteHealth {
+    fn set(&self, why: Option<Unavailable>) {
+        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = why;
+    }
+
+    fn get(&self) -> Option<Unavailable> {
+        *self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
 }
 
 /// The event writer's runtime, on its own thread; it stops when the last recorder goes.
@@ -101,9 +116,13 @@ impl Recorder {
     pub fn new(store: Arc<dyn Store>, announce: Announce) -> Self {
         let writer = Writer::start();
         let (writes, queue) = mpsc::unbounded_channel();
-        writer.handle.spawn(write_groups(store, announce, queue));
+        let health = WriteHealth::default();
+        writer
+            .handle
+            .spawn(write_groups(store, announce, health.clone(), queue));
         Self {
             writes,
+            health,
             _writer: Arc::new(writer),
         }
     }
@@ -158,6 +177,12 @@ impl Recorder {
         }
     }
 
+    /// Why the last write could not reach the database (busy, full, unreachable), until
+    /// one does: the store cannot take writes, whatever its reads say.
+    pub fn unavailable(&self) -> Option<Unavailable> {
+        self.health.get()
+    }
+
     async fn write(&self, write: Write) -> Result<Written, StoreError> {
         let (reply, answer) = oneshot::channel();
         let gone = || StoreError::Corrupt("the event writer has stopped".to_owned());
@@ -202,6 +227,7 @@ fn count(written: &[Written]) {
 async fn write_groups(
     store: Arc<dyn Store>,
     announce: Announce,
+    health: WriteHealth,
     mut queue: mpsc::UnboundedReceiver<(Write, Reply)>,
 ) {
     let mut writes = Vec::with_capacity(GROUP);
@@ -223,10 +249,25 @@ async fn write_groups(
         histogram!(metrics::STORE_COMMIT).record(began.elapsed().as_secs_f64());
         match result {
             Ok(written) => {
+                health.set(None);
                 count(&written);
                 announce.written(&written);
                 for (written, reply) in written.into_iter().zip(replies.drain(..)) {
                     let _ = reply.send(Ok(written));
+                }
+            }
+            // The database cannot take writes now (busy, full, unreachable): each
+            // caller hears why at once, rather than waiting for it again alone.
+            Err(err) if err.is_unavailable() => {
+                counter!(metrics::STORE_ERRORS).increment(1);
+                let why = err.unavailable();
+                health.set(why);
+                tracing::warn!(error = %err, writes = writes.len(), "a group commit failed: the database is unavailable");
+                for reply in replies.drain(..) {
+                    let _ = reply.send(Err(why.map_or_else(
+                        || StoreError::Corrupt(err.to_string()),
+                        StoreError::Unavailable,
+                    )));
                 }
             }
             // The group failed as one: each write tries alone, and hears its own answer.
@@ -235,10 +276,14 @@ async fn write_groups(
                 tracing::warn!(error = %err, writes = writes.len(), "a group commit failed; writing one by one");
                 for (write, reply) in writes.iter().zip(replies.drain(..)) {
                     let written = write_one(store.as_ref(), write.clone()).await;
-                    if let Ok(written) = &written {
-                        let written = std::slice::from_ref(written);
-                        count(written);
-                        announce.written(written);
+                    match &written {
+                        Ok(written) => {
+                            health.set(None);
+                            let written = std::slice::from_ref(written);
+                            count(written);
+                            announce.written(written);
+                        }
+                        Err(err) => health.set(err.unavailable()),
                     }
                     let _ = reply.send(written);
                 }

@@ -19,13 +19,19 @@ pub(super) async fn healthz() -> Json<Value> {
 }
 
 /// `GET /readyz`: `200` when a request would be served; `503` with the reason while
-/// shutting down, or while the store cannot be reached or lacks a migration.
+/// shutting down, or while the store cannot be reached, cannot take writes, or lacks a
+/// migration.
 pub(super) async fn readyz(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
     if state.draining.is_cancelled() {
         return Err(ApiError::NotReady("shutting down".to_owned()));
     }
     if let Err(err) = state.store.check_ready().await {
         return Err(ApiError::NotReady(err.to_string()));
+    }
+    // Reads may work while writes cannot (SQLite's write lock held elsewhere, a full
+    // volume): the last write says so.
+    if let Some(why) = state.recorder.unavailable() {
+        return Err(ApiError::NotReady(why.to_string()));
     }
     Ok(Json(json!({ "status": "ready" })))
 }

@@ -10,7 +10,7 @@ use crate::identity::IdentityError;
 use crate::jobs::ActionError;
 use crate::limits::StreamRefusal;
 use crate::limits::rate::RateExceeded;
-use crate::store::{Refusal, StoreError};
+use crate::store::{Refusal, StoreError, Unavailable};
 
 /// How long to wait before trying again after a full queue or too many jobs in flight:
 /// jobs take seconds to minutes, so a few seconds is a fair first wait.
@@ -63,8 +63,8 @@ pub enum ApiError {
     RateLimited(RateExceeded),
     #[error("{0}")]
     TooManyStreams(StreamRefusal),
-    #[error("the database is unavailable; try again in a moment")]
-    DatabaseUnavailable,
+    #[error("the database is unavailable ({0}); try again in a moment")]
+    DatabaseUnavailable(Unavailable),
     /// The readiness check failed (`GET /readyz`).
     #[error("not ready: {0}")]
     NotReady(String),
@@ -78,11 +78,13 @@ impl From<StoreError> for ApiError {
     fn from(err: StoreError) -> Self {
         match err {
             StoreError::Refused(refusal) => ApiError::NotAdmitted(refusal),
-            other if other.is_unavailable() => {
-                tracing::warn!(error = %other, "the database is unavailable");
-                ApiError::DatabaseUnavailable
-            }
-            other => ApiError::Store(other),
+            other => match other.unavailable() {
+                Some(why) => {
+                    tracing::warn!(error = %other, "the database is unavailable");
+                    ApiError::DatabaseUnavailable(why)
+                }
+                None => ApiError::Store(other),
+            },
         }
     }
 }
@@ -131,7 +133,7 @@ impl ApiError {
     fn retry_after(&self) -> Option<u64> {
         match self {
             ApiError::ShuttingDown
-            | ApiError::DatabaseUnavailable
+            | ApiError::DatabaseUnavailable(_)
             | ApiError::NotReady(_)
             | ApiError::NotAdmitted(_)
             | ApiError::TooManyStreams(_) => Some(RETRY_BUSY_SECS),
@@ -216,7 +218,7 @@ impl ApiError {
                 ErrorBody::new(ErrorCode::Forbidden, message),
             ),
             ApiError::NotAdmitted(Refusal::QueueFull { .. })
-            | ApiError::DatabaseUnavailable
+            | ApiError::DatabaseUnavailable(_)
             | ApiError::TooManyStreams(StreamRefusal::ServerFull { .. }) => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 ErrorBody::new(ErrorCode::Unavailable, message),

@@ -86,26 +86,73 @@ pub enum StoreError {
     UnknownJob(JobId),
     #[error("{0}")]
     Refused(#[from] Refusal),
+    /// A write not tried, for the reason the one before it failed.
+    #[error("{0}")]
+    Unavailable(Unavailable),
 }
 
 impl StoreError {
-    /// Whether the database could not be reached (down, restarting, or out of
-    /// connections) rather than refusing or failing the request itself: worth a retry.
-    pub fn is_unavailable(&self) -> bool {
+    /// Whether the database cannot take the request now rather than refusing or failing
+    /// it for what it is: worth a retry. Says why: PostgreSQL down, restarting or out of
+    /// connections; SQLite's write lock held too long by another process (a backup, the
+    /// `sqlite3` shell), its volume full, or its file unreadable.
+    pub fn unavailable(&self) -> Option<Unavailable> {
         match self {
             StoreError::Database(err) => match err {
                 sqlx::Error::Io(_)
                 | sqlx::Error::PoolTimedOut
                 | sqlx::Error::PoolClosed
                 | sqlx::Error::Tls(_)
-                | sqlx::Error::WorkerCrashed => true,
-                // Connection exceptions (08…), and the server shutting down or starting.
-                sqlx::Error::Database(db) => db.code().is_some_and(|code| {
-                    code.starts_with("08") || matches!(&*code, "57P01" | "57P02" | "57P03")
+                | sqlx::Error::WorkerCrashed => Some(Unavailable::Unreachable),
+                sqlx::Error::Database(db) => db.code().and_then(|code| {
+                    // SQLite's codes are numbers (extended: the primary code in the low
+                    // byte); PostgreSQL's are five-character SQLSTATEs.
+                    match code.parse::<i32>() {
+                        Ok(code) => Unavailable::of_sqlite(code),
+                        // Connection exceptions (08…), and the server shutting down or
+                        // starting.
+                        Err(_) => (code.starts_with("08")
+                            || matches!(&*code, "57P01" | "57P02" | "57P03"))
+                        .then_some(Unavailable::Unreachable),
+                    }
                 }),
-                _ => false,
+                _ => None,
             },
-            _ => false,
+            StoreError::Write(rusqlite::Error::SqliteFailure(failure, _)) => {
+                Unavailable::of_sqlite(failure.extended_code)
+            }
+            StoreError::Unavailable(why) => Some(*why),
+            _ => None,
+        }
+    }
+
+    pub fn is_unavailable(&self) -> bool {
+        self.unavailable().is_some()
+    }
+}
+
+/// Why the database cannot take a request now.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum Unavailable {
+    #[error("the database cannot be reached")]
+    Unreachable,
+    #[error("the database is busy: another process holds its write lock")]
+    Busy,
+    #[error("no space left on the data volume")]
+    Full,
+    #[error("the database file cannot be read or written (an I/O error)")]
+    Io,
+}
+
+impl Unavailable {
+    /// SQLite's result code (primary or extended) as a reason, if it is one of these.
+    fn of_sqlite(code: i32) -> Option<Self> {
+        // SQLITE_BUSY, SQLITE_LOCKED, SQLITE_IOERR, SQLITE_FULL.
+        match code & 0xff {
+            5 | 6 => Some(Unavailable::Busy),
+            13 => Some(Unavailable::Full),
+            10 => Some(Unavailable::Io),
+            _ => None,
         }
     }
 }

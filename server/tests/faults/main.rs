@@ -6,6 +6,7 @@
 #[path = "../support/process.rs"]
 mod process;
 
+mod busy;
 mod crash;
 mod failures;
 mod flood;
