@@ -18,7 +18,7 @@ use crate::identity::{Identities, Sessions, session};
 use crate::jobs::runner::{follow_bus, keep_leases};
 use crate::jobs::{
     Cause, Kinds, Runner, RunnerConfig, Services, builtin_kinds, recover_interrupted,
-    rescue_lost_runs,
+    rescue_lost_runs, watch_unheld_runs,
 };
 use crate::limits::connections::connections_that_fit;
 use crate::limits::{CreationRate, LimitedListener, StreamPermits};
@@ -27,6 +27,9 @@ use crate::retention::Sweeper;
 use crate::store::{PgSettings, PgStore, SqliteStore, Store};
 use crate::tls::{self, TlsListener};
 use crate::uploads::Uploads;
+
+/// How often one process looks for jobs marked running that none of its runs holds.
+const UNHELD_RUNS_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
 
 pub struct Application {
     listener: TcpListener,
@@ -288,8 +291,19 @@ impl Application {
             stop,
         } = self;
         let follower_stop = CancellationToken::new();
-        if let Some(cluster) = cluster {
-            cluster.start(&state, &follower_stop);
+        match cluster {
+            Some(cluster) => cluster.start(&state, &follower_stop),
+            // One process: a job marked running that none of its runs holds is ended.
+            None => {
+                tokio::spawn(watch_unheld_runs(
+                    state.store.clone(),
+                    state.runner.clone(),
+                    state.recorder.clone(),
+                    state.kinds.clone(),
+                    UNHELD_RUNS_EVERY,
+                    state.draining.clone(),
+                ));
+            }
         }
         let runner = tokio::spawn(state.runner.clone().run(state.draining.clone()));
         tokio::spawn(follow_bus(

@@ -27,7 +27,7 @@ pub use actions::{ActionError, Submission};
 pub use context::{JobContext, Services};
 pub use kind::{JobError, Outcome};
 pub use kinds::builtin as builtin_kinds;
-pub use recovery::{Cause, recover_interrupted, rescue_lost_runs};
+pub use recovery::{Cause, recover_interrupted, rescue_lost_runs, watch_unheld_runs};
 pub use registry::{Kinds, SpecError};
 pub use runner::{Runner, RunnerConfig};
 
@@ -35,3 +35,6 @@ pub use runner::{Runner, RunnerConfig};
 pub const INTERRUPTED: &str = "interrupted by a server restart";
 /// The reason a job fails when the node running it stopped renewing its lease.
 pub const NODE_LOST: &str = "worker node lost";
+/// The reason a job fails when it is marked running but no run of this process holds it
+/// (its run ended without its ending being recorded).
+pub const RUN_LOST: &str = "its run was lost without an ending";

@@ -3,15 +3,17 @@
 //! the ones that outlived the grace period. Each is ended honestly, or, if its kind is
 //! safe to re-run, queued again (a few times at most).
 
+use std::collections::HashSet;
+use std::sync::Arc;
 use std::time::Duration;
 
 use app::event::{Failure, JobEvent, StatusUpdate};
-use app::job::{Job, JobStatus};
+use app::job::{Job, JobId, JobStatus};
 use chrono::Utc;
 use tokio_util::sync::CancellationToken;
 
 use super::registry::Kinds;
-use super::{INTERRUPTED, NODE_LOST};
+use super::{INTERRUPTED, NODE_LOST, RUN_LOST, Runner};
 use crate::events::Recorder;
 use crate::store::{Recorded, Store, StoreError};
 
@@ -22,6 +24,8 @@ pub enum Cause {
     Restart,
     /// Its node stopped renewing its lease (died, was stopped, or lost the database).
     NodeLost,
+    /// This process holds no run of it.
+    RunLost,
 }
 
 impl Cause {
@@ -29,6 +33,7 @@ impl Cause {
         match self {
             Cause::Restart => INTERRUPTED,
             Cause::NodeLost => NODE_LOST,
+            Cause::RunLost => RUN_LOST,
         }
     }
 
@@ -36,6 +41,7 @@ impl Cause {
         match self {
             Cause::Restart => "Interrupted by a server restart",
             Cause::NodeLost => "Its worker node was lost",
+            Cause::RunLost => "Its run was lost",
         }
     }
 }
@@ -129,5 +135,52 @@ pub async fn rescue_lost_runs(
         if let Err(err) = recover_interrupted(store.as_ref(), &recorder, &kinds, cause).await {
             tracing::warn!(error = %err, "could not look for lost jobs; trying again");
         }
+    }
+}
+
+/// With one process: every `every` until `stop`, ends the jobs marked running that no run
+/// of this process holds (a run that ended without its ending recorded), as a restart
+/// would. A job is ended only once it was seen so twice in a row, so that one claimed a
+/// moment ago, whose run is only starting, is never taken for one. (With several nodes,
+/// such a job's lease is not renewed, and [`rescue_lost_runs`] ends it.)
+pub async fn watch_unheld_runs(
+    store: Arc<dyn Store>,
+    runner: Arc<Runner>,
+    recorder: Recorder,
+    kinds: Kinds,
+    every: Duration,
+    stop: CancellationToken,
+) {
+    let mut suspects: HashSet<JobId> = HashSet::new();
+    loop {
+        tokio::select! {
+            () = stop.cancelled() => return,
+            () = tokio::time::sleep(every) => {}
+        }
+        let running = match store.running_jobs().await {
+            Ok(running) => running,
+            Err(err) => {
+                tracing::warn!(error = %err, "could not look for lost runs; trying again");
+                continue;
+            }
+        };
+        let held: HashSet<JobId> = runner.running().into_iter().collect();
+        let unheld: Vec<Job> = running
+            .into_iter()
+            .filter(|job| !held.contains(&job.id))
+            .collect();
+        for job in unheld.iter().filter(|job| suspects.contains(&job.id)) {
+            let event = interruption(job, job.step.clone(), Cause::RunLost, &kinds);
+            match recorder.report(event, job.attempt).await {
+                Ok(Recorded::Stored { .. }) => {
+                    tracing::warn!(job_id = %job.id, kind = %job.spec.kind, "ended a job whose run was lost");
+                }
+                Ok(Recorded::Refused(_)) => {}
+                Err(err) => {
+                    tracing::warn!(job_id = %job.id, error = %err, "could not end a job whose run was lost; trying again")
+                }
+            }
+        }
+        suspects = unheld.into_iter().map(|job| job.id).collect();
     }
 }

@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use app::event::{Cancelled, Completion, EventKind, Failure, JobEvent};
-use app::job::{Job, JobId};
+use app::job::{Job, JobId, JobStatus};
 use chrono::Utc;
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, broadcast, watch};
 use tokio::task::JoinSet;
@@ -30,6 +30,10 @@ use crate::store::{ClaimedJob, Recorded, Store};
 /// How long an idle runner sleeps before looking at the queue again even without a
 /// doorbell (a safety net: every accepted job also rings [`Runner::wake`]).
 const POLL_INTERVAL: Duration = Duration::from_secs(2);
+/// The first pause before an ending that could not be written is tried again; each
+/// pause doubles, up to the second.
+const ENDING_RETRY_FIRST: Duration = Duration::from_millis(250);
+const ENDING_RETRY_MAX: Duration = Duration::from_secs(5);
 
 #[derive(Clone, Debug)]
 pub struct RunnerConfig {
@@ -206,7 +210,7 @@ impl Runner {
             cancel.cancel();
             let step = reporter.stop().await;
             let event = self.ending_event(&job, &ending, step);
-            self.record_ending(&job, &ending, event).await;
+            self.record_ending(&job, &ending, event, &stop).await;
             self.lock_running().remove(&id);
         }
         .instrument(span)
@@ -282,26 +286,57 @@ impl Runner {
     /// Records the run's ending under its fencing token (if this run lost its claim, the
     /// outcome recorded for it stands), and removes its files unless they are the
     /// result: nothing of an unfinished job may be served.
-    async fn record_ending(&self, job: &Job, ending: &Ending, event: JobEvent) {
+    ///
+    /// An ending that cannot be written (the database busy, its volume full) is tried
+    /// again, with a growing pause, until it is stored: the job never stays `running`
+    /// for want of one write. A run that did not complete gives up its files first (they
+    /// are often what filled the volume); a completed run's file is kept, also when its
+    /// ending was stored by a try whose answer was lost. Only a shutdown stops the tries
+    /// (the next start ends the job, as after a crash).
+    async fn record_ending(
+        &self,
+        job: &Job,
+        ending: &Ending,
+        event: JobEvent,
+        stop: &CancellationToken,
+    ) {
         let kind = event.kind();
-        let keep_files = match self.recorder.report(event, job.attempt).await {
-            Ok(Recorded::Stored { .. }) => {
-                tracing::info!(ending = %kind, "ended");
-                matches!(ending, Ending::Completed(_))
-            }
-            Ok(Recorded::Refused(refused)) => {
-                // Someone else ended it first (a cancel request, or a node that found
-                // this run's lease expired): theirs stands. If the job did not end but
-                // was queued again, its next attempt owns the directory.
-                tracing::info!("ended (already recorded)");
-                !refused.from.is_terminal()
-            }
-            Err(err) => {
-                tracing::error!(error = %err, "could not record the job's ending");
-                false
+        let completed = matches!(ending, Ending::Completed(_));
+        let mut removed = false;
+        let mut pause = ENDING_RETRY_FIRST;
+        let keep_files = loop {
+            match self.recorder.report(event.clone(), job.attempt).await {
+                Ok(Recorded::Stored { .. }) => {
+                    tracing::info!(ending = %kind, "ended");
+                    break completed;
+                }
+                Ok(Recorded::Refused(refused)) => {
+                    // Someone else ended it first (a cancel request, or a node that found
+                    // this run's lease expired): theirs stands. If the job did not end
+                    // but was queued again, its next attempt owns the directory. If it
+                    // is completed, only this run can have completed it.
+                    tracing::info!("ended (already recorded)");
+                    break !refused.from.is_terminal()
+                        || (completed && refused.from == JobStatus::Completed);
+                }
+                Err(err) => {
+                    if !completed && !removed {
+                        let _ = self.config.artifacts.remove(job.id).await;
+                        removed = true;
+                    }
+                    tracing::warn!(error = %err, retry_in = ?pause, "could not record the job's ending; trying again");
+                    tokio::select! {
+                        () = tokio::time::sleep(pause) => {}
+                        () = stop.cancelled() => {
+                            tracing::error!(error = %err, "shutting down before the job's ending could be recorded; the next start ends it");
+                            break completed;
+                        }
+                    }
+                    pause = (pause * 2).min(ENDING_RETRY_MAX);
+                }
             }
         };
-        if !keep_files {
+        if !keep_files && !removed {
             let _ = self.config.artifacts.remove(job.id).await;
         }
     }

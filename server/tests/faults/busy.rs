@@ -84,3 +84,43 @@ async fn a_write_lock_held_elsewhere_answers_503_with_the_reason_then_work_goes_
         .unwrap();
     assert_eq!(list["jobs"].as_array().unwrap().len(), 1, "{list}");
 }
+
+/// A job that ends while the lock is held elsewhere: its ending cannot be written, is
+/// tried again until it is, and then the job has its real ending, its stream ends, and
+/// nothing is left running.
+#[tokio::test]
+async fn an_ending_that_cannot_be_written_is_tried_again_until_it_is_stored() {
+    let data = data_dir();
+    let server = Server::start(data.path(), free_port(), &[]).await;
+    let job = server
+        .start_job(json!({"kind": "demo", "params": {"steps": 3, "stepMs": 1000}}))
+        .await;
+    let mut stream = server.events(&job.links.events, None).await;
+    collect_until(&mut stream, |event| {
+        matches!(decode(event), app::event::JobEvent::StatusUpdate(u) if u.status == JobStatus::Running)
+    })
+    .await;
+
+    let (holding, release) = hold_write_lock(data.path().join("candor.db"));
+    holding.await.unwrap();
+    // The job's code ends while the lock is held: its ending cannot be written.
+    server
+        .wait_for_log("could not record the job's ending; trying again")
+        .await;
+    release.send(()).unwrap();
+
+    let events = collect_until(&mut stream, ends(&job)).await;
+    assert_eq!(events.last().unwrap().event, "completion");
+    assert_eq!(server.job(job.id).await.status, JobStatus::Completed);
+    let list: Value = server
+        .client
+        .get(server.url("/api/jobs"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(list["counts"]["running"], 0, "{list}");
+    assert_eq!(list["counts"]["completed"], 1, "{list}");
+}
