@@ -78,6 +78,18 @@ async fn read_parts(
     }
     let info = &kind(state, parts.kind)?;
     let mut params = params_object(parts.params)?;
+    // A file comes only as a file part of this request: never as JSON that names a
+    // stored upload (someone else's, perhaps).
+    if let Some(file) = info
+        .params
+        .iter()
+        .find(|p| matches!(p.input, Input::File { .. }) && params.contains_key(&p.name))
+    {
+        return Err(invalid_param(
+            &file.name,
+            "must be a file part of this request (-F file=@name), not named in params",
+        ));
+    }
     for (name, text) in parts.texts {
         let param = declared(info, &name)?;
         match param.parse_text(&text) {

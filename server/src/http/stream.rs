@@ -133,7 +133,12 @@ pub(super) async fn job_events(
     let requested = resume_point(&headers, query)?;
     let bus = state.bus.subscribe();
     let job = owned_job(&state, &owner, id).await?;
-    let cursor = requested.unwrap_or_default();
+    // A cursor from the future (a wiped data directory) resumes from now, as for
+    // `/api/events`: otherwise every event of the job would be skipped as seen.
+    let cursor = match requested {
+        Some(requested) => requested.min(state.store.last_event_id().await?),
+        None => EventId::default(),
+    };
     if job.status.is_terminal() && cursor >= job.last_event_id {
         // The client has seen the ending: nothing will ever follow.
         return Ok(StatusCode::NO_CONTENT.into_response());

@@ -221,6 +221,9 @@ fn parse_order(row: u64, record: &csv::ByteRecord) -> Result<Order, RowError> {
         let value = text(i)?;
         if value.trim().is_empty() {
             Err(RowError::at(row, COLUMNS[i], "is empty"))
+        } else if value.contains('\0') {
+            // PostgreSQL keeps no NUL in text: refused here, on both stores alike.
+            Err(RowError::at(row, COLUMNS[i], "contains a NUL character"))
         } else if value.chars().count() > MAX_TEXT_CHARS {
             Err(RowError::at(
                 row,

@@ -305,6 +305,56 @@ async fn an_uploaded_file_and_its_job_are_its_owners_alone() {
     }
 }
 
+/// A stored upload is never named by a request: a job's file comes only from a file part
+/// of the same request. Bob, who learnt the id of Alice's upload, cannot have it
+/// compressed (and downloaded) by naming it in `params`.
+#[tokio::test]
+async fn an_upload_is_taken_only_from_a_file_part_of_the_same_request() {
+    let app = spawn_app().await;
+    let alice = app.browser().await;
+    let bob = app.browser().await;
+    let form = reqwest::multipart::Form::new()
+        .text("kind", "compress")
+        .part(
+            "file",
+            reqwest::multipart::Part::bytes(b"private notes\n".repeat(100))
+                .file_name("notes.txt")
+                .mime_str("text/plain")
+                .unwrap(),
+        );
+    let response = alice
+        .post(app.url("/api/jobs"))
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 202);
+    let job: Job = response.json().await.unwrap();
+    let upload = job.spec.params["file"].clone();
+
+    let forged = reqwest::multipart::Form::new()
+        .text("kind", "compress")
+        .text("params", serde_json::json!({ "file": upload }).to_string());
+    let response = bob
+        .post(app.url("/api/jobs"))
+        .multipart(forged)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 422);
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body["error"]["field"], "params.file", "{body}");
+    let listed: serde_json::Value = bob
+        .get(app.url("/api/jobs"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(listed["jobs"].as_array().unwrap().len(), 0, "{listed}");
+}
+
 #[tokio::test]
 async fn requests_without_an_identity_or_with_a_bad_one_are_refused() {
     let app = spawn_app().await;

@@ -331,3 +331,16 @@ async fn the_caller_can_see_how_many_streams_they_hold_open() {
     let other = app.other_owner("someone-else").await;
     assert_eq!(count(other).await.open, 0);
 }
+
+/// A cursor from the future (a data directory wiped behind a client's back) resumes a
+/// job's stream from now, as it does `/api/events`: the job's next events and its
+/// ending arrive, none is skipped as seen.
+#[tokio::test]
+async fn a_job_stream_resumed_from_the_future_carries_the_jobs_events_from_now() {
+    let app = spawn_app().await;
+    let job = app.demo(5, 200).await;
+    let events = app
+        .job_events_to_end(&job, Some(EventId(1_000_000_000)))
+        .await;
+    assert_eq!(events.last().unwrap().event, "completion", "{events:?}");
+}

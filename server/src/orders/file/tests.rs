@@ -67,6 +67,10 @@ fn each_bad_value_is_named_by_row_and_column() {
         "row 3, column amount: 'abc' is not a number"
     );
     assert_eq!(
+        bad("2,2024-01-01,A\0B,B,1"),
+        "row 3, column customer: contains a NUL character"
+    );
+    assert_eq!(
         bad("2,2024-01-01,A,B,1.234"),
         "row 3, column amount: '1.234' has more than two decimal places"
     );
