@@ -6,8 +6,16 @@ use bytes::{BufMut, BytesMut};
 /// Sent on an idle stream so that proxies and clients see the connection is alive.
 pub const KEEP_ALIVE: &[u8] = b": keep-alive\n\n";
 
-/// Sent first on every stream: how long a client waits before reconnecting (2 s).
-pub const RETRY: &[u8] = b"retry: 2000\n\n";
+/// How long a client waits before reconnecting, at the least (2 s) and at the most.
+pub const RETRY_MS: std::ops::Range<u32> = 2000..4000;
+
+/// Appends the reconnection delay, sent first on every stream: a delay of its own for
+/// each stream, spread over [`RETRY_MS`], so that the clients a restart or a proxy's
+/// `502` cut off together do not all come back in the same instant.
+pub fn encode_retry(out: &mut BytesMut) {
+    let ms = rand::random_range(RETRY_MS);
+    out.put_slice(format!("retry: {ms}\n\n").as_bytes());
+}
 
 /// Appends one event to `out`: `id:`, `event:`, then one `data:` line per line of
 /// `data` (splitting on `\r\n`, `\r` and `\n` as a parser does), then a blank line.
@@ -204,7 +212,7 @@ mod tests {
     #[tokio::test]
     async fn comments_and_retry_are_not_events() {
         let mut out = BytesMut::new();
-        out.put_slice(RETRY);
+        encode_retry(&mut out);
         out.put_slice(KEEP_ALIVE);
         encode_event(&mut out, EventId(7), EventKind::Completion, "{}");
         let events = parse(out.freeze()).await;

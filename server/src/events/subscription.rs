@@ -116,7 +116,8 @@ impl Subscription {
         // First of all, at once: the reconnection delay, and a heartbeat that tells the
         // client the rhythm to expect (a client that hears nothing more knows something
         // between it and the server holds the stream back).
-        let mut first = BytesMut::from(sse::RETRY);
+        let mut first = BytesMut::new();
+        sse::encode_retry(&mut first);
         first.extend_from_slice(&subscription.heartbeat());
         subscription.pending = Some(first.freeze());
         subscription
