@@ -83,13 +83,30 @@ pub async fn submit(mut args: SubmitArgs) -> anyhow::Result<i32> {
     let params = own_flags(&mut args)?;
     let params = parse_params(&params)?;
     let client = Client::new(&args.connection)?;
-    let response = client
-        .http
-        .post(client.url(paths::JOBS))
-        .json(&serde_json::json!({ "kind": args.kind, "params": params }))
-        .send()
-        .await
-        .with_context(|| format!("cannot reach Candor at {}", client.base))?;
+    let body = serde_json::json!({ "kind": args.kind, "params": params });
+    let began = Instant::now();
+    let response = loop {
+        let response = client
+            .http
+            .post(client.url(paths::JOBS))
+            .json(&body)
+            .send()
+            .await
+            .with_context(|| format!("cannot reach Candor at {}", client.base))?;
+        // Too many at once (the owner's jobs in flight, or jobs a minute): nothing was
+        // made, so the same request goes again once Candor says it may.
+        match busy_for(&response) {
+            Some(pause) if began.elapsed() + pause <= GIVE_UP_AFTER => {
+                eprintln!(
+                    "Candor is busy ({}); trying again in {} s",
+                    response.status(),
+                    pause.as_secs()
+                );
+                tokio::time::sleep(pause).await;
+            }
+            _ => break response,
+        }
+    };
     let job: Job = answer(response).await?;
     println!("{}", job.id);
     eprintln!("queued: {}", job.title);
@@ -177,6 +194,23 @@ impl Client {
     fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
+}
+
+/// How long Candor asks a client to wait, when it answers `429 Too Many Requests` with
+/// `Retry-After` (in seconds).
+fn busy_for(response: &reqwest::Response) -> Option<Duration> {
+    if response.status() != reqwest::StatusCode::TOO_MANY_REQUESTS {
+        return None;
+    }
+    let secs: u64 = response
+        .headers()
+        .get(reqwest::header::RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse()
+        .ok()?;
+    Some(Duration::from_secs(secs.max(1)))
 }
 
 /// The body of a successful answer; Candor's JSON error, said plainly, otherwise.
@@ -292,6 +326,16 @@ async fn read_to_the_end(client: &Client, id: JobId, bar: &ProgressBar) -> anyho
             }
             Ok(response) if response.status().is_server_error() => {
                 bar.set_message(format!("Candor answered {}; retrying…", response.status()));
+            }
+            // Too many streams open at once: wait as long as Candor asks.
+            Ok(response) if busy_for(&response).is_some() => {
+                let pause = busy_for(&response).unwrap_or(wait);
+                bar.set_message(format!(
+                    "Candor is busy ({}); trying again in {} s",
+                    response.status(),
+                    pause.as_secs()
+                ));
+                tokio::time::sleep(pause.saturating_sub(wait)).await;
             }
             Ok(response) => return Err(refusal(response).await),
             Err(err) => {

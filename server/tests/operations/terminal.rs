@@ -127,6 +127,41 @@ async fn submit_follows_a_job_to_its_end_and_says_how_it_ended() {
     assert!(String::from_utf8_lossy(&cancelled.stderr).contains("cancelled"));
 }
 
+/// Too many jobs in flight at once: `candor submit` waits as long as Candor asks (`429`
+/// with `Retry-After`) and sends the request again, instead of giving up.
+#[tokio::test]
+async fn submit_waits_out_a_busy_answer_and_tries_again() {
+    let data = data_dir();
+    let server = Server::start(
+        data.path(),
+        free_port(),
+        &[
+            ("CANDOR_ADMIN_ADDR", "off"),
+            ("CANDOR_OWNER_MAX_IN_FLIGHT", "1"),
+        ],
+    )
+    .await;
+    server
+        .start_job(json!({"kind": "demo", "params": {"steps": 4, "stepMs": 500}}))
+        .await;
+    let second = run(
+        &server,
+        &[
+            "submit", "demo", "--steps", "1", "--stepMs", "0", "--follow",
+        ],
+    )
+    .await;
+    assert_eq!(second.code, 0, "{}", second.stderr);
+    assert!(
+        second
+            .stderr
+            .contains("Candor is busy (429 Too Many Requests); trying again in 5 s"),
+        "{}",
+        second.stderr
+    );
+    assert!(second.stderr.contains("completed"), "{}", second.stderr);
+}
+
 #[tokio::test]
 async fn follow_rides_out_a_server_restart_and_sees_the_job_to_its_end() {
     let data = data_dir();
