@@ -39,6 +39,8 @@ pub const SLOWEST_LAG: &str = "candor_sse_slowest_subscriber_lag_events";
 pub const STORE_COMMIT: &str = "candor_store_commit_seconds";
 /// Group commits that failed (the store unreachable, most often).
 pub const STORE_ERRORS: &str = "candor_store_errors_total";
+/// Expired jobs the retention sweep had to leave: their files could not be deleted.
+pub const RETENTION_FAILURES: &str = "candor_retention_failures_total";
 
 /// Seconds, from a millisecond to an hour: jobs and commits both fit.
 const SECONDS: &[f64] = &[
@@ -96,6 +98,10 @@ fn describe() {
     describe_counter!(
         STORE_ERRORS,
         "Group commits that failed (the store unreachable, most often)."
+    );
+    describe_counter!(
+        RETENTION_FAILURES,
+        "Expired jobs the retention sweep left because their files could not be deleted."
     );
 }
 

@@ -46,18 +46,27 @@ impl dyn Store {
         Ok(removed > 0)
     }
 
-    /// Ended jobs that finished before `before` and are not removed yet, oldest first.
+    /// Ended jobs that finished before `before` and are not removed yet, oldest first
+    /// (by when they finished, then by id), after the job `after` if given: a sweep that
+    /// must leave some behind still moves on.
     pub async fn expired_jobs(
         &self,
         before: DateTime<Utc>,
+        after: Option<&Job>,
         limit: u32,
     ) -> Result<Vec<Job>, StoreError> {
+        let (after_finished, after_id) = after
+            .and_then(|job| Some((job.finished_at?, job.id.to_string())))
+            .unzip();
         let rows: Vec<JobRow> = with_pool!(self.database().db(), pool => {
             sqlx::query_as(select_jobs!(
                 "WHERE removed_at IS NULL AND finished_at IS NOT NULL AND finished_at < $1 "
-                "ORDER BY finished_at LIMIT $2"
+                "AND ($2 IS NULL OR finished_at > $2 OR (finished_at = $2 AND id > $3)) "
+                "ORDER BY finished_at, id LIMIT $4"
             ))
             .bind(before)
+            .bind(after_finished)
+            .bind(after_id)
             .bind(i64::from(limit))
             .fetch_all(pool)
             .await?
