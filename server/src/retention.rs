@@ -100,9 +100,11 @@ impl Sweeper {
             job_id,
             at: Utc::now(),
         });
-        // Refused (another node's sweep removed it first) is as good as done.
-        self.recorder.record(event).await?;
-        Ok(true)
+        // Refused, or gone (another node's sweep removed it first), is as good as done.
+        match self.recorder.record(event).await {
+            Ok(_) | Err(StoreError::UnknownJob(_)) => Ok(true),
+            Err(err) => Err(err),
+        }
     }
 }
 
