@@ -102,7 +102,7 @@ impl Sweeper {
         });
         // Refused, or gone (another node's sweep removed it first), is as good as done.
         match self.recorder.record(event).await {
-            Ok(_) | Err(StoreError::UnknownJob(_)) => Ok(true),
+            Ok(_) => Ok(true),
             Err(err) => Err(err),
         }
     }

@@ -197,7 +197,9 @@ fn stored(written: &Written) -> impl Iterator<Item = &StoredEvent> {
         Written::Created(Ok(created)) => (Some(&created.1), &[]),
         Written::Claimed(claimed) => (None, claimed),
         Written::Recorded(Recorded::Stored { event, .. }) => (Some(event), &[]),
-        Written::Created(Err(_)) | Written::Recorded(Recorded::Refused(_)) => (None, &[]),
+        Written::Created(Err(_)) | Written::Recorded(Recorded::Refused(_) | Recorded::Gone) => {
+            (None, &[])
+        }
     };
     one.into_iter().chain(claimed.iter().map(|c| &c.event))
 }

@@ -93,6 +93,7 @@ impl From<ActionError> for ApiError {
     fn from(err: ActionError) -> Self {
         match err {
             ActionError::Store(err) => err.into(),
+            ActionError::Gone => ApiError::Gone,
             refused => ApiError::Conflict(refused.to_string()),
         }
     }

@@ -18,6 +18,8 @@ pub enum ActionError {
     Ended(JobStatus),
     #[error("only a failed or cancelled job can be retried; this one is {0}")]
     NotRetryable(JobStatus),
+    #[error("the job was removed")]
+    Gone,
     #[error("the file {file} of that job is no longer stored ({reason}); start a new job")]
     FileGone { file: String, reason: String },
     #[error(transparent)]
@@ -77,6 +79,7 @@ impl Runner {
             }
             // It ended between the caller's read and this write.
             Recorded::Refused(refused) => Err(ActionError::Ended(refused.from)),
+            Recorded::Gone => Err(ActionError::Gone),
         }
     }
 

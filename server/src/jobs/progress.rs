@@ -206,7 +206,7 @@ async fn record(run: &Run, event: JobEvent) -> bool {
     let job_id = run.job_id;
     match run.recorder.report(event, run.attempt).await {
         Ok(Recorded::Stored { .. }) => true,
-        Ok(Recorded::Refused(_)) => false,
+        Ok(Recorded::Refused(_) | Recorded::Gone) => false,
         Err(err) => {
             // Progress is advisory: a failed write is logged, the job goes on, and the
             // next report tries again.

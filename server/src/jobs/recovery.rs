@@ -175,7 +175,7 @@ pub async fn watch_unheld_runs(
                 Ok(Recorded::Stored { .. }) => {
                     tracing::warn!(job_id = %job.id, kind = %job.spec.kind, "ended a job whose run was lost");
                 }
-                Ok(Recorded::Refused(_)) => {}
+                Ok(Recorded::Refused(_) | Recorded::Gone) => {}
                 Err(err) => {
                     tracing::warn!(job_id = %job.id, error = %err, "could not end a job whose run was lost; trying again")
                 }

@@ -310,6 +310,10 @@ impl Runner {
                     tracing::info!(ending = %kind, "ended");
                     break completed;
                 }
+                Ok(Recorded::Gone) => {
+                    tracing::info!("the job was removed meanwhile");
+                    break false;
+                }
                 Ok(Recorded::Refused(refused)) => {
                     // Someone else ended it first (a cancel request, or a node that found
                     // this run's lease expired): theirs stands. If the job did not end

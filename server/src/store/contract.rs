@@ -34,6 +34,7 @@ macro_rules! store_contract {
             a_mixed_group_is_written_as_if_one_by_one,
             tokens_name_their_owner_until_revoked,
             a_run_that_lost_its_claim_cannot_write,
+            a_write_for_a_job_not_stored_is_gone_and_fails_no_other,
         );
     };
     (@checks $open:path; $($check:ident),* $(,)?) => {
@@ -557,4 +558,53 @@ pub(crate) async fn a_run_that_lost_its_claim_cannot_write(store: &dyn Store) {
     let job = store.job(&owner, id).await.unwrap().unwrap();
     assert_eq!(job.status, JobStatus::Completed);
     assert_eq!(job.attempt, 2);
+}
+
+/// A write for a job the store does not hold (removed by another node's sweep a moment
+/// before, or never stored) is answered as gone, and fails none of the writes grouped
+/// with it.
+pub(crate) async fn a_write_for_a_job_not_stored_is_gone_and_fails_no_other(store: &dyn Store) {
+    let owner = Owner::new("t-gone");
+    let removed = create(store, &owner).await;
+    let other = create(store, &owner).await;
+    claim_next(store).await.unwrap().unwrap();
+    record(store, completion(removed)).await.unwrap();
+    let remove = || {
+        Write::Record(JobEvent::Removed(JobRemoved {
+            job_id: removed,
+            at: Utc::now(),
+        }))
+    };
+    let written = store
+        .write_all(
+            &[
+                remove(),
+                // A second sweep's removal of the same job, and a job never stored.
+                remove(),
+                Write::Record(completion(JobId(uuid::Uuid::new_v4()))),
+                Write::Record(JobEvent::Cancelled(Cancelled {
+                    job_id: other,
+                    step: None,
+                    at: Utc::now(),
+                })),
+            ],
+            Utc::now(),
+        )
+        .await
+        .unwrap();
+    assert!(
+        matches!(
+            written.as_slice(),
+            [
+                Written::Recorded(Recorded::Stored { .. }),
+                Written::Recorded(Recorded::Gone),
+                Written::Recorded(Recorded::Gone),
+                Written::Recorded(Recorded::Stored { .. }),
+            ]
+        ),
+        "{written:?}"
+    );
+    assert!(store.was_removed(&owner, removed).await.unwrap());
+    let other = store.job(&owner, other).await.unwrap().unwrap();
+    assert_eq!(other.status, JobStatus::Cancelled);
 }

@@ -251,6 +251,14 @@ impl Group {
         attempt: Option<u32>,
         now: DateTime<Utc>,
     ) -> Result<Recorded, StoreError> {
+        // Not in the store, or removed earlier in this group.
+        if self
+            .jobs
+            .get(&event.job_id())
+            .is_none_or(|touched| touched.removed_at.is_some())
+        {
+            return Ok(Recorded::Gone);
+        }
         Ok(match self.apply(event, attempt, now)? {
             Ok((event, job)) => Recorded::Stored {
                 event,

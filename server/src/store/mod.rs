@@ -201,6 +201,9 @@ pub enum Recorded {
     Stored { event: StoredEvent, job: Box<Job> },
     /// Refused by the state machine (e.g. the job had already ended); nothing changed.
     Refused(InvalidTransition),
+    /// The store holds no such job (its retention removed it, another node's sweep a
+    /// moment before, say); nothing changed, and the writes grouped with it go on.
+    Gone,
 }
 
 /// A job to store as `queued`, if `admission` lets it in; `retry_of` links it to the job
