@@ -59,6 +59,11 @@ pub struct Config {
     /// pages may send state-changing requests besides the site itself (for a proxy that
     /// rewrites `Host`). Default: none.
     pub allowed_origins: Vec<String>,
+    /// `CANDOR_PUBLIC_URL` (`https://jobs.example.com`): where people reach Candor.
+    /// Requests for any other host (besides loopback names) are refused. Default: none;
+    /// then a server listening on a loopback address answers only to loopback names, and
+    /// one listening elsewhere to any.
+    pub public_url: Option<PublicUrl>,
     /// The limits that keep one client from taking the server from the others.
     pub limits: Limits,
     /// `CANDOR_DATABASE_URL=postgres://…`: keep jobs in this shared PostgreSQL database
@@ -161,6 +166,7 @@ impl Default for Config {
             session_key: None,
             secure_cookies: false,
             allowed_origins: Vec::new(),
+            public_url: None,
             limits: Limits::default(),
             database_url: None,
             database_max_connections: 16,
@@ -227,6 +233,7 @@ impl Config {
             session_key: env.session_key()?,
             secure_cookies: env.flag("CANDOR_SECURE_COOKIES")?,
             allowed_origins: env.allowed_origins(),
+            public_url: env.public_url()?,
             limits: env.limits()?,
             database_url: env.database_url()?,
             database_max_connections: env
@@ -346,6 +353,19 @@ impl<L: Fn(&str) -> Option<String>> Env<'_, L> {
             .unwrap_or_default()
     }
 
+    fn public_url(&self) -> Result<Option<PublicUrl>, ConfigError> {
+        let Some(raw) = self.text("CANDOR_PUBLIC_URL") else {
+            return Ok(None);
+        };
+        PublicUrl::parse(raw.trim())
+            .map(Some)
+            .map_err(|reason| ConfigError {
+                name: "CANDOR_PUBLIC_URL".to_owned(),
+                value: raw.clone(),
+                reason: reason.to_owned(),
+            })
+    }
+
     fn limits(&self) -> Result<Limits, ConfigError> {
         let d = Limits::default();
         let many = 1..=10_000_000;
@@ -426,6 +446,37 @@ impl<L: Fn(&str) -> Option<String>> Env<'_, L> {
             (Some(cert), None) => Err(alone("CANDOR_TLS_CERT", cert, "CANDOR_TLS_KEY")),
             (None, Some(key)) => Err(alone("CANDOR_TLS_KEY", key, "CANDOR_TLS_CERT")),
         }
+    }
+}
+
+/// Where people reach Candor: `http(s)://host[:port]`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PublicUrl {
+    /// The host and port a request for it names (`jobs.example.com`,
+    /// `jobs.example.com:8443`), lowercased, the scheme's own port left out.
+    pub authority: String,
+}
+
+impl PublicUrl {
+    fn parse(raw: &str) -> Result<Self, &'static str> {
+        let invalid = "must be http:// or https:// and a host, with a port if any \
+                       (https://jobs.example.com)";
+        let (scheme, rest) = raw.split_once("://").ok_or(invalid)?;
+        let default_port = match scheme.to_ascii_lowercase().as_str() {
+            "https" => ":443",
+            "http" => ":80",
+            _ => return Err(invalid),
+        };
+        let authority = rest.trim_end_matches('/').to_ascii_lowercase();
+        let bad = |c: char| c.is_whitespace() || "/?#@\\".contains(c);
+        if authority.is_empty() || authority.contains(bad) {
+            return Err(invalid);
+        }
+        let authority = authority
+            .strip_suffix(default_port)
+            .unwrap_or(&authority)
+            .to_owned();
+        Ok(Self { authority })
     }
 }
 
@@ -592,6 +643,42 @@ mod tests {
             !err.contains("secret"),
             "the URL may hold a password: {err}"
         );
+    }
+
+    #[test]
+    fn the_public_url_is_read_as_the_host_it_names() {
+        let read = |value: &'static str| {
+            Config::from_lookup(KINDS, move |name| {
+                (name == "CANDOR_PUBLIC_URL").then(|| value.to_owned())
+            })
+        };
+        let authority = |value| read(value).unwrap().public_url.unwrap().authority;
+        assert_eq!(authority("https://Jobs.Example.com/"), "jobs.example.com");
+        assert_eq!(
+            authority("https://jobs.example.com:443"),
+            "jobs.example.com"
+        );
+        assert_eq!(
+            authority("http://jobs.example.com:8080"),
+            "jobs.example.com:8080"
+        );
+        assert_eq!(
+            Config::from_lookup(KINDS, |_| None).unwrap().public_url,
+            None
+        );
+        for bad in [
+            "jobs.example.com",
+            "ftp://jobs.example.com",
+            "https://",
+            "https://a/b",
+            "https://u@evil.example",
+        ] {
+            let err = read(bad).unwrap_err();
+            assert!(
+                err.to_string().contains("CANDOR_PUBLIC_URL"),
+                "{bad}: {err}"
+            );
+        }
     }
 
     #[test]

@@ -13,7 +13,7 @@ use tokio_util::sync::CancellationToken;
 use crate::artifacts::Artifacts;
 use crate::config::{AdminAddr, Config};
 use crate::events::{Announce, Bus, Follower, Recorder, follower};
-use crate::http::{AppState, admin_router, router};
+use crate::http::{AllowedHosts, AppState, admin_router, router};
 use crate::identity::{Identities, Sessions, session};
 use crate::jobs::runner::{follow_bus, keep_leases};
 use crate::jobs::{
@@ -235,6 +235,7 @@ impl Application {
             // Served over HTTPS only: the cookie need never travel in the clear.
             secure_cookies: config.secure_cookies || tls.is_some(),
             allowed_origins: config.allowed_origins.clone().into(),
+            allowed_hosts: AllowedHosts::new(config.public_url.as_ref(), listener.local_addr()?),
             limits: config.limits,
             creation_rate: CreationRate::per_minute(config.limits.owner_jobs_per_minute),
             streams: StreamPermits::new(

@@ -57,6 +57,9 @@ pub enum ApiError {
     Unauthenticated(String),
     #[error("{0}")]
     Forbidden(String),
+    /// The request names a host this server does not answer to (`421`).
+    #[error("{0}")]
+    MisdirectedRequest(String),
     #[error("{0}")]
     NotAdmitted(Refusal),
     #[error("{0}")]
@@ -213,6 +216,10 @@ impl ApiError {
             ApiError::Unauthenticated(_) => (
                 StatusCode::UNAUTHORIZED,
                 ErrorBody::new(ErrorCode::Unauthenticated, message),
+            ),
+            ApiError::MisdirectedRequest(_) => (
+                StatusCode::MISDIRECTED_REQUEST,
+                ErrorBody::new(ErrorCode::Forbidden, message),
             ),
             ApiError::Forbidden(_) => (
                 StatusCode::FORBIDDEN,

@@ -8,6 +8,7 @@
 //! - `downloads`: `GET /downloads/{id}/{file}`.
 //! - `identify`: who each request is from (session cookie or API token), and the
 //!   cross-site request check.
+//! - `hosts`: the names Candor answers to (a request for another host gets `421`).
 //! - `pages`: the Leptos app (server-rendered, then hydrated) and its static files.
 //! - `request`: reading a job request body into a typed, validated spec.
 //! - [`error`]: every error answers as JSON: `{"error": {"code", "message", "field"}}`.
@@ -23,6 +24,7 @@ mod admin;
 mod docs;
 mod downloads;
 pub mod error;
+mod hosts;
 mod identify;
 mod jobs;
 mod kinds;
@@ -53,6 +55,7 @@ use crate::jobs::{Kinds, Runner};
 use crate::limits::{CreationRate, StreamPermits};
 use crate::store::{Admission, Store};
 use crate::uploads::Uploads;
+pub use hosts::AllowedHosts;
 
 /// What every handler can reach.
 #[derive(Clone)]
@@ -73,6 +76,8 @@ pub struct AppState {
     pub secure_cookies: bool,
     /// Origins besides the site's own whose pages may change state.
     pub allowed_origins: Arc<[String]>,
+    /// The hosts requests may name (see `hosts`).
+    pub allowed_hosts: AllowedHosts,
     pub limits: Limits,
     pub creation_rate: CreationRate,
     pub streams: StreamPermits,
@@ -101,6 +106,7 @@ impl FromRef<AppState> for LeptosOptions {
 
 /// All of Candor's routes.
 pub fn router(state: AppState) -> Router {
+    let allowed_hosts = state.allowed_hosts.clone();
     let api = Router::new()
         .route(
             paths::JOBS,
@@ -132,6 +138,10 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
         // Asked by load balancers and orchestrators, without any identity.
         .merge(health)
+        .layer(axum::middleware::from_fn_with_state(
+            allowed_hosts,
+            hosts::check_host,
+        ))
         .layer(SetResponseHeaderLayer::if_not_present(
             HeaderName::from_static("x-content-type-options"),
             HeaderValue::from_static("nosniff"),

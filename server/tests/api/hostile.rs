@@ -147,7 +147,7 @@ async fn invalid_or_enormous_last_event_ids_are_refused() {
     }
     // Not even ASCII (obs-text bytes in the header).
     let request = format!(
-        "GET /api/events HTTP/1.1\r\nhost: x\r\nauthorization: Bearer {}\r\nlast-event-id: \u{e9}\r\nconnection: close\r\n\r\n",
+        "GET /api/events HTTP/1.1\r\nhost: 127.0.0.1\r\nauthorization: Bearer {}\r\nlast-event-id: \u{e9}\r\nconnection: close\r\n\r\n",
         app.token.clone()
     );
     assert_eq!(raw(&app, request.as_bytes()).await.0, 400);
@@ -175,7 +175,7 @@ async fn path_traversal_in_download_urls_finds_nothing() {
         "/%2e%2e/%2e%2e/etc/passwd".to_owned(),
     ] {
         let request = format!(
-            "GET {path} HTTP/1.1\r\nhost: x\r\nauthorization: Bearer {token}\r\nconnection: close\r\n\r\n"
+            "GET {path} HTTP/1.1\r\nhost: 127.0.0.1\r\nauthorization: Bearer {token}\r\nconnection: close\r\n\r\n"
         );
         let (status, body) = raw(&app, request.as_bytes()).await;
         assert!(matches!(status, 400 | 404), "{path}: {status} {body:.200}");
@@ -188,12 +188,14 @@ async fn path_traversal_in_download_urls_finds_nothing() {
 async fn oversized_headers_are_refused_and_the_server_goes_on() {
     let app = spawn_app().await;
     let huge = "a".repeat(1 << 20);
-    let request =
-        format!("GET /api/jobs HTTP/1.1\r\nhost: x\r\nx-big: {huge}\r\nconnection: close\r\n\r\n");
+    let request = format!(
+        "GET /api/jobs HTTP/1.1\r\nhost: 127.0.0.1\r\nx-big: {huge}\r\nconnection: close\r\n\r\n"
+    );
     let (status, _) = raw(&app, request.as_bytes()).await;
     assert_eq!(status, 431, "one enormous header");
     let many: String = (0..500).map(|i| format!("x-h{i}: {i}\r\n")).collect();
-    let request = format!("GET /api/jobs HTTP/1.1\r\nhost: x\r\n{many}connection: close\r\n\r\n");
+    let request =
+        format!("GET /api/jobs HTTP/1.1\r\nhost: 127.0.0.1\r\n{many}connection: close\r\n\r\n");
     let (status, _) = raw(&app, request.as_bytes()).await;
     assert_eq!(status, 431, "too many headers");
     let cookie = format!("candor_session={}", "b".repeat(100_000));
@@ -207,4 +209,47 @@ async fn oversized_headers_are_refused_and_the_server_goes_on() {
     // Large but within the header limit: the bad cookie is ignored, the token counts.
     assert_eq!(response.status(), 200);
     nothing_changed(&app).await;
+}
+
+/// `GET /api/kinds` with the tests' token, naming `host`: the status and the body.
+async fn kinds_for_host(app: &TestApp, host: &str) -> (u16, String) {
+    let request = format!(
+        "GET /api/kinds HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {}\r\n\
+         Connection: close\r\n\r\n",
+        app.token
+    );
+    raw(app, request.as_bytes()).await
+}
+
+/// DNS rebinding: a page on another site whose name resolves to this server's address
+/// sends that name as `Host`. A server on loopback answers loopback names only; one told
+/// its public URL answers that name too; any other host gets `421` and nothing else.
+#[tokio::test]
+async fn requests_for_another_host_are_refused() {
+    let app = spawn_app().await;
+    let port = app.base.rsplit(':').next().unwrap().to_owned();
+    for host in [format!("127.0.0.1:{port}"), format!("localhost:{port}")] {
+        assert_eq!(kinds_for_host(&app, &host).await.0, 200, "{host}");
+    }
+    for host in [
+        format!("evil.example:{port}"),
+        format!("localhost.evil.example:{port}"),
+    ] {
+        let (status, body) = kinds_for_host(&app, &host).await;
+        assert_eq!(status, 421, "{host}: {body}");
+        assert!(body.contains("does not answer for"), "{body}");
+    }
+    // The health checks answer whatever the host (probes use addresses).
+    let probe =
+        format!("GET /healthz HTTP/1.1\r\nHost: 10.1.2.3:{port}\r\nConnection: close\r\n\r\n");
+    assert_eq!(raw(&app, probe.as_bytes()).await.0, 200);
+
+    let app = spawn_app_with(|config| {
+        config.public_url = Some(server::config::PublicUrl {
+            authority: "jobs.example.com".to_owned(),
+        })
+    })
+    .await;
+    assert_eq!(kinds_for_host(&app, "jobs.example.com").await.0, 200);
+    assert_eq!(kinds_for_host(&app, "evil.example").await.0, 421);
 }
