@@ -97,7 +97,15 @@ impl JobError {
         JobError::Failed(reason.into())
     }
 
+    /// Reading or writing failed; a full volume says so plainly (the person who reads
+    /// it can do something about it).
     pub fn io(context: impl Into<String>, source: std::io::Error) -> Self {
+        if source.kind() == std::io::ErrorKind::StorageFull {
+            return JobError::Failed(format!(
+                "{}: no space left on the data volume",
+                context.into()
+            ));
+        }
         JobError::Io {
             context: context.into(),
             source,

@@ -359,7 +359,7 @@ impl<W: Write> OrderWriter<W> {
     pub fn finish(self) -> io::Result<W> {
         self.csv
             .into_inner()
-            .map_err(|e| io::Error::other(e.to_string()))
+            .map_err(csv::IntoInnerError::into_error)
     }
 }
 
