@@ -139,7 +139,7 @@ impl ApiError {
             ApiError::ShuttingDown
             | ApiError::DatabaseUnavailable(_)
             | ApiError::NotReady(_)
-            | ApiError::NotAdmitted(_)
+            | ApiError::NotAdmitted(Refusal::QueueFull { .. } | Refusal::OwnerBusy { .. })
             | ApiError::TooManyStreams(_) => Some(RETRY_BUSY_SECS),
             ApiError::RateLimited(exceeded) => Some(exceeded.retry_after_secs()),
             _ => None,
@@ -224,6 +224,10 @@ impl ApiError {
             ApiError::Forbidden(_) => (
                 StatusCode::FORBIDDEN,
                 ErrorBody::new(ErrorCode::Forbidden, message),
+            ),
+            ApiError::NotAdmitted(Refusal::AlreadyRetried { .. }) => (
+                StatusCode::CONFLICT,
+                ErrorBody::new(ErrorCode::Conflict, message),
             ),
             ApiError::NotAdmitted(Refusal::QueueFull { .. })
             | ApiError::DatabaseUnavailable(_)

@@ -35,6 +35,7 @@ macro_rules! store_contract {
             tokens_name_their_owner_until_revoked,
             a_run_that_lost_its_claim_cannot_write,
             a_write_for_a_job_not_stored_is_gone_and_fails_no_other,
+            a_job_has_one_retry_at_a_time,
         );
     };
     (@checks $open:path; $($check:ident),* $(,)?) => {
@@ -607,4 +608,63 @@ pub(crate) async fn a_write_for_a_job_not_stored_is_gone_and_fails_no_other(stor
     assert!(store.was_removed(&owner, removed).await.unwrap());
     let other = store.job(&owner, other).await.unwrap().unwrap();
     assert_eq!(other.status, JobStatus::Cancelled);
+}
+
+/// Two retries of one job sent together (a double click, a request sent twice, two
+/// nodes) make one new job; once that retry has ended, the job may be retried again.
+pub(crate) async fn a_job_has_one_retry_at_a_time(store: &dyn Store) {
+    let owner = Owner::new("t-retries");
+    let old = create(store, &owner).await;
+    let cancel = |job_id| {
+        Write::Record(JobEvent::Cancelled(Cancelled {
+            job_id,
+            step: None,
+            at: Utc::now(),
+        }))
+    };
+    store.write_all(&[cancel(old)], Utc::now()).await.unwrap();
+    let retry = || {
+        Write::Create(NewJob {
+            retry_of: Some(old),
+            ..new_job(&owner, Admission::UNLIMITED)
+        })
+    };
+    let written = store
+        .write_all(&[retry(), retry()], Utc::now())
+        .await
+        .unwrap();
+    let [Written::Created(Ok(first)), Written::Created(Err(refused))] = written.as_slice() else {
+        panic!("unexpected outcomes: {written:?}");
+    };
+    let first = first.0.id;
+    assert_eq!(*refused, Refusal::AlreadyRetried { retry: first });
+    // In a group of its own, as from another request or node: the same.
+    let again = create_job(
+        store,
+        NewJob {
+            retry_of: Some(old),
+            ..new_job(&owner, Admission::UNLIMITED)
+        },
+    )
+    .await;
+    assert!(matches!(
+        again,
+        Err(StoreError::Refused(Refusal::AlreadyRetried { retry })) if retry == first
+    ));
+    // The retry ended (cancelled): the job may be retried again.
+    store.write_all(&[cancel(first)], Utc::now()).await.unwrap();
+    let (second, _) = create_job(
+        store,
+        NewJob {
+            retry_of: Some(old),
+            ..new_job(&owner, Admission::UNLIMITED)
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(second.retry_of, Some(old));
+    assert_eq!(
+        store.jobs(&owner, 10, None).await.unwrap().counts.total(),
+        3
+    );
 }

@@ -34,6 +34,8 @@ pub(super) struct Needs {
     pub(super) queued_up_to: Option<u32>,
     /// The owners whose jobs in flight limit a new job, each with the largest such limit.
     pub(super) in_flight_up_to: HashMap<Owner, u32>,
+    /// The jobs new jobs retry: each may have one retry queued or running at a time.
+    pub(super) retried: Vec<JobId>,
 }
 
 impl Needs {
@@ -46,6 +48,7 @@ impl Needs {
                 }
                 Write::Claim { max } => needs.claims = needs.claims.saturating_add(*max),
                 Write::Create(new) => {
+                    needs.retried.extend(new.retry_of);
                     let Admission {
                         max_queued,
                         max_in_flight_per_owner,
@@ -81,6 +84,8 @@ pub(super) struct Loaded {
     /// Queued jobs the claims may take, oldest first (up to [`Needs::claims`] of them
     /// not among the known ones).
     pub(super) claimable: Vec<(Job, Owner)>,
+    /// For the jobs of [`Needs::retried`] that have one, their retry queued or running.
+    pub(super) retries: HashMap<JobId, JobId>,
 }
 
 /// A job the group has read or made, as it left it.
@@ -150,6 +155,8 @@ struct Group {
     order: Vec<JobId>,
     /// Queued jobs the claims may take, oldest first, not touched yet.
     claimable: VecDeque<(Job, Owner)>,
+    /// Retries queued or running, by the job they retry (this group's included).
+    retries: HashMap<JobId, JobId>,
     events: Vec<(StoredEvent, DateTime<Utc>)>,
     removals: Vec<(JobId, EventId)>,
 }
@@ -177,6 +184,7 @@ impl Group {
             in_flight,
             known,
             claimable,
+            retries,
         } = loaded;
         let mut group = Self {
             last_event_id,
@@ -185,6 +193,7 @@ impl Group {
             jobs: HashMap::new(),
             order: Vec::new(),
             claimable: VecDeque::new(),
+            retries,
             events: Vec::new(),
             removals: Vec::new(),
         };
@@ -281,6 +290,9 @@ impl Group {
             retry_of,
             admission,
         } = new;
+        if let Some(&retry) = retry_of.as_ref().and_then(|old| self.retries.get(old)) {
+            return Err(Refusal::AlreadyRetried { retry });
+        }
         self.admit(owner, *admission)?;
         let mut job = Job::new(
             JobId(uuid::Uuid::new_v4()),
@@ -289,6 +301,9 @@ impl Group {
             now,
         );
         job.retry_of = *retry_of;
+        if let Some(old) = retry_of {
+            self.retries.insert(*old, job.id);
+        }
         // The `created` event carries the job as of that event, its own id included.
         job.last_event_id = self.next_event_id();
         let event = JobEvent::Created(Box::new(JobCreated {

@@ -182,6 +182,10 @@ pub enum Refusal {
     QueueFull { max: u32 },
     #[error("you have {max} jobs queued or running, the most allowed at once; wait for one to end")]
     OwnerBusy { max: u32 },
+    /// A retry of a job that has one queued or running already (a double click, a
+    /// request sent twice): one retry at a time.
+    #[error("this job is being retried already (job {retry})")]
+    AlreadyRetried { retry: JobId },
 }
 
 /// An API token as listed (the token itself is never stored).

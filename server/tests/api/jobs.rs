@@ -1,6 +1,6 @@
 //! The REST endpoints on the happy path.
 
-use app::job::{JobList, JobStatus};
+use app::job::{Job, JobList, JobStatus};
 use serde_json::json;
 
 use crate::helpers::*;
@@ -179,4 +179,29 @@ async fn jobs_beyond_the_worker_count_wait_in_the_queue() {
         second_ended.started_at >= first_ended.finished_at,
         "one at a time"
     );
+}
+
+/// Two retries of one job sent at once (a double click, a request sent twice) make one
+/// new job; the other is answered `409`, naming the retry that runs.
+#[tokio::test]
+async fn two_retries_sent_at_once_make_one_new_job() {
+    let app = spawn_app().await;
+    let failing = json!({"kind": "demo", "params": {"steps": 3, "stepMs": 1000, "failAt": 2}});
+    let job = app.start(failing).await;
+    app.wait_until_ended(&job).await;
+    let url = app.url(&format!("/api/jobs/{}/retry", job.id));
+    let (one, two) = tokio::join!(app.client.post(&url).send(), app.client.post(&url).send());
+    let (one, two) = (one.unwrap(), two.unwrap());
+    let (made, refused) = if one.status() == 202 {
+        (one, two)
+    } else {
+        (two, one)
+    };
+    assert_eq!(made.status(), 202);
+    assert_eq!(refused.status(), 409);
+    let retry: Job = made.json().await.unwrap();
+    let body: serde_json::Value = refused.json().await.unwrap();
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(message.contains(&retry.id.to_string()), "{message}");
+    assert_eq!(app.list().await.len(), 2, "the job and one retry");
 }

@@ -16,7 +16,7 @@ use sqlx::{FromRow, PgConnection, Postgres, QueryBuilder, Row};
 use super::LOG_CHANNEL;
 use crate::owner::Owner;
 use crate::store::group::{Loaded, Needs, Outcome, Touched};
-use crate::store::rows::{JobRow, details, job_columns};
+use crate::store::rows::{JobRow, details, job_columns, job_id};
 use crate::store::{StoreError, StoredEvent};
 
 /// Locks and reads what the group needs, inside the transaction on `conn`.
@@ -62,6 +62,19 @@ pub(super) async fn load(conn: &mut PgConnection, needs: &Needs) -> Result<Loade
         sqlx::query_as("SELECT last_id, queued FROM log_head FOR UPDATE")
             .fetch_one(&mut *conn)
             .await?;
+    if !needs.retried.is_empty() {
+        let old: Vec<String> = needs.retried.iter().map(ToString::to_string).collect();
+        let retries: Vec<(String, String)> = sqlx::query_as(
+            "SELECT retry_of, id FROM jobs WHERE retry_of = ANY($1) \
+             AND status IN ('queued', 'running')",
+        )
+        .bind(&old)
+        .fetch_all(&mut *conn)
+        .await?;
+        for (old, retry) in retries {
+            loaded.retries.insert(job_id(&old)?, job_id(&retry)?);
+        }
+    }
     if !needs.in_flight_up_to.is_empty() {
         let owners: Vec<&str> = needs.in_flight_up_to.keys().map(Owner::as_str).collect();
         let counts: Vec<(String, i64)> =

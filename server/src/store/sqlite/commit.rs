@@ -99,6 +99,18 @@ fn load(conn: &Connection, live: &LiveJobs, needs: &Needs) -> Result<Loaded, Sto
     for id in &needs.ids {
         loaded.known.extend(job(conn, live, *id)?);
     }
+    for old in &needs.retried {
+        let retry: Option<String> = conn
+            .prepare_cached(
+                "SELECT id FROM jobs WHERE retry_of = ? AND status IN ('queued', 'running') \
+                 LIMIT 1",
+            )?
+            .query_row([old.to_string()], |row| row.get(0))
+            .optional()?;
+        if let Some(retry) = retry {
+            loaded.retries.insert(*old, job_id(&retry)?);
+        }
+    }
     if needs.claims > 0 {
         // As many more as the known jobs, which the group does not take as claimable.
         let up_to = i64::from(needs.claims) + needs.ids.len() as i64;
