@@ -258,11 +258,8 @@ async fn the_all_jobs_stream_carries_only_the_callers_events_also_when_resumed()
     }
 }
 
-#[tokio::test]
-async fn an_uploaded_file_and_its_job_are_its_owners_alone() {
-    let app = spawn_app().await;
-    let alice = app.browser().await;
-    let bob = app.browser().await;
+/// `client` starts a compress job with a file of private notes.
+async fn compress_notes(app: &TestApp, client: &reqwest::Client) -> Job {
     let form = reqwest::multipart::Form::new()
         .text("kind", "compress")
         .part(
@@ -272,14 +269,22 @@ async fn an_uploaded_file_and_its_job_are_its_owners_alone() {
                 .mime_str("text/plain")
                 .unwrap(),
         );
-    let response = alice
+    let response = client
         .post(app.url("/api/jobs"))
         .multipart(form)
         .send()
         .await
         .unwrap();
     assert_eq!(response.status(), 202);
-    let job: Job = response.json().await.unwrap();
+    response.json().await.unwrap()
+}
+
+#[tokio::test]
+async fn an_uploaded_file_and_its_job_are_its_owners_alone() {
+    let app = spawn_app().await;
+    let alice = app.browser().await;
+    let bob = app.browser().await;
+    let job = compress_notes(&app, &alice).await;
     events_until(&app, &alice, &job.links.events, None, |e| e.is_terminal()).await;
     let done: Job = alice
         .get(app.url(&job.links.self_))
@@ -313,23 +318,7 @@ async fn an_upload_is_taken_only_from_a_file_part_of_the_same_request() {
     let app = spawn_app().await;
     let alice = app.browser().await;
     let bob = app.browser().await;
-    let form = reqwest::multipart::Form::new()
-        .text("kind", "compress")
-        .part(
-            "file",
-            reqwest::multipart::Part::bytes(b"private notes\n".repeat(100))
-                .file_name("notes.txt")
-                .mime_str("text/plain")
-                .unwrap(),
-        );
-    let response = alice
-        .post(app.url("/api/jobs"))
-        .multipart(form)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 202);
-    let job: Job = response.json().await.unwrap();
+    let job = compress_notes(&app, &alice).await;
     let upload = job.spec.params["file"].clone();
 
     let forged = reqwest::multipart::Form::new()

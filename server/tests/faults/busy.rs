@@ -29,6 +29,12 @@ fn hold_write_lock(
     (holding, release)
 }
 
+/// `GET /api/jobs` as the tests' client.
+async fn job_list(server: &Server) -> Value {
+    let response = server.client.get(server.url("/api/jobs")).send().await;
+    response.unwrap().json().await.unwrap()
+}
+
 #[tokio::test]
 async fn a_write_lock_held_elsewhere_answers_503_with_the_reason_then_work_goes_on() {
     let data = data_dir();
@@ -73,15 +79,7 @@ async fn a_write_lock_held_elsewhere_answers_503_with_the_reason_then_work_goes_
     let ready = reqwest::get(server.url("/readyz")).await.unwrap();
     assert_eq!(ready.status(), 200);
     // Nothing of the refused request was stored.
-    let list: Value = server
-        .client
-        .get(server.url("/api/jobs"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let list = job_list(&server).await;
     assert_eq!(list["jobs"].as_array().unwrap().len(), 1, "{list}");
 }
 
@@ -112,15 +110,7 @@ async fn an_ending_that_cannot_be_written_is_tried_again_until_it_is_stored() {
     let events = collect_until(&mut stream, ends(&job)).await;
     assert_eq!(events.last().unwrap().event, "completion");
     assert_eq!(server.job(job.id).await.status, JobStatus::Completed);
-    let list: Value = server
-        .client
-        .get(server.url("/api/jobs"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let list = job_list(&server).await;
     assert_eq!(list["counts"]["running"], 0, "{list}");
     assert_eq!(list["counts"]["completed"], 1, "{list}");
 }
