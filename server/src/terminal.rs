@@ -327,17 +327,18 @@ async fn read_to_the_end(client: &Client, id: JobId, bar: &ProgressBar) -> anyho
             Ok(response) if response.status().is_server_error() => {
                 bar.set_message(format!("Candor answered {}; retrying…", response.status()));
             }
-            // Too many streams open at once: wait as long as Candor asks.
-            Ok(response) if busy_for(&response).is_some() => {
-                let pause = busy_for(&response).unwrap_or(wait);
-                bar.set_message(format!(
-                    "Candor is busy ({}); trying again in {} s",
-                    response.status(),
-                    pause.as_secs()
-                ));
-                tokio::time::sleep(pause.saturating_sub(wait)).await;
-            }
-            Ok(response) => return Err(refusal(response).await),
+            Ok(response) => match busy_for(&response) {
+                // Too many streams open at once: wait as long as Candor asks.
+                Some(pause) => {
+                    bar.set_message(format!(
+                        "Candor is busy ({}); trying again in {} s",
+                        response.status(),
+                        pause.as_secs()
+                    ));
+                    tokio::time::sleep(pause.saturating_sub(wait)).await;
+                }
+                None => return Err(refusal(response).await),
+            },
             Err(err) => {
                 bar.set_message(format!("cannot reach Candor ({err}); retrying…"));
             }

@@ -204,6 +204,29 @@ fn stored(written: &Written) -> impl Iterator<Item = &StoredEvent> {
     one.into_iter().chain(claimed.iter().map(|c| &c.event))
 }
 
+/// Writes each of a failed group's writes alone, announcing and answering each.
+async fn write_one_by_one(
+    store: &dyn Store,
+    announce: &Announce,
+    health: &WriteHealth,
+    writes: &[Write],
+    replies: &mut Vec<Reply>,
+) {
+    for (write, reply) in writes.iter().zip(replies.drain(..)) {
+        let written = write_one(store, write.clone()).await;
+        match &written {
+            Ok(written) => {
+                health.set(None);
+                let written = std::slice::from_ref(written);
+                count(written);
+                announce.written(written);
+            }
+            Err(err) => health.set(err.unavailable()),
+        }
+        let _ = reply.send(written);
+    }
+}
+
 /// Counts what a commit stored for `/metrics`: the events, the jobs accepted, and the
 /// jobs that ended. Every acceptance and every ending is written here, whoever wrote it
 /// (a request, a worker, a cancel, a rescue), so this is the one place each is counted.
@@ -258,36 +281,24 @@ async fn write_groups(
                     let _ = reply.send(Ok(written));
                 }
             }
-            // The database cannot take writes now (busy, full, unreachable): each
-            // caller hears why at once, rather than waiting for it again alone.
-            Err(err) if err.is_unavailable() => {
-                counter!(metrics::STORE_ERRORS).increment(1);
-                let why = err.unavailable();
-                health.set(why);
-                tracing::warn!(error = %err, writes = writes.len(), "a group commit failed: the database is unavailable");
-                for reply in replies.drain(..) {
-                    let _ = reply.send(Err(why.map_or_else(
-                        || StoreError::Corrupt(err.to_string()),
-                        StoreError::Unavailable,
-                    )));
-                }
-            }
-            // The group failed as one: each write tries alone, and hears its own answer.
             Err(err) => {
                 counter!(metrics::STORE_ERRORS).increment(1);
-                tracing::warn!(error = %err, writes = writes.len(), "a group commit failed; writing one by one");
-                for (write, reply) in writes.iter().zip(replies.drain(..)) {
-                    let written = write_one(store.as_ref(), write.clone()).await;
-                    match &written {
-                        Ok(written) => {
-                            health.set(None);
-                            let written = std::slice::from_ref(written);
-                            count(written);
-                            announce.written(written);
+                match err.unavailable() {
+                    // The database cannot take writes now (busy, full, unreachable): each
+                    // caller hears why at once, rather than waiting for it again alone.
+                    Some(why) => {
+                        health.set(Some(why));
+                        tracing::warn!(error = %err, writes = writes.len(), "a group commit failed: the database is unavailable");
+                        for reply in replies.drain(..) {
+                            let _ = reply.send(Err(StoreError::Unavailable(why)));
                         }
-                        Err(err) => health.set(err.unavailable()),
                     }
-                    let _ = reply.send(written);
+                    // The group failed as one: each write tries alone, and hears its own
+                    // answer.
+                    None => {
+                        tracing::warn!(error = %err, writes = writes.len(), "a group commit failed; writing one by one");
+                        write_one_by_one(&*store, &announce, &health, &writes, &mut replies).await;
+                    }
                 }
             }
         }

@@ -47,14 +47,10 @@ pub(super) async fn download(
             headers.insert(header::CONTENT_DISPOSITION, value);
         }
         // The owner's own result: no cache between them and Candor (a CDN, a proxy)
-        // may keep it, and no browser may take it for another type than it says.
+        // may keep it. (`nosniff` is on every response already.)
         headers.insert(
             header::CACHE_CONTROL,
             HeaderValue::from_static("private, no-store"),
-        );
-        headers.insert(
-            header::X_CONTENT_TYPE_OPTIONS,
-            HeaderValue::from_static("nosniff"),
         );
         if extension == "csv" {
             headers.insert(

@@ -184,3 +184,75 @@ pub async fn watch_unheld_runs(
         suspects = unheld.into_iter().map(|job| job.id).collect();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use app::job::JobSpec;
+
+    use super::*;
+    use crate::artifacts::Artifacts;
+    use crate::events::{Announce, Bus};
+    use crate::jobs::{RunnerConfig, Services, builtin_kinds};
+    use crate::orders::OrdersTable;
+    use crate::owner::Owner;
+    use crate::store::{Admission, SqliteStore};
+    use crate::uploads::Uploads;
+
+    /// A job marked running that no run of this process holds (claimed, and its run
+    /// never started) is ended by the watchdog, as a restart would end it.
+    #[tokio::test]
+    async fn the_watchdog_ends_a_running_job_that_no_run_holds() {
+        let dir = tempfile::tempdir().unwrap();
+        let sqlite = SqliteStore::open(&dir.path().join("t.db")).await.unwrap();
+        let services = Services {
+            orders: OrdersTable::new(sqlite.database().clone()),
+            uploads: Uploads::new(dir.path().join("uploads")),
+        };
+        let store: Arc<dyn Store> = Arc::new(sqlite);
+        let bus = Bus::new(16);
+        let mut events = bus.subscribe();
+        let recorder = Recorder::new(store.clone(), Announce::Bus(bus));
+        let runner = Runner::new(
+            recorder.clone(),
+            builtin_kinds(),
+            services,
+            RunnerConfig {
+                workers: 1,
+                progress_interval: Duration::from_millis(10),
+                artifacts: Artifacts::new(dir.path().join("artifacts")),
+                shutdown_grace: Duration::from_secs(1),
+            },
+        );
+        let owner = Owner::local();
+        let spec = JobSpec::new("demo", serde_json::json!({ "steps": 1, "stepMs": 0 }));
+        let job = recorder
+            .create_job(&owner, &spec, "Demo", None, Admission::UNLIMITED)
+            .await
+            .unwrap();
+        // Claimed, but the runner (not running) holds no run of it.
+        assert_eq!(recorder.claim(1).await.unwrap().len(), 1);
+        let stop = CancellationToken::new();
+        tokio::spawn(watch_unheld_runs(
+            store.clone(),
+            runner,
+            recorder,
+            builtin_kinds(),
+            Duration::from_millis(20),
+            stop.clone(),
+        ));
+        tokio::time::timeout(Duration::from_secs(30), async {
+            loop {
+                let event = events.recv().await.unwrap();
+                if event.job_id == job.id && event.kind == app::event::EventKind::Failure {
+                    return;
+                }
+            }
+        })
+        .await
+        .expect("the watchdog ends the job");
+        let ended = store.job(&owner, job.id).await.unwrap().unwrap();
+        stop.cancel();
+        assert_eq!(ended.status, JobStatus::Failed);
+        assert_eq!(ended.error.as_deref(), Some(RUN_LOST));
+    }
+}

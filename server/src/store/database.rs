@@ -85,9 +85,4 @@ impl Database {
     pub(crate) fn begin_write(&self) -> &'static str {
         self.dialect.begin_write
     }
-
-    /// Closes the pool (tests that open the same database again).
-    pub async fn close(&self) {
-        with_pool!(&self.db, pool => pool.close().await)
-    }
 }
