@@ -12,6 +12,8 @@ pub enum ErrorCode {
     UnsupportedMediaType,
     /// The body is larger than the endpoint accepts.
     PayloadTooLarge,
+    /// The request body stopped arriving (nothing for the body-idle timeout).
+    RequestTimeout,
     /// The endpoint exists, but not for this HTTP method.
     MethodNotAllowed,
     /// `kind` names no job kind.

@@ -14,7 +14,7 @@ use crate::job::{FieldError, group_digits};
 /// Characters that have no place in a one-line text value and could change how the
 /// text around it reads where it is shown (a title, a log line): C0/C1 controls and the
 /// Unicode bidirectional overrides and isolates.
-fn is_invisible_control(c: char) -> bool {
+pub fn is_invisible_control(c: char) -> bool {
     c.is_control() || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
 }
 

@@ -133,6 +133,13 @@ pub struct Limits {
     /// `CANDOR_MAX_CONNECTIONS`: the most open TCP connections; further clients wait in
     /// the listen queue. Default 12000 (lowered to fit the process's file limit).
     pub max_connections: usize,
+    /// `CANDOR_HEADER_READ_TIMEOUT_SECS`: how long a connection may take to send a
+    /// request's headers (from its first byte, or from connecting); slower ones are
+    /// closed. Default 30.
+    pub header_read_timeout: Duration,
+    /// `CANDOR_BODY_IDLE_TIMEOUT_SECS`: how long a request body may go without sending
+    /// a byte; a body that stalls longer is refused with `408`. Default 30.
+    pub body_idle_timeout: Duration,
 }
 
 impl Default for Limits {
@@ -145,6 +152,8 @@ impl Default for Limits {
             max_streams: 10_000,
             owner_max_streams: 32,
             max_connections: 12_000,
+            header_read_timeout: Duration::from_secs(30),
+            body_idle_timeout: Duration::from_secs(30),
         }
     }
 }
@@ -394,6 +403,16 @@ impl<L: Fn(&str) -> Option<String>> Env<'_, L> {
                 16..=10_000_000,
                 d.max_connections,
             )? as usize,
+            header_read_timeout: self.seconds(
+                "CANDOR_HEADER_READ_TIMEOUT_SECS",
+                1..=3600,
+                d.header_read_timeout,
+            )?,
+            body_idle_timeout: self.seconds(
+                "CANDOR_BODY_IDLE_TIMEOUT_SECS",
+                1..=3600,
+                d.body_idle_timeout,
+            )?,
         })
     }
 

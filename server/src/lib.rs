@@ -21,7 +21,8 @@
 //! - [`owner`] and [`identity`]: who a request acts for (session cookie or API token).
 //! - [`limits`]: the limits that keep one client from taking the server from the others.
 //! - [`shutdown`]: the signal that stops everything gracefully.
-//! - [`tls`]: HTTPS with HTTP/2, given a certificate.
+//! - [`serving`]: serving each connection, with its timeouts and the shutdown deadline;
+//!   [`tls`]: HTTPS with HTTP/2, given a certificate.
 //! - [`terminal`]: the terminal client (`candor submit`, `candor follow`).
 //! - [`metrics`]: what Candor counts for Prometheus (`/metrics` on the admin address).
 
@@ -37,6 +38,7 @@ pub mod metrics;
 pub mod orders;
 pub mod owner;
 pub mod retention;
+pub mod serving;
 pub mod shutdown;
 pub mod startup;
 pub mod store;

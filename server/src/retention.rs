@@ -16,6 +16,7 @@ use crate::artifacts::Artifacts;
 use crate::events::Recorder;
 use crate::jobs::Kinds;
 use crate::metrics;
+use crate::owner::Owner;
 use crate::store::{Store, StoreError};
 use crate::uploads::Uploads;
 
@@ -68,8 +69,8 @@ impl Sweeper {
                 .store
                 .expired_jobs(cutoff, after.as_ref(), BATCH)
                 .await?;
-            for job in &expired {
-                if self.remove(job).await? {
+            for (job, owner) in &expired {
+                if self.remove(job, owner).await? {
                     swept.removed += 1;
                 } else {
                     swept.failed += 1;
@@ -78,7 +79,7 @@ impl Sweeper {
             if expired.len() < BATCH as usize {
                 break;
             }
-            after = expired.into_iter().last();
+            after = expired.into_iter().last().map(|(job, _)| job);
         }
         Ok(swept)
     }
@@ -86,7 +87,7 @@ impl Sweeper {
     /// Removes one expired job: its files first (once `removed` is announced, nothing of
     /// the job is left; a crash in between leaves a job whose file is gone, and the next
     /// sweep removes it). `false` if its files could not be deleted.
-    async fn remove(&self, job: &Job) -> Result<bool, StoreError> {
+    async fn remove(&self, job: &Job, owner: &Owner) -> Result<bool, StoreError> {
         let job_id = job.id;
         if let Err(err) = self.artifacts.remove(job_id).await {
             tracing::warn!(%job_id, error = %err, "could not delete an expired job's files; will try again");
@@ -94,7 +95,7 @@ impl Sweeper {
             return Ok(false);
         }
         for (_, upload) in self.kinds.uploads(&job.spec) {
-            self.uploads.remove(&upload).await;
+            self.uploads.remove(owner, &upload).await;
         }
         let event = JobEvent::Removed(JobRemoved {
             job_id,

@@ -27,6 +27,8 @@ pub enum ApiError {
     UnsupportedMediaType,
     #[error("the body is larger than the {limit} bytes this endpoint accepts")]
     PayloadTooLarge { limit: usize },
+    #[error("the request body stopped arriving: nothing came for {}s", after.as_secs())]
+    BodyStalled { after: std::time::Duration },
     #[error("{field}: the file is larger than the {max} bytes allowed")]
     FileTooLarge { field: String, max: u64 },
     #[error("{field}: files of type '{content_type}' are not accepted here (accepted: {accepted})")]
@@ -167,6 +169,10 @@ impl ApiError {
             ApiError::PayloadTooLarge { .. } => (
                 StatusCode::PAYLOAD_TOO_LARGE,
                 ErrorBody::new(ErrorCode::PayloadTooLarge, message),
+            ),
+            ApiError::BodyStalled { .. } => (
+                StatusCode::REQUEST_TIMEOUT,
+                ErrorBody::new(ErrorCode::RequestTimeout, message).with_field("body"),
             ),
             ApiError::FileTooLarge { field, .. } => (
                 StatusCode::PAYLOAD_TOO_LARGE,

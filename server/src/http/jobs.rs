@@ -2,16 +2,17 @@
 
 use app::job::{Job, JobId, JobList, JobSpec};
 use axum::Json;
+use axum::body::Body;
 use axum::extract::{FromRequest, Multipart, Path, Query, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use http_body_util::{BodyExt, LengthLimitError, Limited};
+use http_body_util::{BodyExt, Limited};
 use serde::Deserialize;
 
 use super::AppState;
 use super::error::ApiError;
 use super::multipart::{FormRequest, read_job_form};
-use super::request::{BodyType, body_type, parse_job_request};
+use super::request::{BodyBounds, BodyType, body_type, parse_job_request};
 use crate::jobs::Submission;
 use crate::owner::Owner;
 
@@ -66,7 +67,7 @@ pub(super) async fn create(
             (spec, title, Vec::new())
         }
         BodyType::Form => {
-            let form = read_form_request(&state, request).await?;
+            let form = read_form_request(&state, &owner, request).await?;
             (form.spec, form.title, form.uploads)
         }
     };
@@ -90,40 +91,55 @@ async fn read_json_request(
     state: &AppState,
     request: Request,
 ) -> Result<(JobSpec, String), ApiError> {
-    let limit = state.limits.request_max_bytes;
-    let body = Limited::new(request.into_body(), limit)
+    let bounds = BodyBounds {
+        max_bytes: state.limits.request_max_bytes as u64,
+        idle: state.limits.body_idle_timeout,
+    };
+    let body = Limited::new(request.into_body(), state.limits.request_max_bytes)
         .collect()
         .await
         .map_err(|err| {
-            if err.is::<LengthLimitError>() {
-                ApiError::PayloadTooLarge { limit }
-            } else {
+            bounds.refusal(err.as_ref()).unwrap_or_else(|| {
                 ApiError::MalformedJson(format!("the body could not be read: {err}"))
-            }
+            })
         })?
         .to_bytes();
     parse_job_request(&body, &state.kinds)
 }
 
-/// A form job request with its files stored; an oversized upload is refused before any
-/// of it is read, when its size is declared.
-async fn read_form_request(state: &AppState, request: Request) -> Result<FormRequest, ApiError> {
+/// A form job request with its files stored. The whole body, however it is framed, is
+/// bounded by the largest file plus the text around it; an oversized one is refused
+/// before any of it is read when its size is declared.
+async fn read_form_request(
+    state: &AppState,
+    owner: &Owner,
+    request: Request,
+) -> Result<FormRequest, ApiError> {
+    let bounds = BodyBounds {
+        max_bytes: state.upload_max_bytes + state.limits.request_max_bytes as u64,
+        idle: state.limits.body_idle_timeout,
+    };
     let declared = request
         .headers()
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > state.upload_max_bytes + state.limits.request_max_bytes as u64)
-    {
+    if declared.is_some_and(|n| n > bounds.max_bytes) {
         return Err(ApiError::FileTooLarge {
             field: "params".to_owned(),
             max: state.upload_max_bytes,
         });
     }
+    let request = request.map(|body| {
+        Body::new(Limited::new(
+            body,
+            usize::try_from(bounds.max_bytes).unwrap_or(usize::MAX),
+        ))
+    });
     let form = Multipart::from_request(request, state)
         .await
         .map_err(|e| ApiError::MalformedForm(e.body_text()))?;
-    read_job_form(state, form).await
+    read_job_form(state, owner, form, bounds).await
 }
 
 /// `POST /api/jobs/{id}/retry`: starts a new job with a failed or cancelled job's kind

@@ -3,7 +3,11 @@
 
 use app::job::{FieldError, JobSpec};
 use axum::http::{HeaderMap, header};
+use std::time::Duration;
+
+use http_body_util::LengthLimitError;
 use serde_json::Value;
+use tower_http::timeout::TimeoutError;
 
 use super::error::ApiError;
 use crate::jobs::{Kinds, SpecError};
@@ -43,6 +47,33 @@ impl From<SpecError> for ApiError {
 }
 
 /// Parses and checks a JSON job request: `{"kind": "...", "params": {...}}`. Returns
+/// How many bytes a request body may have, and how long it may go without sending one.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct BodyBounds {
+    pub(super) max_bytes: u64,
+    pub(super) idle: Duration,
+}
+
+impl BodyBounds {
+    /// The answer to a body that could not be read because it stalled (`408`) or went
+    /// past the limit (`413`), when that is why.
+    pub(super) fn refusal(&self, err: &(dyn std::error::Error + 'static)) -> Option<ApiError> {
+        let mut cause = Some(err);
+        while let Some(err) = cause {
+            if err.is::<TimeoutError>() {
+                return Some(ApiError::BodyStalled { after: self.idle });
+            }
+            if err.is::<LengthLimitError>() {
+                return Some(ApiError::PayloadTooLarge {
+                    limit: usize::try_from(self.max_bytes).unwrap_or(usize::MAX),
+                });
+            }
+            cause = err.source();
+        }
+        None
+    }
+}
+
 /// the spec and the job's title.
 pub fn parse_job_request(body: &[u8], kinds: &Kinds) -> Result<(JobSpec, String), ApiError> {
     let value = strict_json(body)

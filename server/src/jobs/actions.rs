@@ -54,7 +54,10 @@ impl Runner {
                 Ok(job)
             }
             Err(err) => {
-                self.services.uploads.remove_all(new.uploads).await;
+                self.services
+                    .uploads
+                    .remove_all(new.owner, new.uploads)
+                    .await;
                 Err(err)
             }
         }
@@ -99,10 +102,10 @@ impl Runner {
         let mut spec = old.spec.clone();
         let mut copies = Vec::new();
         for (param, upload) in self.kinds.uploads(&old.spec) {
-            let copy = match uploads.duplicate(&upload).await {
+            let copy = match uploads.duplicate(owner, &upload).await {
                 Ok(copy) => copy,
                 Err(err) => {
-                    uploads.remove_all(&copies).await;
+                    uploads.remove_all(owner, &copies).await;
                     return Err(ActionError::FileGone {
                         file: upload.name,
                         reason: err.to_string(),

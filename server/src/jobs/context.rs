@@ -14,6 +14,7 @@ use super::progress::{Progress, Unwritten};
 use super::{JobError, Outcome};
 use crate::artifacts::Artifacts;
 use crate::orders::OrdersTable;
+use crate::owner::Owner;
 use crate::uploads::Uploads;
 
 /// What jobs share besides their own progress: the data they work on.
@@ -32,6 +33,8 @@ pub struct JobContext {
 
 struct Inner {
     id: JobId,
+    /// Whose job it is (its uploads are in the owner's folder).
+    owner: Owner,
     progress: watch::Sender<Progress>,
     /// Log lines and the steps begun, until the progress writer takes them.
     unwritten: Unwritten,
@@ -43,6 +46,7 @@ struct Inner {
 impl JobContext {
     pub(crate) fn new(
         id: JobId,
+        owner: Owner,
         progress: watch::Sender<Progress>,
         unwritten: Unwritten,
         cancel: CancellationToken,
@@ -52,6 +56,7 @@ impl JobContext {
         Self {
             inner: Arc::new(Inner {
                 id,
+                owner,
                 progress,
                 unwritten,
                 cancel,
@@ -72,7 +77,7 @@ impl JobContext {
 
     /// Where a file that came with the job's request is stored.
     pub fn upload_path(&self, upload: &Upload) -> PathBuf {
-        self.inner.services.uploads.path(upload)
+        self.inner.services.uploads.path(&self.inner.owner, upload)
     }
 
     /// Reports that the job is `percent` done and working on `step`. Costs a comparison

@@ -25,6 +25,7 @@ use super::registry::{self, Kinds};
 use super::{JobContext, JobError, Outcome};
 use crate::artifacts::Artifacts;
 use crate::events::{Published, Recorder};
+use crate::owner::Owner;
 use crate::store::{ClaimedJob, Recorded, Store};
 
 /// How long an idle runner sleeps before looking at the queue again even without a
@@ -186,14 +187,14 @@ impl Runner {
         stop: CancellationToken,
         prepare: impl FnOnce(JobContext) -> registry::Prepared,
     ) {
-        let job = claimed.job;
+        let (job, owner) = (claimed.job, claimed.event.owner);
         let id = job.id;
         let span = tracing::info_span!("job", %id, kind = %job.spec.kind);
         async move {
             tracing::info!("started");
             let cancel = CancellationToken::new();
             self.lock_running().insert(id, cancel.clone());
-            let (reporter, ctx) = self.start_reporting(&job, &cancel);
+            let (reporter, ctx) = self.start_reporting(&job, owner, &cancel);
             let prepared = prepare(ctx);
             let mut work = tokio::spawn(prepared.work.in_current_span());
             let ending = tokio::select! {
@@ -219,7 +220,12 @@ impl Runner {
 
     /// Starts the task that writes the job's progress and log lines as its code reports
     /// them; returns it, with the context the code reports through.
-    fn start_reporting(&self, job: &Job, cancel: &CancellationToken) -> (Reporter, JobContext) {
+    fn start_reporting(
+        &self,
+        job: &Job,
+        owner: Owner,
+        cancel: &CancellationToken,
+    ) -> (Reporter, JobContext) {
         let recorded = Progress {
             percent: job.progress,
             step: job.step.clone(),
@@ -246,6 +252,7 @@ impl Runner {
         );
         let ctx = JobContext::new(
             job.id,
+            owner,
             reports,
             unwritten,
             cancel.clone(),

@@ -54,7 +54,7 @@ impl dyn Store {
         before: DateTime<Utc>,
         after: Option<&Job>,
         limit: u32,
-    ) -> Result<Vec<Job>, StoreError> {
+    ) -> Result<Vec<(Job, Owner)>, StoreError> {
         let (after_finished, after_id) = after
             .and_then(|job| Some((job.finished_at?, job.id.to_string())))
             .unzip();
@@ -71,7 +71,7 @@ impl dyn Store {
             .fetch_all(pool)
             .await?
         });
-        into_jobs(rows)
+        rows.into_iter().map(JobRow::into_job).collect()
     }
 
     /// The owner's newest jobs (older than the job `before`, if given), how many they

@@ -154,6 +154,21 @@ impl TestApp {
             .expect("POST /api/jobs")
     }
 
+    /// How many files are stored under the uploads folder (in every owner's folder).
+    pub(crate) fn stored_uploads(&self) -> usize {
+        fn files_under(dir: &std::path::Path) -> usize {
+            std::fs::read_dir(dir).map_or(0, |entries| {
+                let entries = entries.flatten();
+                let count = |entry: std::fs::DirEntry| match entry.path() {
+                    path if path.is_dir() => files_under(&path),
+                    _ => 1,
+                };
+                entries.map(count).sum()
+            })
+        }
+        files_under(&self.data.path().join("uploads"))
+    }
+
     /// `POST /api/jobs` as a form with a file: `kind`, text parts, and the file as
     /// `file`.
     pub(crate) async fn post_form(

@@ -34,9 +34,7 @@ async fn raw(app: &TestApp, request: &[u8]) -> (u16, String) {
 /// Nothing changed: no job for the tests' owner, no stored upload.
 async fn nothing_changed(app: &TestApp) {
     assert!(app.list().await.is_empty(), "a job was stored");
-    let uploads = app.data.path().join("uploads");
-    let stored = std::fs::read_dir(&uploads).map_or(0, |dir| dir.count());
-    assert_eq!(stored, 0, "a file was left in {}", uploads.display());
+    assert_eq!(app.stored_uploads(), 0, "a file was left under uploads/");
 }
 
 #[tokio::test]

@@ -243,9 +243,7 @@ async fn uploads_past_the_limits_are_refused_before_any_job_exists() {
         .unwrap();
     assert_eq!(refused_json.status(), 415);
     assert!(app.list().await.is_empty(), "no job was created");
-    let uploads = app.data.path().join("uploads");
-    let left = std::fs::read_dir(&uploads).map(|d| d.count()).unwrap_or(0);
-    assert_eq!(left, 0, "refused uploads are not kept");
+    assert_eq!(app.stored_uploads(), 0, "refused uploads are not kept");
 }
 
 #[tokio::test]

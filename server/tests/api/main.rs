@@ -6,6 +6,7 @@ mod helpers;
 mod details;
 mod downloads;
 mod errors;
+mod framing;
 mod hostile;
 mod imports;
 mod isolation;

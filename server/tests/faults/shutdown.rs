@@ -66,3 +66,48 @@ async fn sigterm_refuses_new_jobs_lets_short_ones_finish_and_interrupts_the_rest
     assert_eq!(server.job(short.id).await.status, JobStatus::Completed);
     assert_eq!(server.job(long.id).await.status, JobStatus::Failed);
 }
+
+#[tokio::test]
+async fn sigterm_exits_even_while_a_client_trickles_an_upload() {
+    use tokio::io::AsyncWriteExt;
+
+    let data = data_dir();
+    let port = free_port();
+    let mut server = Server::start(data.path(), port, &[("CANDOR_SHUTDOWN_GRACE_SECS", "1")]).await;
+    // An upload that never ends: a byte every 200 ms, well within the body-idle timeout.
+    let mut socket = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .unwrap();
+    let head = format!(
+        "POST /api/jobs HTTP/1.1\r\nhost: 127.0.0.1\r\nauthorization: Bearer {}\r\n\
+         content-type: multipart/form-data; boundary=b\r\ntransfer-encoding: chunked\r\n\r\n",
+        server.token
+    );
+    socket.write_all(head.as_bytes()).await.unwrap();
+    let part = "--b\r\ncontent-disposition: form-data; name=\"kind\"\r\n\r\nimport\r\n\
+                --b\r\ncontent-disposition: form-data; name=\"file\"; filename=\"o.csv\"\r\n\
+                content-type: text/csv\r\n\r\nid";
+    socket
+        .write_all(format!("{:x}\r\n{part}\r\n", part.len()).as_bytes())
+        .await
+        .unwrap();
+    let trickle = tokio::spawn(async move {
+        while socket.write_all(b"1\r\n,\r\n").await.is_ok() {
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
+    });
+
+    server.terminate();
+    server.wait_for_log("shutting down").await;
+    assert!(
+        server.wait_exit().await.success(),
+        "a clean exit once the deadline passed"
+    );
+    assert!(
+        server
+            .logs()
+            .contains("connections still open at the shutdown deadline"),
+        "the dropped connection is logged"
+    );
+    trickle.await.unwrap();
+}
