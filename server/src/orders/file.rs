@@ -25,6 +25,12 @@ const MAX_TEXT_CHARS: usize = 200;
 const MAX_AMOUNT_CENTS: i64 = 1_000_000_000_000_000;
 /// How much of a bad value an error message quotes.
 const QUOTE_CHARS: usize = 40;
+/// The longest record (a row, with any line breaks inside quotes), in bytes. An order
+/// takes well under 1 KiB; a longer one is almost always a quote that is never closed,
+/// and would otherwise be held whole in memory.
+pub const MAX_RECORD_BYTES: u64 = 64 * 1024;
+/// How far the CSV reader reads ahead of the record it is parsing.
+const READ_AHEAD: usize = 8 * 1024;
 
 /// A row that is not an order: where, and what is wrong with it.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -67,23 +73,29 @@ pub struct OrderReader<R: Read> {
     csv: csv::Reader<Counting<R>>,
     record: csv::ByteRecord,
     bytes_read: Arc<AtomicU64>,
+    /// Where reading stops (the current record's start plus the longest record).
+    read_limit: Arc<AtomicU64>,
     header_seen: bool,
 }
 
 impl<R: Read> OrderReader<R> {
     pub fn new(reader: R) -> Self {
         let bytes_read = Arc::new(AtomicU64::new(0));
+        let read_limit = Arc::new(AtomicU64::new(MAX_RECORD_BYTES + READ_AHEAD as u64));
         let csv = csv::ReaderBuilder::new()
             .has_headers(false)
             .flexible(true)
+            .buffer_capacity(READ_AHEAD)
             .from_reader(Counting {
                 inner: reader,
                 count: bytes_read.clone(),
+                limit: read_limit.clone(),
             });
         Self {
             csv,
             record: csv::ByteRecord::new(),
             bytes_read,
+            read_limit,
             header_seen: false,
         }
     }
@@ -98,11 +110,24 @@ impl<R: Read> OrderReader<R> {
     /// checked first: a file without one is refused at row 1.
     pub fn next_order(&mut self) -> Result<Option<(u64, Order)>, ReadError> {
         loop {
-            if !self
-                .csv
-                .read_byte_record(&mut self.record)
-                .map_err(csv_io)?
-            {
+            let start = self.csv.position().byte();
+            self.read_limit.store(
+                start + MAX_RECORD_BYTES + READ_AHEAD as u64,
+                Ordering::Relaxed,
+            );
+            let read = self.csv.read_byte_record(&mut self.record).map_err(csv_io);
+            let more = read.map_err(|err| match err.get_ref() {
+                Some(inner) if inner.is::<RecordTooLong>() => ReadError::Row(RowError {
+                    row: self.csv.position().record() + 1,
+                    column: None,
+                    message: format!(
+                        "is longer than {} KiB (is a quoted field never closed?)",
+                        MAX_RECORD_BYTES / 1024
+                    ),
+                }),
+                _ => ReadError::Io(err),
+            })?;
+            if !more {
                 return if self.header_seen {
                     Ok(None)
                 } else {
@@ -303,10 +328,20 @@ fn quote(value: &str) -> String {
 struct Counting<R> {
     inner: R,
     count: Arc<AtomicU64>,
+    /// Reading past this many bytes fails with [`RecordTooLong`].
+    limit: Arc<AtomicU64>,
 }
+
+/// The record being read is longer than [`MAX_RECORD_BYTES`].
+#[derive(Debug, thiserror::Error)]
+#[error("a record is longer than {MAX_RECORD_BYTES} bytes")]
+struct RecordTooLong;
 
 impl<R: Read> Read for Counting<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.count.load(Ordering::Relaxed) >= self.limit.load(Ordering::Relaxed) {
+            return Err(io::Error::new(io::ErrorKind::InvalidData, RecordTooLong));
+        }
         let n = self.inner.read(buf)?;
         self.count.fetch_add(n as u64, Ordering::Relaxed);
         Ok(n)

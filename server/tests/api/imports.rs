@@ -126,6 +126,11 @@ async fn each_bad_row_fails_the_import_with_its_row_and_column_and_loads_nothing
                 "row {bad_row}, column id: order 2 is a duplicate (it is already in an earlier import)"
             ),
         ),
+        // A quote never closed: 2 MB of one record.
+        (
+            &*format!("25999,2025-01-01,\"{}", "x".repeat(2 << 20)),
+            format!("row {bad_row}: is longer than 64 KiB (is a quoted field never closed?)"),
+        ),
     ];
     for (row, reason) in cases {
         let job = app.import(format!("{good}{row}\n")).await;

@@ -154,3 +154,30 @@ fn what_is_written_reads_back_and_writes_the_same_bytes() {
     assert_eq!(read, orders);
     assert_eq!(write(&read), first);
 }
+
+#[test]
+fn a_record_past_the_bound_fails_at_its_row_having_read_little_of_the_file() {
+    use std::io::Read as _;
+    // A good row, then a quote that is never closed, then 600 MB more.
+    let start = "id,date,customer,region,amount\n1,2024-02-29,A,North,1\n2,2024-02-29,\"";
+    let endless = start.as_bytes().chain(io::repeat(b'x').take(600 << 20));
+    let mut reader = OrderReader::new(endless);
+    assert!(matches!(reader.next_order(), Ok(Some((2, _)))));
+    let err = reader.next_order().unwrap_err().to_string();
+    assert_eq!(
+        err,
+        "row 3: is longer than 64 KiB (is a quoted field never closed?)"
+    );
+    let read = reader.bytes_read();
+    assert!(
+        read < MAX_RECORD_BYTES + 32 * 1024,
+        "only the bound and a little more was read: {read} bytes"
+    );
+    // A record just under the bound is read (and judged on its values).
+    let long_text = format!(
+        "id,date,customer,region,amount\n1,2024-02-29,\"{}\",North,1\n",
+        "y".repeat(60 * 1024)
+    );
+    let err = read_all(long_text.as_bytes()).unwrap_err();
+    assert!(err.starts_with("row 2, column customer"), "{err}");
+}
