@@ -69,7 +69,8 @@ pub struct Config {
     /// `CANDOR_DATABASE_URL=postgres://…`: keep jobs in this shared PostgreSQL database
     /// (several nodes) instead of SQLite in the data directory.
     pub database_url: Option<String>,
-    /// `CANDOR_DATABASE_MAX_CONNECTIONS`: the most PostgreSQL connections this node opens.
+    /// `CANDOR_DATABASE_MAX_CONNECTIONS`: the most PostgreSQL connections this node opens
+    /// for reads (two more are kept for writes).
     pub database_max_connections: u32,
     /// `CANDOR_LEASE_SECS`: how long a node's claim on a running job holds unless renewed
     /// (PostgreSQL); a job whose lease has run out is ended as lost by another node.

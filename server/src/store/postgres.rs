@@ -61,10 +61,17 @@ static DIALECT: Dialect = Dialect {
     begin_write: "BEGIN",
 };
 
+/// Connections kept for writing: the group commit, and the renewal of this node's leases.
+const WRITE_CONNECTIONS: u32 = 2;
+
 #[derive(Clone, Debug)]
 pub struct PgStore {
     database: Database,
+    /// For reads (requests, streams' replays, the log's follower).
     pool: PgPool,
+    /// For writes alone, so that a flood of reads can never keep the writer waiting or a
+    /// lease from being renewed (which would end this node's healthy jobs as lost).
+    writes: PgPool,
     node: String,
     lease: Duration,
 }
@@ -87,12 +94,19 @@ impl PgStore {
             .max_connections(settings.max_connections)
             // A request waits this long for a connection before it is answered 503.
             .acquire_timeout(Duration::from_secs(5))
+            .connect_with(options.clone())
+            .await?;
+        let writes = PgPoolOptions::new()
+            .max_connections(WRITE_CONNECTIONS)
+            .min_connections(WRITE_CONNECTIONS)
+            .acquire_timeout(Duration::from_secs(5))
             .connect_with(options)
             .await?;
-        MIGRATOR.run(&pool).await?;
+        MIGRATOR.run(&writes).await?;
         Ok(Self {
             database: Database::postgres(pool.clone(), &DIALECT),
             pool,
+            writes,
             node: settings.node.clone(),
             lease: settings.lease,
         })
@@ -116,7 +130,7 @@ impl Store for PgStore {
         now: DateTime<Utc>,
     ) -> Result<Vec<Written>, StoreError> {
         let began = std::time::Instant::now();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writes.begin().await?;
         let loaded = commit::load(&mut tx, &Needs::of(writes)).await?;
         let (written, outcome) = group::decide(loaded, writes, now)?;
         commit::flush(&mut tx, &outcome, &self.node, self.lease).await?;
@@ -155,7 +169,7 @@ impl Store for PgStore {
         .bind(&ids)
         .bind(&self.node)
         .bind(self.lease.as_secs_f64())
-        .execute(&self.pool)
+        .execute(&self.writes)
         .await?;
         Ok(())
     }
@@ -260,4 +274,43 @@ mod tests {
     }
 
     store_contract!(open);
+
+    /// Every read connection held (a flood of slow reads): the writer and the lease
+    /// renewal still get theirs at once.
+    #[tokio::test]
+    async fn writes_and_leases_do_not_wait_for_reads() {
+        let scratch = Scratch::create().await;
+        let pg = PgStore::open(&PgSettings {
+            url: scratch.url.clone(),
+            max_connections: 2,
+            node: "test-node".to_owned(),
+            lease: Duration::from_secs(15),
+        })
+        .await
+        .unwrap();
+        let held = [
+            pg.pool.acquire().await.unwrap(),
+            pg.pool.acquire().await.unwrap(),
+        ];
+        assert!(
+            tokio::time::timeout(Duration::from_millis(200), pg.pool.acquire())
+                .await
+                .is_err(),
+            "every read connection is taken"
+        );
+        let writes = [Write::Claim { max: 1 }];
+        let written =
+            tokio::time::timeout(Duration::from_secs(3), pg.write_all(&writes, Utc::now()))
+                .await
+                .expect("the writer is not starved by reads");
+        assert!(written.is_ok(), "{written:?}");
+        let renewed = tokio::time::timeout(
+            Duration::from_secs(3),
+            pg.renew_leases(&[JobId(uuid::Uuid::new_v4())]),
+        )
+        .await
+        .expect("lease renewal is not starved by reads");
+        assert!(renewed.is_ok(), "{renewed:?}");
+        drop(held);
+    }
 }
