@@ -112,6 +112,23 @@ impl PgStore {
         })
     }
 
+    /// Whether a group whose commit went unanswered is in the database.
+    async fn landed(&self, outcome: &group::Outcome) -> bool {
+        let Some((last, _)) = outcome.events.last() else {
+            // It stored nothing: committed or not, nothing changed.
+            return true;
+        };
+        let found = sqlx::query_scalar::<_, bool>(
+            "SELECT EXISTS (SELECT 1 FROM events WHERE id = $1 AND job_id = $2 AND kind = $3)",
+        )
+        .bind(last.id.0)
+        .bind(last.job_id.to_string())
+        .bind(last.kind.as_str())
+        .fetch_one(&self.writes)
+        .await;
+        matches!(found, Ok(true))
+    }
+
     /// The connection pool (the log's follower listens on it).
     pub fn pool(&self) -> PgPool {
         self.pool.clone()
@@ -134,7 +151,16 @@ impl Store for PgStore {
         let loaded = commit::load(&mut tx, &Needs::of(writes)).await?;
         let (written, outcome) = group::decide(loaded, writes, now)?;
         commit::flush(&mut tx, &outcome, &self.node, self.lease).await?;
-        tx.commit().await?;
+        if let Err(err) = tx.commit().await {
+            // The connection may have been cut after the server committed: whoever
+            // retries must know which it was, or a job would end twice or get its log
+            // line twice. The group's last event says (its id, job and kind).
+            if self.landed(&outcome).await {
+                tracing::warn!(error = %err, "the answer to a commit was lost, but it was committed");
+            } else {
+                return Err(err.into());
+            }
+        }
         tracing::trace!(
             writes = writes.len(),
             millis = began.elapsed().as_secs_f64() * 1000.0,
@@ -253,6 +279,8 @@ pub(crate) mod scratch {
 mod tests {
     use std::sync::Arc;
 
+    use sqlx::ConnectOptions;
+
     use super::scratch::Scratch;
     use super::*;
     use crate::store::contract::{Opened, store_contract};
@@ -312,5 +340,100 @@ mod tests {
         .expect("lease renewal is not starved by reads");
         assert!(renewed.is_ok(), "{renewed:?}");
         drop(held);
+    }
+
+    /// A proxy to PostgreSQL that, once armed (`disarmed` set to false), forwards a
+    /// client's `COMMIT` and then cuts the connection before the answer comes back: the
+    /// server committed, the client cannot know.
+    async fn commit_cutting_proxy(
+        server: (String, u16),
+    ) -> (u16, Arc<std::sync::atomic::AtomicBool>) {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let disarmed = Arc::new(AtomicBool::new(true));
+        let cut_once = disarmed.clone();
+        tokio::spawn(async move {
+            while let Ok((client, _)) = listener.accept().await {
+                let upstream = tokio::net::TcpStream::connect(&server).await.unwrap();
+                let cut_once = cut_once.clone();
+                tokio::spawn(async move {
+                    let (mut client_read, mut client_write) = client.into_split();
+                    let (mut server_read, mut server_write) = upstream.into_split();
+                    let cut = Arc::new(tokio::sync::Notify::new());
+                    let heard_commit = cut.clone();
+                    let up = tokio::spawn(async move {
+                        let mut buffer = vec![0u8; 64 * 1024];
+                        while let Ok(n) = client_read.read(&mut buffer).await {
+                            if n == 0 || server_write.write_all(&buffer[..n]).await.is_err() {
+                                break;
+                            }
+                            let commit = buffer[..n].windows(7).any(|w| w == b"COMMIT\0");
+                            if commit && !cut_once.swap(true, Ordering::SeqCst) {
+                                heard_commit.notify_one();
+                                // Keep the server's side open until it has committed.
+                                std::future::pending::<()>().await;
+                            }
+                        }
+                    });
+                    let mut buffer = vec![0u8; 64 * 1024];
+                    loop {
+                        tokio::select! {
+                            read = server_read.read(&mut buffer) => match read {
+                                Ok(n) if n > 0 => {
+                                    if client_write.write_all(&buffer[..n]).await.is_err() {
+                                        break;
+                                    }
+                                }
+                                _ => break,
+                            },
+                            () = cut.notified() => break,
+                        }
+                    }
+                    // Dropping the client's halves closes its connection.
+                    drop(client_write);
+                    up.abort();
+                });
+            }
+        });
+        (port, disarmed)
+    }
+
+    /// The answer to a COMMIT is lost, but the server committed: the group is reported
+    /// stored (not failed), so no caller writes it again.
+    #[tokio::test]
+    async fn a_commit_whose_answer_is_lost_is_found_committed_not_replayed() {
+        use crate::owner::Owner;
+        use crate::store::contract::new_job;
+        use crate::store::{Admission, Written};
+        let scratch = Scratch::create().await;
+        let options = PgConnectOptions::from_str(&scratch.url).unwrap();
+        let server = (options.get_host().to_owned(), options.get_port());
+        let (proxy, disarmed) = commit_cutting_proxy(server).await;
+        let url = options
+            .host("127.0.0.1")
+            .port(proxy)
+            .to_url_lossy()
+            .to_string();
+        let pg = PgStore::open(&PgSettings {
+            url,
+            max_connections: 2,
+            node: "test-node".to_owned(),
+            lease: Duration::from_secs(15),
+        })
+        .await
+        .unwrap();
+        let owner = Owner::new("b-someone");
+        disarmed.store(false, std::sync::atomic::Ordering::SeqCst);
+        let writes = [Write::Create(new_job(&owner, Admission::UNLIMITED))];
+        let written = pg.write_all(&writes, Utc::now()).await;
+        assert!(
+            matches!(written.as_deref(), Ok([Written::Created(Ok(_))])),
+            "the committed group is reported stored: {written:?}"
+        );
+        let store: &dyn Store = &pg;
+        let listed = store.jobs(&owner, 10, None).await.unwrap();
+        assert_eq!(listed.jobs.len(), 1, "one job, stored once");
     }
 }
