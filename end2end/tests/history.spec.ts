@@ -59,3 +59,66 @@ test("a long history lists the newest jobs with counts of all of them, and older
     rmSync(dataDir, { recursive: true, force: true });
   }
 });
+
+// A dashboard left open through a busy day: 1,500 short jobs come and go while the page
+// watches. It keeps a window of the newest 200 (and whatever runs), lets older ended jobs
+// go, and its DOM and listeners level off instead of growing with every job; the counts
+// stay exact.
+test("a page left open while 1,500 jobs come and go stays light", async ({ page }) => {
+  test.setTimeout(240_000);
+  const port = await freePort();
+  const dataDir = mkdtempSync(path.join(tmpdir(), "candor-endurance-"));
+  const server = await startServer(port, dataDir, {
+    CANDOR_OWNER_JOBS_PER_MINUTE: "100000",
+    CANDOR_OWNER_MAX_IN_FLIGHT: "100000",
+    CANDOR_WORKERS: "8",
+  });
+  try {
+    const base = `http://127.0.0.1:${port}`;
+    await page.goto(`${base}/`);
+    await expect(page.getByTestId("connection")).toHaveAttribute("data-state", "live");
+    const cdp = await page.context().newCDPSession(page);
+    await cdp.send("Performance.enable");
+    const metrics = async () => {
+      await cdp.send("HeapProfiler.collectGarbage");
+      const { metrics } = await cdp.send("Performance.getMetrics");
+      const of = (name: string) => metrics.find((m) => m.name === name)?.value ?? 0;
+      return { nodes: of("Nodes"), listeners: of("JSEventListeners") };
+    };
+    const ended = async () => {
+      const list = await (await page.request.get(`${base}/api/jobs?limit=1`)).json();
+      return list.counts.completed;
+    };
+    const cards = page.getByTestId("job-list").locator("[data-job-id]");
+    const count = (filter: string) => page.getByTestId(`filter-${filter}`).locator(".count");
+    const run = async (from: number, to: number) => {
+      for (let i = from; i < to; i++) {
+        const response = await page.request.post(`${base}/api/jobs`, {
+          data: { kind: "demo", params: { steps: 1, stepMs: 0 } },
+        });
+        expect(response.status()).toBe(202);
+      }
+      await expect.poll(ended, { timeout: 120_000 }).toBe(to);
+      await expect(count("all")).toHaveText(String(to));
+      await expect(count("completed")).toHaveText(String(to));
+    };
+
+    await run(0, 300);
+    await expect(cards).toHaveCount(200);
+    const early = await metrics();
+    await run(300, 1500);
+    await expect(cards).toHaveCount(200);
+    const late = await metrics();
+    console.log(`after 300 jobs: ${JSON.stringify(early)}; after 1,500: ${JSON.stringify(late)}`);
+    // Level: within a few percent, not five times as many.
+    expect(late.nodes).toBeLessThan(early.nodes * 1.1 + 50);
+    expect(late.listeners).toBeLessThan(early.listeners * 1.1 + 10);
+
+    // What was let go is a click away, in order.
+    await page.getByTestId("older-jobs").click();
+    await expect(cards).toHaveCount(300);
+  } finally {
+    await killHard(server);
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+});

@@ -4,7 +4,10 @@
 //! The browser's EventSource reconnects by itself after a dropped connection and sends
 //! `Last-Event-ID`, so the server resumes exactly after the last event we saw. When the
 //! browser gives up (the server answered with an error status), we open a new one after a
-//! pause, from the last event id we applied.
+//! pause, from the last event id we applied: a random pause, up to a ceiling that doubles
+//! with each failure in a row (1 s, 2 s, … 30 s), so that after a restart the browsers
+//! of a crowd come back spread out, not in the same instant. If the API then says the
+//! page's identity is gone (`401`), the page reloads to get a new one.
 //!
 //! One tab of the browser holds the stream and relays it to the others (see `tabs`);
 //! every tab applies the same events the same way.
@@ -34,14 +37,18 @@ mod browser {
     use wasm_bindgen::closure::Closure;
     use web_sys::{EventSource, MessageEvent};
 
+    use super::super::api::ApiFailure;
     use super::super::list_jobs;
     use super::super::tabs::{self, Channel, Relay};
+    use crate::error::ErrorCode;
     use crate::event::{EventId, EventKind, Heartbeat, JobEvent};
     use crate::paths;
     use crate::state::{ConnectionState, JobsStore, Liveness};
 
-    /// How long to wait before opening a new EventSource after the browser gave up.
-    const REOPEN_AFTER: Duration = Duration::from_secs(3);
+    /// The ceiling of the first pause (ms) before opening a new EventSource after the
+    /// browser gave up; it doubles with each failure in a row, up to [`REOPEN_CEILING_MS`].
+    const REOPEN_FIRST_MS: u32 = 1000;
+    const REOPEN_CEILING_MS: u32 = 30_000;
 
     /// Events wait for the next frame, but not longer than this.
     const FLUSH_AT_LATEST: Duration = Duration::from_millis(100);
@@ -71,6 +78,8 @@ mod browser {
         /// The channel to the other tabs, when the browser shares one stream.
         channel: RefCell<Option<Channel>>,
         leading: Cell<bool>,
+        /// Times in a row the stream could not be opened (0 once one opens).
+        failures: Cell<u32>,
         /// Whether other tabs listen (one said `Hello`): only then are events relayed.
         followed: Cell<bool>,
         stopped: Cell<bool>,
@@ -87,6 +96,7 @@ mod browser {
             connection: RefCell::new(None),
             channel: RefCell::new(None),
             leading: Cell::new(false),
+            failures: Cell::new(0),
             followed: Cell::new(false),
             stopped: Cell::new(false),
             pending: RefCell::new(Vec::new()),
@@ -136,23 +146,7 @@ mod browser {
     /// this page was rendered, and wait for the lead.
     fn follow(subscription: &Rc<Subscription>) {
         tell_tabs(subscription, &Relay::Hello);
-        let weak = SendWrapper::new(Rc::downgrade(subscription));
-        leptos::task::spawn_local(async move {
-            // Events relayed before this tab joined are not repeated: the list says
-            // where every job is now (the store keeps whichever record is newer).
-            let Ok(list) = list_jobs().await else {
-                return;
-            };
-            let Some(subscription) = weak.upgrade() else {
-                return;
-            };
-            for job in list.jobs {
-                subscription.store.upsert(job);
-            }
-            if list.last_event_id > subscription.last_seen.get() {
-                subscription.last_seen.set(list.last_event_id);
-            }
-        });
+        ask_the_api(subscription, false);
         let weak = SendWrapper::new(Rc::downgrade(subscription));
         tabs::request_lead(true, move |_| {
             if let Some(subscription) = weak.upgrade() {
@@ -225,6 +219,7 @@ mod browser {
             let weak = Rc::downgrade(subscription);
             Closure::<dyn FnMut(web_sys::Event)>::new(move |_| {
                 if let Some(subscription) = weak.upgrade() {
+                    subscription.failures.set(0);
                     set_state(&subscription, ConnectionState::Live);
                 }
             })
@@ -331,6 +326,7 @@ mod browser {
                         subscription.liveness.reported(update.job_id, update.at);
                     }
                     JobEvent::Log(log) => subscription.liveness.reported(log.job_id, log.at),
+                    ended if ended.is_terminal() => subscription.liveness.ended(ended.job_id()),
                     _ => {}
                 }
                 if id > subscription.last_seen.get() {
@@ -367,8 +363,55 @@ mod browser {
         }
     }
 
+    /// Opens the stream again after a pause with full jitter: random, up to a ceiling
+    /// that doubles with each failure in a row. Before it opens, the API is asked
+    /// whether this page's identity still holds.
     fn reopen_later(subscription: &Rc<Subscription>) {
-        set_timeout(later(subscription, open), REOPEN_AFTER);
+        let failures = subscription
+            .failures
+            .replace(subscription.failures.get() + 1);
+        let ceiling = (REOPEN_FIRST_MS << failures.min(5)).min(REOPEN_CEILING_MS);
+        let pause = (f64::from(ceiling) * js_sys::Math::random()) as u64;
+        set_timeout(
+            later(subscription, reopen_if_known),
+            Duration::from_millis(pause),
+        );
+    }
+
+    fn reopen_if_known(subscription: &Rc<Subscription>) {
+        ask_the_api(subscription, true);
+    }
+
+    /// Lists the jobs: a page whose identity is gone (`401`) reloads to get a new one.
+    /// A tab that starts to follow catches up from the list: events relayed before it
+    /// joined are not repeated, and the list says where every job is now (the store
+    /// keeps whichever record is newer). A stream to re-open is opened then.
+    fn ask_the_api(subscription: &Rc<Subscription>, reopen: bool) {
+        let weak = SendWrapper::new(Rc::downgrade(subscription));
+        leptos::task::spawn_local(async move {
+            let listed = list_jobs().await;
+            let Some(subscription) = weak.upgrade() else {
+                return;
+            };
+            match listed {
+                Err(ApiFailure::Api(body)) if body.error.code == ErrorCode::Unauthenticated => {
+                    let _ = window().location().reload();
+                    return;
+                }
+                Ok(list) if !reopen => {
+                    for job in list.jobs {
+                        subscription.store.upsert(job);
+                    }
+                    if list.last_event_id > subscription.last_seen.get() {
+                        subscription.last_seen.set(list.last_event_id);
+                    }
+                }
+                _ => {}
+            }
+            if reopen {
+                open(&subscription);
+            }
+        });
     }
 
     /// A callback for a timer or a frame: `then`, if the subscription is still there.

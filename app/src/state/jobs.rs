@@ -1,9 +1,18 @@
 //! The page's one reactive store of jobs. The first paint fills it from the job list; the
 //! event stream keeps it current; components read single jobs from it, so an event
 //! re-renders only the job it is about.
+//!
+//! It holds a window, not the whole history: once it lists more than [`WINDOW`] jobs,
+//! each job that arrives lets the oldest ended one past the newest [`WINDOW`] go (one
+//! whose card is folded), so the page keeps as many as it held: the newest 200, or as
+//! many as the person asked to see with "Show older jobs", plus whatever still runs or
+//! is unfolded. What was let go is listed again from the server on request, and a page
+//! left open through a busy day stays as light as a fresh one. The counts stay exact:
+//! they count jobs, not cards.
 
 use std::collections::HashMap;
 
+use chrono::{DateTime, Utc};
 use leptos::prelude::*;
 
 use crate::event::{EventId, JobEvent};
@@ -44,6 +53,43 @@ impl Counts {
             JobStatus::Cancelled => {}
         }
     }
+}
+
+/// How many of the newest jobs the page keeps (as many as its first page lists).
+pub(crate) const WINDOW: usize = 200;
+
+/// Where a job made at `created_at` goes in `order` (newest first): before the first job
+/// that is older. (Jobs kept past the window, still running, can be older than some of
+/// an older page's.)
+fn place(
+    order: &[JobId],
+    jobs: &HashMap<JobId, RwSignal<Job>>,
+    created_at: DateTime<Utc>,
+) -> usize {
+    order
+        .iter()
+        .position(|other| {
+            jobs.get(other)
+                .is_some_and(|j| j.with_untracked(|j| j.created_at < created_at))
+        })
+        .unwrap_or(order.len())
+}
+
+thread_local! {
+    /// Jobs whose card has a part unfolded (once for each part): never let go.
+    static UNFOLDED: std::cell::RefCell<Vec<JobId>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// A part of job `id`'s card was unfolded (`open`) or folded again.
+#[cfg_attr(not(feature = "hydrate"), allow(dead_code))] // cards unfold in the browser
+pub(crate) fn unfold(id: JobId, open: bool) {
+    UNFOLDED.with_borrow_mut(|unfolded| {
+        if open {
+            unfolded.push(id);
+        } else if let Some(at) = unfolded.iter().position(|other| *other == id) {
+            unfolded.swap_remove(at);
+        }
+    });
 }
 
 #[derive(Clone, Copy)]
@@ -87,8 +133,9 @@ impl JobsStore {
             self.order.update(|order| {
                 for job in jobs {
                     if let std::collections::hash_map::Entry::Vacant(slot) = known.entry(job.id) {
-                        order.push(job.id);
+                        let (id, created_at) = (job.id, job.created_at);
                         slot.insert(RwSignal::new(job));
+                        order.insert(place(order, known, created_at), id);
                     }
                 }
             });
@@ -96,10 +143,54 @@ impl JobsStore {
         self.more.set(more);
     }
 
-    /// The oldest job listed: where the next page starts (untracked).
+    /// Where the next older page starts: the oldest ended job listed (those listed after
+    /// it still run or are unfolded; what was let go is older) (untracked).
     #[cfg_attr(not(feature = "hydrate"), allow(dead_code))] // pages load in the browser
     pub(crate) fn oldest(&self) -> Option<JobId> {
-        self.order.with_untracked(|order| order.last().copied())
+        self.oldest_ended(0)
+            .or_else(|| self.order.with_untracked(|order| order.last().copied()))
+    }
+
+    /// The oldest ended job at or past place `from` whose card is folded.
+    fn oldest_ended(&self, from: usize) -> Option<JobId> {
+        self.jobs.with_value(|jobs| {
+            UNFOLDED.with_borrow(|unfolded| {
+                self.order.with_untracked(|order| {
+                    order
+                        .iter()
+                        .skip(from)
+                        .rev()
+                        .find(|id| {
+                            !unfolded.contains(id)
+                                && jobs
+                                    .get(id)
+                                    .is_some_and(|j| j.with_untracked(|j| j.status).is_terminal())
+                        })
+                        .copied()
+                })
+            })
+        })
+    }
+
+    /// A job arrived: past [`WINDOW`], the oldest ended one beyond the newest
+    /// [`WINDOW`] goes (it stays on the server, a "Show older jobs" away).
+    fn let_one_go(&self) {
+        if self.order.with_untracked(Vec::len) <= WINDOW {
+            return;
+        }
+        let Some(id) = self.oldest_ended(WINDOW) else {
+            return;
+        };
+        self.order
+            .update(|order| order.retain(|other| *other != id));
+        if let Some(job) = self
+            .jobs
+            .try_update_value(|jobs| jobs.remove(&id))
+            .flatten()
+        {
+            job.dispose();
+        }
+        self.more.set(true);
     }
 
     /// Whether older jobs than those listed exist (tracked).
@@ -188,20 +279,11 @@ impl JobsStore {
         self.jobs
             .update_value(|jobs| _ = jobs.insert(id, RwSignal::new(job)));
         self.order.update(|order| {
-            // Newest first: insert before the first job that is older.
-            let jobs = &self.jobs;
-            let position = order
-                .iter()
-                .position(|other| {
-                    jobs.with_value(|all| {
-                        all.get(other)
-                            .is_some_and(|j| j.with_untracked(|j| j.created_at < created_at))
-                    })
-                })
-                .unwrap_or(order.len());
-            order.insert(position, id);
+            let at = self.jobs.with_value(|jobs| place(order, jobs, created_at));
+            order.insert(at, id);
         });
         self.counted(None, Some(status));
+        self.let_one_go();
     }
 
     fn remove(&self, id: JobId) {
@@ -213,6 +295,7 @@ impl JobsStore {
             self.order
                 .update(|order| order.retain(|other| *other != id));
             self.counted(Some(job.with_untracked(|j| j.status)), None);
+            job.dispose();
         }
     }
 
@@ -288,12 +371,13 @@ mod tests {
     use crate::event::{Completion, StatusUpdate};
     use crate::job::JobSpec;
 
+    /// Job `n`, made `n` seconds after the others before it.
     fn job(n: u128, status: JobStatus) -> Job {
         let mut job = Job::new(
             JobId(uuid::Uuid::from_u128(n)),
             JobSpec::new("demo", serde_json::json!({})),
             format!("Job {n}"),
-            Utc::now(),
+            chrono::DateTime::UNIX_EPOCH + chrono::Duration::seconds(n as i64),
         );
         job.status = status;
         job.last_event_id = EventId(n as i64);
@@ -442,5 +526,94 @@ mod tests {
             store.apply(EventId(6), &done(3));
             assert_eq!(store.announcement().get_untracked(), "Job 3 completed.");
         });
+    }
+
+    /// A page open all day keeps a window: each job that arrives past the newest 200
+    /// lets the oldest ended one go (the counts stay, "Show older jobs" lists it again),
+    /// but a running job or an unfolded card is kept.
+    #[test]
+    fn ended_jobs_past_the_window_are_let_go_but_running_and_unfolded_ones_stay() {
+        Owner::new().with(|| {
+            let id = |n: u128| JobId(uuid::Uuid::from_u128(n));
+            let ids = |store: &JobsStore| -> Vec<u128> {
+                let ids = store.ids_where(|_| true).into_iter();
+                ids.map(|id| id.0.as_u128()).collect()
+            };
+            // A job that arrives live, and ends at once.
+            let comes_and_ends = |store: &JobsStore, n: u128| {
+                let mut arrived = job(n, JobStatus::Running);
+                arrived.last_event_id = EventId(0);
+                let created = crate::event::JobCreated {
+                    job_id: id(n),
+                    job: arrived,
+                };
+                let done = Completion {
+                    job_id: id(n),
+                    url: None,
+                    at: Utc::now(),
+                };
+                store.apply_all([
+                    (
+                        EventId(1000 + 2 * n as i64),
+                        JobEvent::Created(Box::new(created)),
+                    ),
+                    (EventId(1001 + 2 * n as i64), JobEvent::Completion(done)),
+                ]);
+            };
+            // The first page: jobs 200 down to 1, all completed but job 10 (running).
+            let status = |n| {
+                if n == 10 {
+                    JobStatus::Running
+                } else {
+                    JobStatus::Completed
+                }
+            };
+            let first = (1..=200).rev().map(|n| job(n, status(n))).collect();
+            let store = JobsStore::new(listed(first));
+            unfold(id(20), true);
+            for n in 201..=500 {
+                comes_and_ends(&store, n);
+            }
+            let mut expected: Vec<u128> = (301..=500).rev().collect();
+            expected.extend([20, 10]);
+            assert_eq!(
+                ids(&store),
+                expected,
+                "the newest 200, the unfolded and the running"
+            );
+            assert_eq!(store.counts().all, 500, "the counts are of all jobs");
+            assert!(store.has_more());
+            assert_eq!(
+                store.oldest(),
+                Some(id(301)),
+                "older pages start past the window"
+            );
+
+            // Folded again, job 20 goes when the next job comes.
+            unfold(id(20), false);
+            comes_and_ends(&store, 501);
+            let mut expected: Vec<u128> = (301..=501).rev().collect();
+            expected.push(10);
+            assert_eq!(ids(&store), expected);
+
+            // Older jobs asked for stay: each arrival lets one go, the oldest ended.
+            let older = (101..=300).rev().map(|n| job(n, JobStatus::Completed));
+            store.add_older(listed_page(older.collect()));
+            comes_and_ends(&store, 502);
+            let mut expected: Vec<u128> = (102..=502).rev().collect();
+            expected.push(10);
+            assert_eq!(
+                ids(&store),
+                expected,
+                "newest first, the running job in its place"
+            );
+        });
+    }
+
+    fn listed_page(jobs: Vec<Job>) -> JobList {
+        JobList {
+            more: true,
+            ..listed(jobs)
+        }
     }
 }

@@ -222,6 +222,13 @@ impl Liveness {
         });
     }
 
+    /// A job ended: it reports no more (and a page open all day keeps no trace of it).
+    #[cfg_attr(not(feature = "hydrate"), allow(dead_code))]
+    pub(crate) fn ended(&self, job: JobId) {
+        self.reports
+            .update_value(|reports| _ = reports.remove(&job));
+    }
+
     /// The connection's state as the page shows it (tracked; `now` is the page's clock):
     /// held back while the REST API answers, a proxy delays the stream; with no answer
     /// either, the connection has stalled.

@@ -13,6 +13,6 @@ mod liveness;
 mod page_data;
 
 pub(crate) use connection::ConnectionState;
-pub(crate) use jobs::{Counts, JobsStore};
+pub(crate) use jobs::{Counts, JobsStore, unfold};
 pub(crate) use liveness::Liveness;
 pub use page_data::{PAGE_DATA_ID, PageData};

@@ -3,6 +3,9 @@
 use leptos::html::Details;
 use leptos::prelude::*;
 
+use crate::job::JobId;
+use crate::state;
+
 /// Whether the `<details>` behind `node` is open (tracked), for content that only an
 /// open one shows (`<Show when=open>`): 200 folded cards then update no log lines and
 /// build no timelines that nobody sees. It starts open, so that the server renders the
@@ -20,7 +23,18 @@ pub(crate) fn open_state(node: NodeRef<Details>) -> RwSignal<bool> {
     open
 }
 
-/// The `toggle` handler that keeps [`open_state`] current.
-pub(crate) fn follow(node: NodeRef<Details>, open: RwSignal<bool>) -> impl Fn(leptos::ev::Event) {
-    move |_| open.set(node.get_untracked().is_some_and(|details| details.open()))
+/// The `toggle` handler that keeps [`open_state`] current, and tells the page's store
+/// that job `id`'s card is unfolded (it keeps the job while it is).
+pub(crate) fn follow(
+    node: NodeRef<Details>,
+    open: RwSignal<bool>,
+    id: JobId,
+) -> impl Fn(leptos::ev::Event) {
+    move |_| {
+        let now = node.get_untracked().is_some_and(|details| details.open());
+        if now != open.get_untracked() {
+            state::unfold(id, now);
+        }
+        open.set(now);
+    }
 }

@@ -33,7 +33,7 @@ pub(crate) fn JobLog(job: RwSignal<Job>) -> impl IntoView {
     let open = folded::open_state(node);
     view! {
         <Show when=move || { logged.get() > 0 }>
-            <details class="log" data-testid="log" node_ref=node on:toggle=folded::follow(node, open)>
+            <details class="log" data-testid="log" node_ref=node on:toggle=folded::follow(node, open, job.with_untracked(|j| j.id))>
                 <summary>{summary}</summary>
                 // Scrolled to the newest line, and kept there as lines come (see the CSS);
                 // focusable, so that it scrolls from the keyboard too. Not a live region: a

@@ -16,7 +16,7 @@ pub(crate) fn Timeline(job: RwSignal<Job>) -> impl IntoView {
     let open = folded::open_state(node);
     view! {
         <Show when=move || spans.with(|spans| !spans.is_empty())>
-            <details class="timeline" data-testid="timeline" node_ref=node on:toggle=folded::follow(node, open)>
+            <details class="timeline" data-testid="timeline" node_ref=node on:toggle=folded::follow(node, open, job.with_untracked(|j| j.id))>
                 <summary>{summary}</summary>
                 <Show when=move || open.get()>
                 <ol class="timeline-steps">
