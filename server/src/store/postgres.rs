@@ -112,21 +112,34 @@ impl PgStore {
         })
     }
 
-    /// Whether a group whose commit went unanswered is in the database.
+    /// Whether a group whose commit went unanswered is in the database. The log's lock
+    /// is taken first: the unanswered transaction holds it until the server has
+    /// committed it or rolled it back, so what is found then is the outcome.
     async fn landed(&self, outcome: &group::Outcome) -> bool {
         let Some((last, _)) = outcome.events.last() else {
             // It stored nothing: committed or not, nothing changed.
             return true;
         };
-        let found = sqlx::query_scalar::<_, bool>(
-            "SELECT EXISTS (SELECT 1 FROM events WHERE id = $1 AND job_id = $2 AND kind = $3)",
-        )
-        .bind(last.id.0)
-        .bind(last.job_id.to_string())
-        .bind(last.kind.as_str())
-        .fetch_one(&self.writes)
-        .await;
-        matches!(found, Ok(true))
+        let found = async {
+            let mut tx = self.writes.begin().await?;
+            sqlx::query("SET LOCAL lock_timeout = '10s'")
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query("SELECT 1 FROM log_head FOR UPDATE")
+                .execute(&mut *tx)
+                .await?;
+            let found = sqlx::query_scalar::<_, bool>(
+                "SELECT EXISTS (SELECT 1 FROM events WHERE id = $1 AND job_id = $2 AND kind = $3)",
+            )
+            .bind(last.id.0)
+            .bind(last.job_id.to_string())
+            .bind(last.kind.as_str())
+            .fetch_one(&mut *tx)
+            .await?;
+            tx.rollback().await?;
+            Ok::<_, sqlx::Error>(found)
+        };
+        matches!(found.await, Ok(true))
     }
 
     /// The connection pool (the log's follower listens on it).
