@@ -66,6 +66,8 @@ impl Announce {
 pub struct Recorder {
     /// Writes waiting for the next group commit.
     writes: mpsc::UnboundedSender<(Write, Reply)>,
+    /// The store it writes to, for those who must read what it wrote.
+    store: Arc<dyn Store>,
     health: WriteHealth,
     _writer: Arc<Writer>,
 }
@@ -119,12 +121,18 @@ impl Recorder {
         let health = WriteHealth::default();
         writer
             .handle
-            .spawn(write_groups(store, announce, health.clone(), queue));
+            .spawn(write_groups(store.clone(), announce, health.clone(), queue));
         Self {
             writes,
+            store,
             health,
             _writer: Arc::new(writer),
         }
+    }
+
+    /// The store written to.
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
     }
 
     /// Stores a new queued job, if `admission` lets it in, and announces its `created`

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use app::job::FieldError;
 use app::kind::ParamField;
+use futures::future::BoxFuture;
 use serde::de::DeserializeOwned;
 
 use super::JobContext;
@@ -55,11 +56,14 @@ pub trait JobKind: Send + Sync + 'static {
 }
 
 /// What a finished job produced.
-#[derive(Debug, Default, PartialEq, Eq)]
+#[derive(Default)]
 pub struct Outcome {
     /// The file name of the job's artifact, if it wrote one (see
     /// [`JobContext::artifact`]); the completion event links to it.
     pub download: Option<String>,
+    /// How to take back what the job did outside its own files, should its completion
+    /// not stand (a cancel was recorded after its code finished, before its ending).
+    pub undo: Option<BoxFuture<'static, ()>>,
 }
 
 impl Outcome {
@@ -70,7 +74,25 @@ impl Outcome {
     pub fn download(file_name: impl Into<String>) -> Self {
         Self {
             download: Some(file_name.into()),
+            undo: None,
         }
+    }
+
+    /// The same outcome, with `undo` to run if the job's completion does not stand.
+    pub fn undone_by(self, undo: impl Future<Output = ()> + Send + 'static) -> Self {
+        Self {
+            undo: Some(Box::pin(undo)),
+            ..self
+        }
+    }
+}
+
+impl std::fmt::Debug for Outcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Outcome")
+            .field("download", &self.download)
+            .field("undo", &self.undo.is_some())
+            .finish()
     }
 }
 

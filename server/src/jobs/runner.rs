@@ -13,6 +13,7 @@ use std::time::Duration;
 use app::event::{Cancelled, Completion, EventKind, Failure, JobEvent};
 use app::job::{Job, JobId, JobStatus};
 use chrono::Utc;
+use futures::future::BoxFuture;
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, broadcast, watch};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
@@ -194,11 +195,21 @@ impl Runner {
             tracing::info!("started");
             let cancel = CancellationToken::new();
             self.lock_running().insert(id, cancel.clone());
+            // A cancel recorded between the claim and now found no run to stop: the
+            // store says so, and the run stops before its code starts.
+            if self.cancelled_meanwhile(&owner, id).await {
+                cancel.cancel();
+            }
             let (reporter, ctx) = self.start_reporting(&job, owner, &cancel);
             let prepared = prepare(ctx);
             let mut work = tokio::spawn(prepared.work.in_current_span());
-            let ending = tokio::select! {
-                joined = &mut work => Ending::of(joined),
+            let mut finished = false;
+            let mut ending = tokio::select! {
+                biased;
+                joined = &mut work => {
+                    finished = true;
+                    Ending::of(joined)
+                }
                 () = cancel.cancelled() => Ending::Cancelled,
                 () = stop.cancelled() => Ending::Interrupted,
                 () = expire(prepared.time_limit) => Ending::Failed(format!(
@@ -209,13 +220,31 @@ impl Runner {
             // blocking code at its next cancellation check.
             work.abort();
             cancel.cancel();
+            if !finished {
+                undo_if_finished_all_the_same(work).await;
+            }
             let step = reporter.stop().await;
             let event = self.ending_event(&job, &ending, step);
-            self.record_ending(&job, &ending, event, &stop).await;
+            let undo = match &mut ending {
+                Ending::Completed(outcome) => outcome.undo.take(),
+                _ => None,
+            };
+            let completed = matches!(ending, Ending::Completed(_));
+            self.record_ending(&job, completed, undo, event, &stop)
+                .await;
             self.lock_running().remove(&id);
         }
         .instrument(span)
         .await;
+    }
+
+    /// Whether the job ended (was cancelled) since it was claimed.
+    async fn cancelled_meanwhile(&self, owner: &Owner, id: JobId) -> bool {
+        match self.recorder.store().job(owner, id).await {
+            Ok(Some(job)) => job.status.is_terminal(),
+            // Removed, or unreadable: its run goes on, and its writes will say.
+            _ => false,
+        }
     }
 
     /// Starts the task that writes the job's progress and log lines as its code reports
@@ -303,12 +332,12 @@ impl Runner {
     async fn record_ending(
         &self,
         job: &Job,
-        ending: &Ending,
+        completed: bool,
+        undo: Option<BoxFuture<'static, ()>>,
         event: JobEvent,
         stop: &CancellationToken,
     ) {
         let kind = event.kind();
-        let completed = matches!(ending, Ending::Completed(_));
         let mut removed = false;
         let mut pause = ENDING_RETRY_FIRST;
         let keep_files = loop {
@@ -327,8 +356,19 @@ impl Runner {
                     // but was queued again, its next attempt owns the directory. If it
                     // is completed, only this run can have completed it.
                     tracing::info!("ended (already recorded)");
-                    break !refused.from.is_terminal()
-                        || (completed && refused.from == JobStatus::Completed);
+                    let stands = completed && refused.from == JobStatus::Completed;
+                    if completed
+                        && !stands
+                        && let Some(undo) = undo
+                    {
+                        // It completed, but a cancel was recorded first: what it did
+                        // outside its files is taken back.
+                        tracing::info!(
+                            "taking back what the job did: its completion came after a cancel"
+                        );
+                        undo.await;
+                    }
+                    break !refused.from.is_terminal() || stands;
                 }
                 Err(err) => {
                     if !completed && !removed {
@@ -350,6 +390,18 @@ impl Runner {
         if !keep_files && !removed {
             let _ = self.config.artifacts.remove(job.id).await;
         }
+    }
+}
+
+/// The job's code finished all the same while its job was ended otherwise (cancelled
+/// at the moment it completed): what it did is taken back. (Code that does not stop at
+/// once is not waited for long.)
+async fn undo_if_finished_all_the_same(work: tokio::task::JoinHandle<Result<Outcome, JobError>>) {
+    if let Ok(Ok(Ok(outcome))) = tokio::time::timeout(Duration::from_secs(5), work).await
+        && let Some(undo) = outcome.undo
+    {
+        tracing::info!("taking back what the job did: it completed as it was cancelled");
+        undo.await;
     }
 }
 
@@ -581,5 +633,92 @@ mod tests {
         );
         assert!(events[2].contains("\"progress\":40"), "{}", events[2]);
         assert!(events[2].contains("Crunching"), "{}", events[2]);
+    }
+
+    /// An import's sequence, with a cancel landing at `cancel_at`: before its rows are
+    /// made visible, or after that and before its completion. Returns the job's state
+    /// and whether the table holds any loaded order.
+    async fn import_cancelled(cancel_at: &'static str) -> (JobStatus, bool) {
+        let (_dir, store, runner, claimed) = setup().await;
+        let (id, job) = (claimed.job.id, claimed.job.clone());
+        let orders = runner.services.orders.clone();
+        let table = orders.clone();
+        let cancelling = runner.clone();
+        let order = crate::orders::Order {
+            id: 1,
+            date: chrono::NaiveDate::from_ymd_opt(2024, 1, 1).unwrap(),
+            customer: "A".into(),
+            region: "North".into(),
+            amount_cents: 100,
+        };
+        let work = async move {
+            table.begin_import(id).await.unwrap();
+            table
+                .insert_batch(id, &[(2, order)])
+                .await
+                .unwrap()
+                .unwrap();
+            if cancel_at == "before the load" {
+                cancelling.cancel_job(&job).await.unwrap();
+            }
+            if !table.finish_import(id, 1).await.unwrap() {
+                table.abandon_import(id).await.unwrap();
+                return Err(JobError::Cancelled);
+            }
+            if cancel_at == "after the load" {
+                cancelling.cancel_job(&job).await.unwrap();
+            }
+            Ok(Outcome::nothing().undone_by(async move {
+                table.withdraw_import(id).await.unwrap();
+            }))
+        };
+        runner
+            .clone()
+            .execute(claimed, CancellationToken::new(), move |_| {
+                registry::Prepared {
+                    time_limit: None,
+                    work: Box::pin(work),
+                }
+            })
+            .await;
+        let job = store.job(&Owner::local(), id).await.unwrap().unwrap();
+        (job.status, orders.has_loaded_data().await.unwrap())
+    }
+
+    /// A cancel that arrives while an import is being marked loaded leaves a cancelled
+    /// job and no rows, whether it lands before the load or between the load and the
+    /// completion.
+    #[tokio::test]
+    async fn a_cancel_around_an_imports_load_leaves_no_rows() {
+        for cancel_at in ["before the load", "after the load"] {
+            assert_eq!(
+                import_cancelled(cancel_at).await,
+                (JobStatus::Cancelled, false),
+                "cancelled {cancel_at}"
+            );
+        }
+    }
+
+    /// A cancel recorded right after the claim, before the run began (no run to stop
+    /// yet), still stops the job's code at once.
+    #[tokio::test]
+    async fn a_cancel_right_after_the_claim_stops_the_run_at_once() {
+        let (_dir, store, runner, claimed) = setup().await;
+        let id = claimed.job.id;
+        runner.cancel_job(&claimed.job).await.unwrap();
+        let run = runner.execute(claimed, CancellationToken::new(), move |_| {
+            registry::Prepared {
+                time_limit: None,
+                work: Box::pin(async {
+                    std::future::pending::<()>().await;
+                    Ok(Outcome::nothing())
+                }),
+            }
+        });
+        tokio::time::timeout(Duration::from_secs(30), run)
+            .await
+            .expect("the run stops, though its code would never end");
+        let job = store.job(&Owner::local(), id).await.unwrap().unwrap();
+        assert_eq!(job.status, JobStatus::Cancelled);
     }
 }

@@ -169,21 +169,40 @@ impl OrdersTable {
         })
     }
 
-    /// Makes the import's rows part of the table, all at once.
-    pub async fn finish_import(&self, job: JobId, rows: u64) -> Result<(), sqlx::Error> {
+    /// Makes the import's rows part of the table, all at once, if its job is still
+    /// running: `false` if the job ended meanwhile (a cancel), and nothing was loaded.
+    pub async fn finish_import(&self, job: JobId, rows: u64) -> Result<bool, sqlx::Error> {
         let _turn = self.turn().await;
-        with_pool!(self.db.db(), pool => {
+        let loaded = with_pool!(self.db.db(), pool => {
             sqlx::query(
-                "UPDATE imports SET state = 'loaded', rows = $1, loaded_at = $2 WHERE job_id = $3",
+                "UPDATE imports SET state = 'loaded', rows = $1, loaded_at = $2 WHERE job_id = $3 \
+                 AND EXISTS (SELECT 1 FROM jobs WHERE id = $3 AND status = 'running')",
             )
             .bind(i64::try_from(rows).unwrap_or(i64::MAX))
             .bind(Utc::now())
             .bind(job.to_string())
             .execute(pool)
             .await
-            .map(drop)
+            .map(|done| done.rows_affected() > 0)
         })?;
-        Ok(())
+        Ok(loaded)
+    }
+
+    /// Takes back a loaded import whose job did not complete after all (a cancel was
+    /// recorded between its load and its completion): its rows leave the table at once,
+    /// then are removed.
+    pub async fn withdraw_import(&self, job: JobId) -> Result<(), sqlx::Error> {
+        {
+            let _turn = self.turn().await;
+            with_pool!(self.db.db(), pool => {
+                sqlx::query("UPDATE imports SET state = 'loading' WHERE job_id = $1 AND state = 'loaded'")
+                    .bind(job.to_string())
+                    .execute(pool)
+                    .await
+                    .map(drop)
+            })?;
+        }
+        self.abandon_import(job).await
     }
 
     /// Removes an import that did not finish, with every row it wrote. The rows go in

@@ -97,12 +97,21 @@ impl JobKind for Import {
         .await
         {
             Ok(rows) => {
-                table.finish_import(job, rows).await.map_err(database)?;
+                // Loaded only if the job still runs: a cancel that came first wins.
+                if !table.finish_import(job, rows).await.map_err(database)? {
+                    unfinished.abandon().await;
+                    return Err(JobError::Cancelled);
+                }
                 unfinished.disarm();
                 let step = format!("Imported {} orders", group_digits(rows));
                 ctx.log(step.clone());
                 ctx.progress(100, &step);
-                Ok(Outcome::nothing())
+                // A cancel recorded after the load, before the completion, wins too.
+                Ok(Outcome::nothing().undone_by(async move {
+                    if let Err(err) = table.withdraw_import(job).await {
+                        tracing::error!(error = %err, "could not take back an import whose job was cancelled");
+                    }
+                }))
             }
             Err(err) => {
                 unfinished.abandon().await;
@@ -223,7 +232,8 @@ fn database(err: sqlx::Error) -> JobError {
 }
 
 /// An import that has not finished: removed unless it is disarmed, also when the job's
-/// code is stopped (cancelled, timed out) in the middle of an `await`.
+/// code is stopped (cancelled, timed out) in the middle of an `await`, even that of
+/// making it visible (which may have been done when the code was stopped).
 struct Unfinished {
     table: OrdersTable,
     job: JobId,
@@ -253,7 +263,7 @@ impl Drop for Unfinished {
 }
 
 async fn remove(table: OrdersTable, job: JobId) {
-    if let Err(err) = table.abandon_import(job).await {
+    if let Err(err) = table.withdraw_import(job).await {
         tracing::error!(error = %err, "could not remove an unfinished import; the next start-up will");
     }
 }
