@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 mod accept;
 mod burst;
 mod http1;
+mod restart;
 mod watch;
 
 use burst::Burst;
@@ -87,6 +88,10 @@ pub(crate) struct Args {
     step_ms: u64,
     #[arg(long, default_value_t = 1000)]
     poll_ms: u64,
+    /// The restart scenario: this many spec-following subscribers of `--url` (Candor's
+    /// base URL) through a SIGKILL and restart of the server (see `restart.rs`).
+    #[arg(long)]
+    restart: Option<usize>,
     /// A name for the run in the output.
     #[arg(long, default_value = "run")]
     label: String,
@@ -406,6 +411,12 @@ async fn main() {
     let _ = rlimit::increase_nofile_limit(u64::MAX);
     if let Some(how) = &args.watch {
         let report = watch::run(&args, how).await;
+        use std::io::Write;
+        let _ = writeln!(std::io::stdout().lock(), "{report}");
+        std::process::exit(0);
+    }
+    if let Some(subscribers) = args.restart {
+        let report = restart::run(&args, subscribers).await;
         use std::io::Write;
         let _ = writeln!(std::io::stdout().lock(), "{report}");
         std::process::exit(0);
