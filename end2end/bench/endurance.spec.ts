@@ -1,8 +1,7 @@
 import { test, expect } from "@playwright/test";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { writeFileSync } from "node:fs";
 import path from "node:path";
-import { freePort, killHard, startServer } from "../tests/server";
+import { withBusyServer } from "../tests/server";
 
 // A page left open through a busy day: 10,000 short jobs come and go while it watches.
 // Its DOM nodes, event listeners and JS heap (after a garbage collection) are recorded
@@ -15,17 +14,7 @@ const results = path.resolve(__dirname, "../../bench/page-day-results.md");
 
 test(`the page while ${TOTAL.toLocaleString("en")} jobs come and go`, async ({ page }) => {
   test.setTimeout(900_000);
-  const port = await freePort();
-  const dataDir = mkdtempSync(path.join(tmpdir(), "candor-page-day-"));
-  const server = await startServer(port, dataDir, {
-    CANDOR_WORKERS: "16",
-    CANDOR_OWNER_MAX_IN_FLIGHT: "100000",
-    CANDOR_OWNER_JOBS_PER_MINUTE: "1000000",
-  });
-  try {
-    const base = `http://127.0.0.1:${port}`;
-    await page.goto(base);
-    await expect(page.getByTestId("connection")).toHaveAttribute("data-state", "live");
+  await withBusyServer(page, "page-day", { CANDOR_WORKERS: "16" }, async (base) => {
     const cdp = await page.context().newCDPSession(page);
     await cdp.send("Performance.enable");
     const measure = async () => {
@@ -78,8 +67,5 @@ test(`the page while ${TOTAL.toLocaleString("en")} jobs come and go`, async ({ p
     console.log({ fresh, early, late });
     expect(late.cards).toBeLessThanOrEqual(210);
     expect(late.nodes).toBeLessThan(early.nodes * 1.1 + 50);
-  } finally {
-    await killHard(server);
-    rmSync(dataDir, { recursive: true, force: true });
-  }
+  });
 });

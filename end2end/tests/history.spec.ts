@@ -1,22 +1,9 @@
 import { test, expect } from "@playwright/test";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import path from "node:path";
-import { freePort, killHard, startServer } from "./server";
+import { withBusyServer } from "./server";
 
 // A server of its own, whose limits let one browser start hundreds of jobs at once.
 test("a long history lists the newest jobs with counts of all of them, and older ones on request", async ({ page }) => {
-  const port = await freePort();
-  const dataDir = mkdtempSync(path.join(tmpdir(), "candor-history-"));
-  const server = await startServer(port, dataDir, {
-    CANDOR_OWNER_JOBS_PER_MINUTE: "100000",
-    CANDOR_OWNER_MAX_IN_FLIGHT: "100000",
-    CANDOR_WORKERS: "8",
-  });
-  try {
-    const base = `http://127.0.0.1:${port}`;
-    await page.goto(`${base}/`);
-    await expect(page.getByTestId("connection")).toHaveAttribute("data-state", "live");
+  await withBusyServer(page, "history", { CANDOR_WORKERS: "8" }, async (base) => {
     // 320 one-step jobs, the first 20 of which fail, started over the API with the page's
     // identity.
     const started: string[] = [];
@@ -54,10 +41,7 @@ test("a long history lists the newest jobs with counts of all of them, and older
     await expect(older).toHaveCount(0);
     await expect(cards.last()).toHaveAttribute("data-job-id", started[0]);
     await expect(count("all")).toHaveText("320");
-  } finally {
-    await killHard(server);
-    rmSync(dataDir, { recursive: true, force: true });
-  }
+  });
 });
 
 // A dashboard left open through a busy day: 1,500 short jobs come and go while the page
@@ -66,17 +50,7 @@ test("a long history lists the newest jobs with counts of all of them, and older
 // stay exact.
 test("a page left open while 1,500 jobs come and go stays light", async ({ page }) => {
   test.setTimeout(240_000);
-  const port = await freePort();
-  const dataDir = mkdtempSync(path.join(tmpdir(), "candor-endurance-"));
-  const server = await startServer(port, dataDir, {
-    CANDOR_OWNER_JOBS_PER_MINUTE: "100000",
-    CANDOR_OWNER_MAX_IN_FLIGHT: "100000",
-    CANDOR_WORKERS: "8",
-  });
-  try {
-    const base = `http://127.0.0.1:${port}`;
-    await page.goto(`${base}/`);
-    await expect(page.getByTestId("connection")).toHaveAttribute("data-state", "live");
+  await withBusyServer(page, "endurance", { CANDOR_WORKERS: "8" }, async (base) => {
     const cdp = await page.context().newCDPSession(page);
     await cdp.send("Performance.enable");
     const metrics = async () => {
@@ -117,8 +91,5 @@ test("a page left open while 1,500 jobs come and go stays light", async ({ page 
     // What was let go is a click away, in order.
     await page.getByTestId("older-jobs").click();
     await expect(cards).toHaveCount(300);
-  } finally {
-    await killHard(server);
-    rmSync(dataDir, { recursive: true, force: true });
-  }
+  });
 });

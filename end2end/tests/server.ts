@@ -1,5 +1,8 @@
+import { expect, type Page } from "@playwright/test";
 import { spawn, type ChildProcess } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
+import { tmpdir } from "node:os";
 import path from "node:path";
 
 // Tests that restart, pause or configure a server run one of their own: the binary
@@ -54,4 +57,31 @@ export function killHard(child: ChildProcess): Promise<void> {
     child.once("exit", () => resolve());
     child.kill("SIGKILL");
   });
+}
+
+/** A server of its own whose limits let one browser start thousands of jobs, with `page`
+ * open on it and live: runs `body` with the server's base URL, then stops the server
+ * and removes its data. */
+export async function withBusyServer(
+  page: Page,
+  name: string,
+  env: Record<string, string>,
+  body: (base: string) => Promise<void>,
+): Promise<void> {
+  const port = await freePort();
+  const dataDir = mkdtempSync(path.join(tmpdir(), `candor-${name}-`));
+  const server = await startServer(port, dataDir, {
+    CANDOR_OWNER_JOBS_PER_MINUTE: "1000000",
+    CANDOR_OWNER_MAX_IN_FLIGHT: "100000",
+    ...env,
+  });
+  try {
+    const base = `http://127.0.0.1:${port}`;
+    await page.goto(`${base}/`);
+    await expect(page.getByTestId("connection")).toHaveAttribute("data-state", "live");
+    await body(base);
+  } finally {
+    await killHard(server);
+    rmSync(dataDir, { recursive: true, force: true });
+  }
 }
