@@ -38,3 +38,25 @@ test("after a server restart the open page shows reconnecting, then the job's ho
     rmSync(dataDir, { recursive: true, force: true });
   }
 });
+
+test("a page whose identity the server no longer knows reloads and is live again with a new one", async ({ page }) => {
+  const port = await freePort();
+  const dataDir = mkdtempSync(path.join(tmpdir(), "candor-identity-"));
+  let server = await startServer(port, dataDir, { CANDOR_SESSION_KEY: "a".repeat(88) });
+  try {
+    await page.goto(`http://127.0.0.1:${port}/`);
+    const connection = page.getByTestId("connection");
+    await expect(connection).toHaveAttribute("data-state", "live");
+    await page.evaluate(() => ((window as any).__sameDocument = true));
+
+    // The same server, signing with another key: the page's cookie names no one now.
+    await killHard(server);
+    server = await startServer(port, dataDir, { CANDOR_SESSION_KEY: "b".repeat(88) });
+    // The stream is refused (401); the page asks the API, hears 401 too, and reloads.
+    await expect.poll(() => page.evaluate(() => (window as any).__sameDocument ?? false), { timeout: 30_000 }).toBe(false);
+    await expect(connection).toHaveAttribute("data-state", "live");
+  } finally {
+    await killHard(server);
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+});
