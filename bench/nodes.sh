@@ -133,10 +133,6 @@ subscribers, so a subscriber on node B of a job that node A runs waits for that 
 (the higher p50).
 """
 open(out, "w").write(body)
-text = open(benchmarks).read()
-start, end = "<!-- nodes.sh -->", "<!-- /nodes.sh -->"
-section = f"{start}\n{body}{end}"
-text = re.sub(re.escape(start) + ".*?" + re.escape(end), lambda _: section, text, flags=re.S) if start in text else text.rstrip() + "\n\n" + section + "\n"
-open(benchmarks, "w").write(text)
 print(body)
 PY
+python3 "$ROOT/bench/section.py" nodes.sh "$OUT" "$ROOT/BENCHMARKS.md"

@@ -85,10 +85,6 @@ subscriber stopped. Lost counts, for every subscriber, the log's events from its
 on that it never received; twice counts repeats.
 """
 open(out, "w").write(body)
-text = open(benchmarks).read()
-start, end = "<!-- restart.sh -->", "<!-- /restart.sh -->"
-section = f"{start}\n{body}{end}"
-text = re.sub(re.escape(start) + ".*?" + re.escape(end), lambda _: section, text, flags=re.S) if start in text else text.rstrip() + "\n\n" + section + "\n"
-open(benchmarks, "w").write(text)
 print(body)
 PY
+python3 "$ROOT/bench/section.py" restart.sh "$OUT" "$ROOT/BENCHMARKS.md"
