@@ -36,6 +36,7 @@ macro_rules! store_contract {
             a_run_that_lost_its_claim_cannot_write,
             a_write_for_a_job_not_stored_is_gone_and_fails_no_other,
             a_job_has_one_retry_at_a_time,
+            claims_take_turns_between_owners,
         );
     };
     (@checks $open:path; $($check:ident),* $(,)?) => {
@@ -182,6 +183,36 @@ pub(crate) async fn jobs_are_claimed_oldest_first_and_never_twice(store: &dyn St
     assert_eq!(claimed, expected);
     assert!(claim_next(store).await.unwrap().is_none());
     assert_eq!(store.running_jobs().await.unwrap().len(), 6);
+}
+
+/// Workers are shared fairly: an owner with a backlog gets no more turns than an owner
+/// who just arrived, and the jobs an owner already runs count as turns taken.
+pub(crate) async fn claims_take_turns_between_owners(store: &dyn Store) {
+    let (busy, other, late) = (
+        Owner::new("t-backlog"),
+        Owner::new("t-other"),
+        Owner::new("t-late"),
+    );
+    let mut backlog = Vec::new();
+    for _ in 0..5 {
+        backlog.push(create(store, &busy).await);
+    }
+    let others = [create(store, &other).await, create(store, &other).await];
+    // One turn each: the backlog's oldest, then the other owner's, though it came later.
+    let claim = |store| async move { claim_next(store).await.unwrap().unwrap().job.id };
+    assert_eq!(claim(store).await, backlog[0]);
+    assert_eq!(claim(store).await, others[0]);
+    // Both run one; the backlog's older job goes first, then the other's.
+    assert_eq!(claim(store).await, backlog[1]);
+    // A newcomer, with nothing running, goes before both (fewest turns taken first).
+    let newcomer = create(store, &late).await;
+    assert_eq!(claim(store).await, newcomer);
+    assert_eq!(claim(store).await, others[1]);
+    // Only the backlog is left: the rest of it, oldest first.
+    for expected in &backlog[2..] {
+        assert_eq!(claim(store).await, *expected);
+    }
+    assert!(claim_next(store).await.unwrap().is_none());
 }
 
 pub(crate) async fn an_ended_job_takes_no_more_events(store: &dyn Store) {

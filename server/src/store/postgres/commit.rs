@@ -16,7 +16,7 @@ use sqlx::{FromRow, PgConnection, Postgres, QueryBuilder, Row};
 use super::LOG_CHANNEL;
 use crate::owner::Owner;
 use crate::store::group::{Loaded, Needs, Outcome, Touched};
-use crate::store::rows::{JobRow, details, job_columns, job_id};
+use crate::store::rows::{JobRow, details, fair_queue, job_columns, job_id};
 use crate::store::{StoreError, StoredEvent};
 
 /// Locks and reads what the group needs, inside the transaction on `conn`.
@@ -35,10 +35,14 @@ pub(super) async fn load(conn: &mut PgConnection, needs: &Needs) -> Result<Loade
             job_columns!(),
             ", NULL::bigint AS queued_seq FROM jobs \
              WHERE id = ANY($1) AND removed_at IS NULL ORDER BY id FOR NO KEY UPDATE), \
+             fair AS (",
+            fair_queue!(),
+            "), \
              claimable AS (SELECT ",
             job_columns!(),
-            ", seq FROM jobs WHERE status = 'queued' AND NOT (id = ANY($1)) \
-             ORDER BY seq LIMIT $2 FOR NO KEY UPDATE SKIP LOCKED) \
+            ", fair.turn FROM jobs JOIN fair ON fair.queued_id = jobs.id \
+             WHERE jobs.status = 'queued' AND NOT (jobs.id = ANY($1)) \
+             ORDER BY fair.turn LIMIT $2 FOR NO KEY UPDATE OF jobs SKIP LOCKED) \
              SELECT * FROM known UNION ALL SELECT * FROM claimable",
         ))
         .bind(&ids)
@@ -53,7 +57,8 @@ pub(super) async fn load(conn: &mut PgConnection, needs: &Needs) -> Result<Loade
                 Some(seq) => claimable.push((seq, job)),
             }
         }
-        claimable.sort_by_key(|(seq, _)| *seq);
+        // In turn, as the fair policy gave them.
+        claimable.sort_by_key(|(turn, _)| *turn);
         loaded.claimable = claimable.into_iter().map(|(_, job)| job).collect();
     }
     // The log's lock, held until the commit: appends are serialised. Having waited for

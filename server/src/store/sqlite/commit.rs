@@ -16,7 +16,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::owner::Owner;
 use crate::store::group::{self, Loaded, Needs, Outcome, Touched};
-use crate::store::rows::{JobRow, details, job_id, select_jobs};
+use crate::store::rows::{JobRow, details, fair_queue, job_id, select_jobs};
 use crate::store::{StoreError, Write, Written};
 
 /// What the last commit left: the jobs queued or running, and the newest event id. The
@@ -115,7 +115,11 @@ fn load(conn: &Connection, live: &LiveJobs, needs: &Needs) -> Result<Loaded, Sto
         // As many more as the known jobs, which the group does not take as claimable.
         let up_to = i64::from(needs.claims) + needs.ids.len() as i64;
         let queued: Vec<String> = conn
-            .prepare_cached("SELECT id FROM jobs WHERE status = 'queued' ORDER BY seq LIMIT ?")?
+            .prepare_cached(concat!(
+                "SELECT queued_id FROM (",
+                fair_queue!(),
+                ") ORDER BY turn LIMIT ?"
+            ))?
             .query_map([up_to], |row| row.get(0))?
             .collect::<Result<_, _>>()?;
         for id in queued {
