@@ -134,6 +134,10 @@ pub struct Limits {
     /// `CANDOR_MAX_CONNECTIONS`: the most open TCP connections; further clients wait in
     /// the listen queue. Default 12000 (lowered to fit the process's file limit).
     pub max_connections: usize,
+    /// `CANDOR_OWNER_MAX_RUNNING`: the most jobs of one owner that run at once (all nodes
+    /// together); the owner's other jobs wait while others' run. Default: no cap (workers
+    /// are still shared in turn between owners).
+    pub owner_max_running: u32,
     /// `CANDOR_HEADER_READ_TIMEOUT_SECS`: how long a connection may take to send a
     /// request's headers (from its first byte, or from connecting); slower ones are
     /// closed. Default 30.
@@ -153,6 +157,7 @@ impl Default for Limits {
             max_streams: 10_000,
             owner_max_streams: 32,
             max_connections: 12_000,
+            owner_max_running: u32::MAX,
             header_read_timeout: Duration::from_secs(30),
             body_idle_timeout: Duration::from_secs(30),
         }
@@ -404,6 +409,9 @@ impl<L: Fn(&str) -> Option<String>> Env<'_, L> {
                 16..=10_000_000,
                 d.max_connections,
             )? as usize,
+            owner_max_running: self
+                .number("CANDOR_OWNER_MAX_RUNNING", 1..=1_000_000)?
+                .map_or(d.owner_max_running, |n| n as u32),
             header_read_timeout: self.seconds(
                 "CANDOR_HEADER_READ_TIMEOUT_SECS",
                 1..=3600,

@@ -147,7 +147,10 @@ mod tests {
                 .unwrap();
             ids.push(job.id);
         }
-        assert_eq!(recorder.claim(jobs as u32).await.unwrap().len(), jobs);
+        assert_eq!(
+            recorder.claim(jobs as u32, u32::MAX).await.unwrap().len(),
+            jobs
+        );
         for (n, id) in ids.iter().enumerate() {
             let completion = JobEvent::Completion(Completion {
                 job_id: *id,

@@ -206,6 +206,7 @@ impl Application {
             services.clone(),
             RunnerConfig {
                 workers: config.workers,
+                owner_max_running: config.limits.owner_max_running,
                 progress_interval: config.progress_interval,
                 artifacts: artifacts.clone(),
                 shutdown_grace: config.shutdown_grace,

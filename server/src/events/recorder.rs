@@ -158,10 +158,21 @@ impl Recorder {
         }
     }
 
-    /// Claims up to `max` of the oldest queued jobs for workers and announces that they
-    /// run (none when the queue is empty).
-    pub async fn claim(&self, max: u32) -> Result<Vec<ClaimedJob>, StoreError> {
-        match self.write(Write::Claim { max }).await? {
+    /// Claims up to `max` queued jobs for workers, in turn between owners and none of an
+    /// owner with `owner_max_running` running, and announces that they run (none when
+    /// nothing may be claimed).
+    pub async fn claim(
+        &self,
+        max: u32,
+        owner_max_running: u32,
+    ) -> Result<Vec<ClaimedJob>, StoreError> {
+        match self
+            .write(Write::Claim {
+                max,
+                owner_max_running,
+            })
+            .await?
+        {
             Written::Claimed(claimed) => Ok(claimed),
             other => Err(unexpected(&other)),
         }

@@ -218,6 +218,7 @@ mod tests {
             services,
             RunnerConfig {
                 workers: 1,
+                owner_max_running: u32::MAX,
                 progress_interval: Duration::from_millis(10),
                 artifacts: Artifacts::new(dir.path().join("artifacts")),
                 shutdown_grace: Duration::from_secs(1),
@@ -230,7 +231,7 @@ mod tests {
             .await
             .unwrap();
         // Claimed, but the runner (not running) holds no run of it.
-        assert_eq!(recorder.claim(1).await.unwrap().len(), 1);
+        assert_eq!(recorder.claim(1, u32::MAX).await.unwrap().len(), 1);
         let stop = CancellationToken::new();
         tokio::spawn(watch_unheld_runs(
             store.clone(),

@@ -40,6 +40,9 @@ const ENDING_RETRY_MAX: Duration = Duration::from_secs(5);
 #[derive(Clone, Debug)]
 pub struct RunnerConfig {
     pub workers: usize,
+    /// The most jobs of one owner that may run at once, on all nodes (`u32::MAX`: no
+    /// cap): its workers claim none of an owner who has as many running.
+    pub owner_max_running: u32,
     pub progress_interval: Duration,
     pub artifacts: Artifacts,
     pub shutdown_grace: Duration,
@@ -127,7 +130,11 @@ impl Runner {
             while let Ok(permit) = permits.clone().try_acquire_owned() {
                 free.push(permit);
             }
-            match self.recorder.claim(free.len() as u32).await {
+            match self
+                .recorder
+                .claim(free.len() as u32, self.config.owner_max_running)
+                .await
+            {
                 Ok(claimed) if !claimed.is_empty() => {
                     for (claimed, permit) in claimed.into_iter().zip(free) {
                         tasks.spawn(self.clone().run_one(claimed, stop.clone(), permit));
@@ -536,6 +543,7 @@ mod tests {
             services,
             RunnerConfig {
                 workers: 1,
+                owner_max_running: u32::MAX,
                 progress_interval: Duration::from_millis(10),
                 artifacts: Artifacts::new(dir.path().join("artifacts")),
                 shutdown_grace: Duration::from_secs(1),
@@ -552,7 +560,7 @@ mod tests {
             )
             .await
             .unwrap();
-        let claimed = recorder.claim(1).await.unwrap().remove(0);
+        let claimed = recorder.claim(1, u32::MAX).await.unwrap().remove(0);
         (dir, store, runner, claimed)
     }
 

@@ -37,6 +37,7 @@ macro_rules! store_contract {
             a_write_for_a_job_not_stored_is_gone_and_fails_no_other,
             a_job_has_one_retry_at_a_time,
             claims_take_turns_between_owners,
+            claims_leave_an_owner_at_its_running_cap,
         );
     };
     (@checks $open:path; $($check:ident),* $(,)?) => {
@@ -76,7 +77,20 @@ pub(crate) async fn create_job(
 
 /// Claims the oldest queued job, if there is one.
 async fn claim_next(store: &dyn Store) -> Result<Option<ClaimedJob>, StoreError> {
-    match write_one(store, Write::Claim { max: 1 }).await? {
+    claim_within(store, u32::MAX).await
+}
+
+/// Claims the next queued job in turn, if there is one none of whose owner's
+/// `owner_max_running` jobs run.
+async fn claim_within(
+    store: &dyn Store,
+    owner_max_running: u32,
+) -> Result<Option<ClaimedJob>, StoreError> {
+    let claim = Write::Claim {
+        max: 1,
+        owner_max_running,
+    };
+    match write_one(store, claim).await? {
         Written::Claimed(claimed) => Ok(claimed.into_iter().next()),
         other => Err(unexpected(&other)),
     }
@@ -213,6 +227,28 @@ pub(crate) async fn claims_take_turns_between_owners(store: &dyn Store) {
         assert_eq!(claim(store).await, *expected);
     }
     assert!(claim_next(store).await.unwrap().is_none());
+}
+
+/// An owner with `owner_max_running` jobs running gets no more until one ends, though
+/// workers are free; others' jobs are claimed meanwhile.
+pub(crate) async fn claims_leave_an_owner_at_its_running_cap(store: &dyn Store) {
+    let (busy, other) = (Owner::new("t-capped"), Owner::new("t-uncapped"));
+    let mut backlog = Vec::new();
+    for _ in 0..3 {
+        backlog.push(create(store, &busy).await);
+    }
+    let others = create(store, &other).await;
+    let claim = |store| async move { claim_within(store, 1).await.unwrap().map(|c| c.job.id) };
+    assert_eq!(claim(store).await, Some(backlog[0]));
+    assert_eq!(claim(store).await, Some(others));
+    assert_eq!(
+        claim(store).await,
+        None,
+        "the backlog's owner runs one already"
+    );
+    record(store, completion(backlog[0])).await.unwrap();
+    assert_eq!(claim(store).await, Some(backlog[1]));
+    assert_eq!(claim(store).await, None);
 }
 
 pub(crate) async fn an_ended_job_takes_no_more_events(store: &dyn Store) {
@@ -448,7 +484,10 @@ pub(crate) async fn a_mixed_group_is_written_as_if_one_by_one(store: &dyn Store)
                 Write::Create(new_job(&owner, two_in_flight)),
                 // The owner now has two jobs in flight: the third is refused.
                 Write::Create(new_job(&owner, two_in_flight)),
-                Write::Claim { max: 5 },
+                Write::Claim {
+                    max: 5,
+                    owner_max_running: u32::MAX,
+                },
                 progress(first.id, 40),
                 progress(first.id, 80),
                 Write::Record(JobEvent::Completion(Completion {

@@ -29,6 +29,8 @@ pub(super) struct Needs {
     pub(super) ids: Vec<JobId>,
     /// How many queued jobs its claims may take, in all.
     pub(super) claims: u32,
+    /// The most jobs one owner may have running once its claims are made, if capped.
+    pub(super) owner_max_running: Option<u32>,
     /// The largest queue limit a new job is admitted under, if any is limited: the queue
     /// need be counted only up to it.
     pub(super) queued_up_to: Option<u32>,
@@ -46,7 +48,16 @@ impl Needs {
                 Write::Record(event) | Write::Report { event, .. } => {
                     needs.ids.push(event.job_id());
                 }
-                Write::Claim { max } => needs.claims = needs.claims.saturating_add(*max),
+                Write::Claim {
+                    max,
+                    owner_max_running,
+                } => {
+                    needs.claims = needs.claims.saturating_add(*max);
+                    if *owner_max_running < u32::MAX {
+                        let cap = needs.owner_max_running.get_or_insert(*owner_max_running);
+                        *cap = (*cap).min(*owner_max_running);
+                    }
+                }
                 Write::Create(new) => {
                     needs.retried.extend(new.retry_of);
                     let Admission {
@@ -228,7 +239,7 @@ impl Group {
     fn write(&mut self, write: &Write, now: DateTime<Utc>) -> Result<Written, StoreError> {
         Ok(match write {
             Write::Create(new) => Written::Created(self.create(new, now)),
-            Write::Claim { max } => Written::Claimed(self.claim(*max, now)?),
+            Write::Claim { max, .. } => Written::Claimed(self.claim(*max, now)?),
             Write::Record(event) => Written::Recorded(self.record(event, None, now)?),
             Write::Report { event, attempt } => {
                 Written::Recorded(self.record(event, Some(*attempt), now)?)

@@ -228,9 +228,10 @@ pub struct NewJob {
 pub enum Write {
     /// Store a new job and append its `created` event.
     Create(NewJob),
-    /// Claim up to `max` of the oldest queued jobs: mark each `running`, appending that
-    /// event.
-    Claim { max: u32 },
+    /// Claim up to `max` queued jobs, in turn between owners (see `rows::fair_queue`),
+    /// none of an owner who has `owner_max_running` running: mark each `running`,
+    /// appending that event.
+    Claim { max: u32, owner_max_running: u32 },
     /// Append an event and apply it to its job, if the job's state allows it. A `removed`
     /// event also deletes the job's earlier events and marks its row removed.
     Record(JobEvent),

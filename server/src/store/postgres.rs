@@ -339,7 +339,10 @@ mod tests {
                 .is_err(),
             "every read connection is taken"
         );
-        let writes = [Write::Claim { max: 1 }];
+        let writes = [Write::Claim {
+            max: 1,
+            owner_max_running: u32::MAX,
+        }];
         let written =
             tokio::time::timeout(Duration::from_secs(3), pg.write_all(&writes, Utc::now()))
                 .await

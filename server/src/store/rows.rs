@@ -26,15 +26,16 @@ macro_rules! select_jobs {
 }
 pub(super) use select_jobs;
 
-/// Every queued job's id (`queued_id`) and its `turn` under the fair policy (the same SQL for both
+/// Every queued job's id (`queued_id`), the turns its owner will have taken once it runs
+/// (`taken`: its running jobs, and its queued jobs up to this one) and its `turn` under the fair policy (the same SQL for both
 /// stores): an owner's queued jobs take turns with everyone else's, and an owner's jobs
 /// already running count as turns taken. Owner A with 40 queued and 2 running, owner B
 /// with 1 queued: B's job goes first, then A's, one at a time with any newcomer. Within
 /// one owner, oldest first; between equal turns, the older job.
 macro_rules! fair_queue {
     () => {
-        "SELECT q.id AS queued_id, ROW_NUMBER() OVER (ORDER BY COALESCE(r.running, 0) + q.place, q.seq) \
-         AS turn FROM (SELECT id, seq, owner, ROW_NUMBER() OVER (PARTITION BY owner ORDER BY seq) \
+        "SELECT q.id AS queued_id, COALESCE(r.running, 0) + q.place AS taken, \
+         ROW_NUMBER() OVER (ORDER BY COALESCE(r.running, 0) + q.place, q.seq) AS turn FROM (SELECT id, seq, owner, ROW_NUMBER() OVER (PARTITION BY owner ORDER BY seq) \
          AS place FROM jobs WHERE status = 'queued') AS q LEFT JOIN (SELECT owner, COUNT(*) AS \
          running FROM jobs WHERE status = 'running' GROUP BY owner) AS r ON r.owner = q.owner"
     };

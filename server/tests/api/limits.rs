@@ -235,3 +235,41 @@ async fn a_configured_body_limit_is_enforced() {
     assert!(error["error"]["message"].as_str().unwrap().contains("1024"));
     assert!(app.list().await.is_empty());
 }
+
+/// Two workers, one owner's backlog of 40 jobs of over an hour each: with
+/// `CANDOR_OWNER_MAX_RUNNING=1` that owner runs one at a time, so another owner's
+/// one-step job runs on the other worker at once instead of after the backlog.
+#[tokio::test]
+async fn one_owners_backlog_does_not_make_another_wait() {
+    let app = spawn_app_with(|config| {
+        config.workers = 2;
+        config.limits.owner_max_running = 1;
+    })
+    .await;
+    for _ in 0..40 {
+        app.start(long_job()).await;
+    }
+    let other = app.other_owner("t-other").await;
+    let quick = json!({"kind": "demo", "params": {"steps": 1, "stepMs": 0}});
+    let response = post_as(&app, &other, quick).await;
+    assert_eq!(response.status(), 202);
+    let job: app::job::Job = response.json().await.unwrap();
+    // Its stream ends with its ending (an hour from now, were it behind the backlog).
+    let events = other
+        .get(app.url(&format!("/api/jobs/{}/events", job.id)))
+        .send()
+        .await
+        .unwrap();
+    let stream = tokio::time::timeout(PATIENCE, events.text())
+        .await
+        .expect("the other owner's job ends while the backlog waits")
+        .unwrap();
+    assert!(stream.contains("event: completion"), "{stream}");
+    let running = app
+        .list()
+        .await
+        .into_iter()
+        .filter(|job| job.status == app::job::JobStatus::Running)
+        .count();
+    assert_eq!(running, 1, "the backlog's owner runs one job at a time");
+}

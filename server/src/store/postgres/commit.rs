@@ -41,12 +41,13 @@ pub(super) async fn load(conn: &mut PgConnection, needs: &Needs) -> Result<Loade
              claimable AS (SELECT ",
             job_columns!(),
             ", fair.turn FROM jobs JOIN fair ON fair.queued_id = jobs.id \
-             WHERE jobs.status = 'queued' AND NOT (jobs.id = ANY($1)) \
+             WHERE jobs.status = 'queued' AND NOT (jobs.id = ANY($1)) AND fair.taken <= $3 \
              ORDER BY fair.turn LIMIT $2 FOR NO KEY UPDATE OF jobs SKIP LOCKED) \
              SELECT * FROM known UNION ALL SELECT * FROM claimable",
         ))
         .bind(&ids)
         .bind(i64::from(needs.claims))
+        .bind(needs.owner_max_running.map_or(i64::MAX, i64::from))
         .fetch_all(&mut *conn)
         .await?;
         let mut claimable = Vec::new();

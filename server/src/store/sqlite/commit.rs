@@ -114,13 +114,14 @@ fn load(conn: &Connection, live: &LiveJobs, needs: &Needs) -> Result<Loaded, Sto
     if needs.claims > 0 {
         // As many more as the known jobs, which the group does not take as claimable.
         let up_to = i64::from(needs.claims) + needs.ids.len() as i64;
+        let cap = needs.owner_max_running.map_or(i64::MAX, i64::from);
         let queued: Vec<String> = conn
             .prepare_cached(concat!(
                 "SELECT queued_id FROM (",
                 fair_queue!(),
-                ") ORDER BY turn LIMIT ?"
+                ") WHERE taken <= ? ORDER BY turn LIMIT ?"
             ))?
-            .query_map([up_to], |row| row.get(0))?
+            .query_map([cap, up_to], |row| row.get(0))?
             .collect::<Result<_, _>>()?;
         for id in queued {
             let id = job_id(&id)?;
