@@ -59,20 +59,17 @@ impl Counts {
 pub(crate) const WINDOW: usize = 200;
 
 /// Where a job made at `created_at` goes in `order` (newest first): before the first job
-/// that is older. (Jobs kept past the window, still running, can be older than some of
-/// an older page's.)
+/// that is older, found by bisection, as the list is kept in that order. (Jobs kept past
+/// the window, still running, can be older than some of an older page's.)
 fn place(
     order: &[JobId],
     jobs: &HashMap<JobId, RwSignal<Job>>,
     created_at: DateTime<Utc>,
 ) -> usize {
-    order
-        .iter()
-        .position(|other| {
-            jobs.get(other)
-                .is_some_and(|j| j.with_untracked(|j| j.created_at < created_at))
-        })
-        .unwrap_or(order.len())
+    order.partition_point(|other| {
+        jobs.get(other)
+            .is_none_or(|j| j.with_untracked(|j| j.created_at >= created_at))
+    })
 }
 
 thread_local! {

@@ -190,7 +190,6 @@ mod tests {
     use app::job::JobSpec;
 
     use super::*;
-    use crate::artifacts::Artifacts;
     use crate::events::{Announce, Bus};
     use crate::jobs::{RunnerConfig, Services, builtin_kinds};
     use crate::orders::OrdersTable;
@@ -216,13 +215,7 @@ mod tests {
             recorder.clone(),
             builtin_kinds(),
             services,
-            RunnerConfig {
-                workers: 1,
-                owner_max_running: u32::MAX,
-                progress_interval: Duration::from_millis(10),
-                artifacts: Artifacts::new(dir.path().join("artifacts")),
-                shutdown_grace: Duration::from_secs(1),
-            },
+            RunnerConfig::for_tests(dir.path()),
         );
         let owner = Owner::local();
         let spec = JobSpec::new("demo", serde_json::json!({ "steps": 1, "stepMs": 0 }));

@@ -48,6 +48,20 @@ pub struct RunnerConfig {
     pub shutdown_grace: Duration,
 }
 
+#[cfg(test)]
+impl RunnerConfig {
+    /// One worker, no cap, quick progress and a short grace; artifacts under `dir`.
+    pub(crate) fn for_tests(dir: &std::path::Path) -> Self {
+        Self {
+            workers: 1,
+            owner_max_running: u32::MAX,
+            progress_interval: Duration::from_millis(10),
+            artifacts: Artifacts::new(dir.join("artifacts")),
+            shutdown_grace: Duration::from_secs(1),
+        }
+    }
+}
+
 pub struct Runner {
     pub(super) recorder: Recorder,
     pub(super) kinds: Kinds,
@@ -541,13 +555,7 @@ mod tests {
             recorder.clone(),
             builtin_kinds(),
             services,
-            RunnerConfig {
-                workers: 1,
-                owner_max_running: u32::MAX,
-                progress_interval: Duration::from_millis(10),
-                artifacts: Artifacts::new(dir.path().join("artifacts")),
-                shutdown_grace: Duration::from_secs(1),
-            },
+            RunnerConfig::for_tests(dir.path()),
         );
         let spec = JobSpec::new("demo", serde_json::json!({ "steps": 1, "stepMs": 0 }));
         recorder
@@ -643,15 +651,18 @@ mod tests {
         assert!(events[2].contains("Crunching"), "{}", events[2]);
     }
 
-    /// An import's sequence, with a cancel landing at `cancel_at`: before its rows are
-    /// made visible, or after that and before its completion. Returns the job's state
-    /// and whether the table holds any loaded order.
-    async fn import_cancelled(cancel_at: &'static str) -> (JobStatus, bool) {
+    /// An import's sequence (the kind's own step that makes it visible), with a cancel
+    /// landing at `cancel_at`: before its rows are made visible, or after that and before
+    /// its completion. Returns the job's state, whether the import was made visible at
+    /// all, and whether the table holds any loaded order in the end.
+    async fn import_cancelled(cancel_at: &'static str) -> (JobStatus, bool, bool) {
         let (_dir, store, runner, claimed) = setup().await;
         let (id, job) = (claimed.job.id, claimed.job.clone());
         let orders = runner.services.orders.clone();
         let table = orders.clone();
         let cancelling = runner.clone();
+        let made_visible = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let visible = made_visible.clone();
         let order = crate::orders::Order {
             id: 1,
             date: chrono::NaiveDate::from_ymd_opt(2024, 1, 1).unwrap(),
@@ -669,16 +680,16 @@ mod tests {
             if cancel_at == "before the load" {
                 cancelling.cancel_job(&job).await.unwrap();
             }
-            if !table.finish_import(id, 1).await.unwrap() {
+            let outcome = super::super::kinds::import::make_visible(&table, id, 1).await;
+            let Ok(outcome) = outcome else {
                 table.abandon_import(id).await.unwrap();
-                return Err(JobError::Cancelled);
-            }
+                return outcome;
+            };
+            visible.store(true, std::sync::atomic::Ordering::SeqCst);
             if cancel_at == "after the load" {
                 cancelling.cancel_job(&job).await.unwrap();
             }
-            Ok(Outcome::nothing().undone_by(async move {
-                table.withdraw_import(id).await.unwrap();
-            }))
+            Ok(outcome)
         };
         runner
             .clone()
@@ -690,7 +701,8 @@ mod tests {
             })
             .await;
         let job = store.job(&Owner::local(), id).await.unwrap().unwrap();
-        (job.status, orders.has_loaded_data().await.unwrap())
+        let visible = made_visible.load(std::sync::atomic::Ordering::SeqCst);
+        (job.status, visible, orders.has_loaded_data().await.unwrap())
     }
 
     /// A cancel that arrives while an import is being marked loaded leaves a cancelled
@@ -698,13 +710,16 @@ mod tests {
     /// completion.
     #[tokio::test]
     async fn a_cancel_around_an_imports_load_leaves_no_rows() {
-        for cancel_at in ["before the load", "after the load"] {
-            assert_eq!(
-                import_cancelled(cancel_at).await,
-                (JobStatus::Cancelled, false),
-                "cancelled {cancel_at}"
-            );
-        }
+        // Before: the load is refused, nothing is ever visible.
+        assert_eq!(
+            import_cancelled("before the load").await,
+            (JobStatus::Cancelled, false, false)
+        );
+        // After: it was visible, and is taken back.
+        assert_eq!(
+            import_cancelled("after the load").await,
+            (JobStatus::Cancelled, true, false)
+        );
     }
 
     /// A cancel recorded right after the claim, before the run began (no run to stop

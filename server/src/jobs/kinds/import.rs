@@ -97,21 +97,18 @@ impl JobKind for Import {
         .await
         {
             Ok(rows) => {
-                // Loaded only if the job still runs: a cancel that came first wins.
-                if !table.finish_import(job, rows).await.map_err(database)? {
-                    unfinished.abandon().await;
-                    return Err(JobError::Cancelled);
-                }
+                let outcome = match make_visible(&table, job, rows).await {
+                    Ok(outcome) => outcome,
+                    Err(err) => {
+                        unfinished.abandon().await;
+                        return Err(err);
+                    }
+                };
                 unfinished.disarm();
                 let step = format!("Imported {} orders", group_digits(rows));
                 ctx.log(step.clone());
                 ctx.progress(100, &step);
-                // A cancel recorded after the load, before the completion, wins too.
-                Ok(Outcome::nothing().undone_by(async move {
-                    if let Err(err) = table.withdraw_import(job).await {
-                        tracing::error!(error = %err, "could not take back an import whose job was cancelled");
-                    }
-                }))
+                Ok(outcome)
             }
             Err(err) => {
                 unfinished.abandon().await;
@@ -119,6 +116,25 @@ impl JobKind for Import {
             }
         }
     }
+}
+
+/// Makes a loaded import part of the table, if its job still runs: a cancel recorded
+/// first wins (`Cancelled`, nothing made visible). The outcome takes the import back
+/// should a cancel be recorded after this, before the job's completion.
+pub(in crate::jobs) async fn make_visible(
+    table: &OrdersTable,
+    job: JobId,
+    rows: u64,
+) -> Result<Outcome, JobError> {
+    if !table.finish_import(job, rows).await.map_err(database)? {
+        return Err(JobError::Cancelled);
+    }
+    let table = table.clone();
+    Ok(Outcome::nothing().undone_by(async move {
+        if let Err(err) = table.withdraw_import(job).await {
+            tracing::error!(error = %err, "could not take back an import whose job was cancelled");
+        }
+    }))
 }
 
 /// What the reading thread hands the loader.

@@ -7,7 +7,7 @@ use super::registry::Kinds;
 /// Declares each kind's module and lists the kinds, in the order the form shows them.
 macro_rules! builtin_kinds {
     ($($module:ident :: $kind:ident),+ $(,)?) => {
-        $(mod $module;)+
+        $(pub(super) mod $module;)+
 
         /// Every kind Candor ships.
         pub fn builtin() -> Kinds {
