@@ -7,8 +7,9 @@
 #
 #   bash bench/sse.sh            # SCALE=small for a quick run (1,000 subscribers at most)
 #
-# Then runs bench/nodes.sh: two nodes on PostgreSQL, and bench/restart.sh: 5,000
-# subscribers through a SIGKILL and restart (each its own section of BENCHMARKS.md).
+# Then runs bench/nodes.sh: two nodes on PostgreSQL, bench/restart.sh: 5,000 subscribers
+# through a SIGKILL and restart, and bench/crowd.sh: 10,000 owners each watching their own
+# jobs (each its own section of BENCHMARKS.md).
 #
 # Scenarios: idle subscribers (memory per connection); fan-out at 100 events a second to
 # 1,000 and 10,000 subscribers (delivered events/s, publish-to-receive latency, server
@@ -362,3 +363,7 @@ bash "$ROOT/bench/nodes.sh" >/dev/null
 # Reconnecting a crowd through a SIGKILL and restart: its own section of BENCHMARKS.md.
 echo "==> 5,000 subscribers through a restart (bench/restart.sh)" >&2
 bash "$ROOT/bench/restart.sh" >/dev/null
+
+# Many owners, each watching their own jobs: its own section of BENCHMARKS.md.
+echo "==> the crowd: 1,000 to 10,000 owners (bench/crowd.sh)" >&2
+bash "$ROOT/bench/crowd.sh" >/dev/null

@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 
 mod accept;
 mod burst;
+mod crowd;
 mod http1;
 mod restart;
 mod watch;
@@ -92,6 +93,16 @@ pub(crate) struct Args {
     /// base URL) through a SIGKILL and restart of the server (see `restart.rs`).
     #[arg(long)]
     restart: Option<usize>,
+    /// The crowd scenario: this many identities, each holding one stream of its own
+    /// jobs; `--url` is Candor's base URL (see `crowd.rs`).
+    #[arg(long)]
+    crowd: Option<usize>,
+    /// Running jobs in the crowd, spread evenly over its identities.
+    #[arg(long, default_value_t = 1000)]
+    crowd_jobs: usize,
+    /// How often each crowd job reports (a progress event and a log line per step).
+    #[arg(long, default_value_t = 200)]
+    crowd_step_ms: u64,
     /// A name for the run in the output.
     #[arg(long, default_value = "run")]
     label: String,
@@ -411,6 +422,12 @@ async fn main() {
     let _ = rlimit::increase_nofile_limit(u64::MAX);
     if let Some(how) = &args.watch {
         let report = watch::run(&args, how).await;
+        use std::io::Write;
+        let _ = writeln!(std::io::stdout().lock(), "{report}");
+        std::process::exit(0);
+    }
+    if let Some(owners) = args.crowd {
+        let report = crowd::run(&args, owners).await;
         use std::io::Write;
         let _ = writeln!(std::io::stdout().lock(), "{report}");
         std::process::exit(0);

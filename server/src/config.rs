@@ -6,6 +6,10 @@ use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
 
+/// The most jobs one node may run at once (`CANDOR_WORKERS`). A running job is a task,
+/// not a thread: one that mostly waits costs a few kilobytes (BENCHMARKS.md, "crowd").
+pub const MAX_WORKERS: u64 = 100_000;
+
 /// A setting that is present but unreadable.
 #[derive(Debug, thiserror::Error)]
 #[error("{name}={value:?} is not valid: {reason}")]
@@ -34,8 +38,9 @@ pub struct Config {
     /// `CANDOR_SHUTDOWN_GRACE_SECS`: how long running jobs may finish after a shutdown
     /// signal before they are ended as interrupted. Default 10.
     pub shutdown_grace: Duration,
-    /// `CANDOR_BUS_CAPACITY`: how many events the live channel buffers for a slow
-    /// subscriber before it has to catch up from the log. Default 1024.
+    /// `CANDOR_BUS_CAPACITY`: how many events the live channel buffers for the slowest
+    /// stream of one owner (or of one job) before it has to catch up from the log; each
+    /// owner watching has such a buffer. Default 128.
     pub bus_capacity: usize,
     /// `CANDOR_TIME_LIMIT_<KIND>_SECS` (e.g. `CANDOR_TIME_LIMIT_EXPORT_SECS`): replaces a
     /// kind's own time limit. Default: each kind's own.
@@ -173,7 +178,7 @@ impl Default for Config {
             keep_alive: Duration::from_secs(15),
             silent_after: Duration::from_secs(120),
             shutdown_grace: Duration::from_secs(10),
-            bus_capacity: 1024,
+            bus_capacity: 128,
             time_limits: HashMap::new(),
             upload_max_bytes: 1 << 30,
             retention: Duration::from_secs(7 * 24 * 60 * 60),
@@ -212,7 +217,7 @@ impl Config {
                 .text("CANDOR_DATA_DIR")
                 .map_or(defaults.data_dir, PathBuf::from),
             workers: env
-                .number("CANDOR_WORKERS", 0..=1024)?
+                .number("CANDOR_WORKERS", 0..=MAX_WORKERS)?
                 .map_or(defaults.workers, |n| n as usize),
             progress_interval: env
                 .number("CANDOR_PROGRESS_INTERVAL_MS", 0..=60_000)?
@@ -229,7 +234,7 @@ impl Config {
                 defaults.shutdown_grace,
             )?,
             bus_capacity: env
-                .number("CANDOR_BUS_CAPACITY", 16..=1_048_576)?
+                .number("CANDOR_BUS_CAPACITY", 16..=65_536)?
                 .map_or(defaults.bus_capacity, |n| n as usize),
             time_limits: env.time_limits(kinds)?,
             upload_max_bytes: env
@@ -592,7 +597,7 @@ mod tests {
         assert_eq!(config.time_limits.get("demo"), None);
 
         let err = Config::from_lookup(KINDS, |name| {
-            (name == "CANDOR_WORKERS").then(|| "2000".into())
+            (name == "CANDOR_WORKERS").then(|| "200000".into())
         })
         .unwrap_err();
         assert!(err.to_string().contains("CANDOR_WORKERS"), "{err}");

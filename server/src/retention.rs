@@ -125,7 +125,7 @@ mod tests {
     use super::*;
     use crate::events::{Announce, Bus};
     use crate::owner::Owner;
-    use crate::store::{Admission, SqliteStore};
+    use crate::store::{Admission, ClaimLimits, SqliteStore};
 
     /// More expired jobs whose files cannot be deleted than one page holds: the sweep
     /// leaves them, removes the one after them, and ends (it read the same page forever).
@@ -148,7 +148,11 @@ mod tests {
             ids.push(job.id);
         }
         assert_eq!(
-            recorder.claim(jobs as u32, u32::MAX).await.unwrap().len(),
+            recorder
+                .claim(jobs as u32, &ClaimLimits::none())
+                .await
+                .unwrap()
+                .len(),
             jobs
         );
         for (n, id) in ids.iter().enumerate() {

@@ -206,7 +206,9 @@ impl Application {
             services.clone(),
             RunnerConfig {
                 workers: config.workers,
-                owner_max_running: config.limits.owner_max_running,
+                limits: kinds
+                    .claim_limits()
+                    .owner_max_running(config.limits.owner_max_running),
                 progress_interval: config.progress_interval,
                 artifacts: artifacts.clone(),
                 shutdown_grace: config.shutdown_grace,

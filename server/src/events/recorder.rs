@@ -28,8 +28,8 @@ use super::{Bus, Follower};
 use crate::metrics;
 use crate::owner::Owner;
 use crate::store::{
-    Admission, ClaimedJob, NewJob, Recorded, Store, StoreError, StoredEvent, Unavailable, Write,
-    Written, unexpected, write_one,
+    Admission, ClaimLimits, ClaimedJob, NewJob, Recorded, Store, StoreError, StoredEvent,
+    Unavailable, Write, Written, unexpected, write_one,
 };
 use ::metrics::{counter, histogram};
 
@@ -158,21 +158,15 @@ impl Recorder {
         }
     }
 
-    /// Claims up to `max` queued jobs for workers, in turn between owners and none of an
-    /// owner with `owner_max_running` running, and announces that they run (none when
-    /// nothing may be claimed).
+    /// Claims up to `max` queued jobs for workers, in turn between owners and within
+    /// `limits`, and announces that they run (none when nothing may be claimed).
     pub async fn claim(
         &self,
         max: u32,
-        owner_max_running: u32,
+        limits: &ClaimLimits,
     ) -> Result<Vec<ClaimedJob>, StoreError> {
-        match self
-            .write(Write::Claim {
-                max,
-                owner_max_running,
-            })
-            .await?
-        {
+        let limits = limits.clone();
+        match self.write(Write::Claim { max, limits }).await? {
             Written::Claimed(claimed) => Ok(claimed),
             other => Err(unexpected(&other)),
         }

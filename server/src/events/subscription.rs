@@ -1,11 +1,12 @@
 //! One client's event stream.
 //!
 //! A subscription first replays from the log every event after the client's cursor (its
-//! `Last-Event-ID`), then follows the bus. It subscribes to the bus *before* its first
-//! read of the log, so an event is either in what it read or still ahead on the bus;
-//! bus events at or below the cursor are the ones it already sent and are skipped. When
-//! it falls so far behind that the bus dropped events for it (`Lagged`), it goes back to
-//! the log from its cursor. Nothing is missed and nothing is sent twice.
+//! `Last-Event-ID`), then follows its route on the bus (its owner's events, or its job's).
+//! It takes its route *before* its first read of the log, so an event is either in what
+//! it read or still ahead on the route; events at or below the cursor are the ones it
+//! already sent and are skipped. When it falls so far behind that the route dropped
+//! events for it (`Lagged`), or the route says events were missed, it goes back to the
+//! log from its cursor. Nothing is missed and nothing is sent twice.
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -15,11 +16,11 @@ use ::metrics::{Counter, counter};
 use app::event::{EventId, EventKind, Heartbeat};
 use app::job::JobId;
 use bytes::{Bytes, BytesMut};
-use tokio::sync::broadcast::{self, error::RecvError, error::TryRecvError};
+use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 use tokio::time::{Instant, Sleep};
 use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 
-use super::{Published, Pulses, sse};
+use super::{Delivery, Published, Pulses, Route, sse};
 use crate::metrics;
 use crate::owner::Owner;
 use crate::store::Store;
@@ -67,7 +68,7 @@ enum Phase {
 
 pub struct Subscription {
     store: Arc<dyn Store>,
-    bus: broadcast::Receiver<Arc<Published>>,
+    route: Route,
     filter: Filter,
     /// The id of the last event sent.
     cursor: EventId,
@@ -89,11 +90,11 @@ pub struct Subscription {
 }
 
 impl Subscription {
-    /// `bus` must have been subscribed before the store was asked anything about the
+    /// `route` must have been taken before the store was asked anything about the
     /// events this subscription will carry (see the module docs).
     pub fn new(
         store: Arc<dyn Store>,
-        bus: broadcast::Receiver<Arc<Published>>,
+        route: Route,
         filter: Filter,
         cursor: EventId,
         heartbeats: Heartbeats,
@@ -101,7 +102,7 @@ impl Subscription {
     ) -> Self {
         let mut subscription = Self {
             store,
-            bus,
+            route,
             filter,
             cursor,
             phase: Phase::CatchingUp,
@@ -157,8 +158,9 @@ impl Subscription {
                         // Events published just before the close may still wait on the
                         // bus: the log has them all.
                         () = &mut self.closing => self.phase = Phase::Closing,
-                        received = self.bus.recv() => match received {
-                            Ok(event) => self.follow(event),
+                        received = self.route.recv() => match received {
+                            Ok(Delivery::Event(event)) => self.follow(event),
+                            Ok(Delivery::Missed) => self.phase = Phase::CatchingUp,
                             Err(RecvError::Lagged(missed)) => {
                                 tracing::debug!(missed, "subscriber fell behind; catching up from the log");
                                 self.phase = Phase::CatchingUp;
@@ -247,9 +249,9 @@ impl Subscription {
             }
             taken += 1;
             if taken < BATCH {
-                next = match self.bus.try_recv() {
-                    Ok(event) => Some(event),
-                    Err(TryRecvError::Lagged(_)) => {
+                next = match self.route.try_recv() {
+                    Ok(Delivery::Event(event)) => Some(event),
+                    Ok(Delivery::Missed) | Err(TryRecvError::Lagged(_)) => {
                         self.phase = Phase::CatchingUp;
                         None
                     }
@@ -288,7 +290,7 @@ mod tests {
         let closing = CancellationToken::new();
         let mut subscription = Subscription::new(
             store,
-            bus.subscribe(),
+            bus.route(&Owner::local(), None),
             Filter {
                 owner: Owner::local(),
                 job: None,

@@ -19,7 +19,7 @@ use serde::Deserialize;
 use super::AppState;
 use super::error::ApiError;
 use super::jobs::{job_id, owned_job};
-use crate::events::{Filter, Heartbeats, Subscription};
+use crate::events::{Filter, Heartbeats, Route, Subscription};
 use crate::limits::StreamPermit;
 use crate::owner::Owner;
 use futures::StreamExt;
@@ -65,14 +65,14 @@ fn resume_point(
 /// `permit` until it ends or its client goes away.
 fn event_stream(
     state: &AppState,
-    bus: tokio::sync::broadcast::Receiver<std::sync::Arc<crate::events::Published>>,
+    route: Route,
     filter: Filter,
     cursor: EventId,
     permit: StreamPermit,
 ) -> Response {
     let subscription = Subscription::new(
         state.store.clone(),
-        bus,
+        route,
         filter,
         cursor,
         Heartbeats {
@@ -106,13 +106,13 @@ pub(super) async fn all_events(
 ) -> Result<Response, ApiError> {
     let requested = resume_point(&headers, query)?;
     let permit = state.streams.acquire(&owner)?;
-    // Subscribe before reading the log: see `events::Subscription`.
-    let bus = state.bus.subscribe();
+    // Take the route before reading the log: see `events::Subscription`.
+    let route = state.bus.route(&owner, None);
     let head = state.store.last_event_id().await?;
     // A cursor from the future (a wiped data directory) resumes from now.
     let cursor = requested.map_or(head, |cursor| cursor.min(head));
     let filter = Filter { owner, job: None };
-    Ok(event_stream(&state, bus, filter, cursor, permit))
+    Ok(event_stream(&state, route, filter, cursor, permit))
 }
 
 /// `GET /api/streams`: how many event streams the caller holds open.
@@ -131,7 +131,7 @@ pub(super) async fn job_events(
 ) -> Result<Response, ApiError> {
     let id = job_id(&id)?;
     let requested = resume_point(&headers, query)?;
-    let bus = state.bus.subscribe();
+    let route = state.bus.route(&owner, Some(id));
     let job = owned_job(&state, &owner, id).await?;
     // A cursor from the future (a wiped data directory) resumes from now, as for
     // `/api/events`: otherwise every event of the job would be skipped as seen.
@@ -148,5 +148,5 @@ pub(super) async fn job_events(
         owner,
         job: Some(id),
     };
-    Ok(event_stream(&state, bus, filter, cursor, permit))
+    Ok(event_stream(&state, route, filter, cursor, permit))
 }

@@ -42,6 +42,11 @@ pub trait JobKind: Send + Sync + 'static {
     /// (`CANDOR_TIME_LIMIT_<KIND>_SECS` overrides it).
     const TIME_LIMIT: Option<Duration> = None;
 
+    /// How many jobs of this kind may run at once, on all nodes together (`None`: as many
+    /// as there are workers). A heavy kind says so, to leave workers for the others: its
+    /// queued jobs wait while that many run, and others' jobs are claimed meanwhile.
+    const MAX_RUNNING: Option<u32> = None;
+
     /// May a run that a restart interrupted simply run again? True only for kinds whose
     /// runs have no effect until they complete (so a half-done run leaves nothing behind).
     const SAFE_TO_RERUN: bool = false;

@@ -194,7 +194,7 @@ mod tests {
     use crate::jobs::{RunnerConfig, Services, builtin_kinds};
     use crate::orders::OrdersTable;
     use crate::owner::Owner;
-    use crate::store::{Admission, SqliteStore};
+    use crate::store::{Admission, ClaimLimits, SqliteStore};
     use crate::uploads::Uploads;
 
     /// A job marked running that no run of this process holds (claimed, and its run
@@ -224,7 +224,10 @@ mod tests {
             .await
             .unwrap();
         // Claimed, but the runner (not running) holds no run of it.
-        assert_eq!(recorder.claim(1, u32::MAX).await.unwrap().len(), 1);
+        assert_eq!(
+            recorder.claim(1, &ClaimLimits::none()).await.unwrap().len(),
+            1
+        );
         let stop = CancellationToken::new();
         tokio::spawn(watch_unheld_runs(
             store.clone(),

@@ -12,6 +12,7 @@ use serde_json::Value;
 
 use super::kind::JobKind;
 use super::{JobContext, JobError, Outcome};
+use crate::store::ClaimLimits;
 
 /// Why a job spec was refused.
 #[derive(Debug, thiserror::Error)]
@@ -33,6 +34,7 @@ struct Registered {
     kind: Arc<dyn AnyKind>,
     params: Vec<ParamField>,
     time_limit: Option<Duration>,
+    max_running: Option<u32>,
 }
 
 /// A job ready to run: its code and its time limit.
@@ -60,6 +62,7 @@ impl Kinds {
             kind: Arc::new(Typed::<K>(std::marker::PhantomData)),
             params: K::params(),
             time_limit: K::TIME_LIMIT,
+            max_running: K::MAX_RUNNING,
         });
         Self {
             kinds: Arc::new(kinds),
@@ -82,6 +85,19 @@ impl Kinds {
         }
         Self {
             kinds: Arc::new(kinds),
+        }
+    }
+
+    /// What claims may not go past: the kinds that cap how many of them run at once.
+    pub fn claim_limits(&self) -> ClaimLimits {
+        let kinds = self
+            .kinds
+            .iter()
+            .filter_map(|r| Some((r.kind.name().to_owned(), r.max_running?)))
+            .collect();
+        ClaimLimits {
+            kind_max_running: Arc::new(kinds),
+            ..ClaimLimits::none()
         }
     }
 

@@ -27,7 +27,7 @@ use super::{JobContext, JobError, Outcome};
 use crate::artifacts::Artifacts;
 use crate::events::{Published, Recorder};
 use crate::owner::Owner;
-use crate::store::{ClaimedJob, Recorded, Store};
+use crate::store::{ClaimLimits, ClaimedJob, Recorded, Store};
 
 /// How long an idle runner sleeps before looking at the queue again even without a
 /// doorbell (a safety net: every accepted job also rings [`Runner::wake`]).
@@ -40,9 +40,9 @@ const ENDING_RETRY_MAX: Duration = Duration::from_secs(5);
 #[derive(Clone, Debug)]
 pub struct RunnerConfig {
     pub workers: usize,
-    /// The most jobs of one owner that may run at once, on all nodes (`u32::MAX`: no
-    /// cap): its workers claim none of an owner who has as many running.
-    pub owner_max_running: u32,
+    /// What its claims may not go past, on all nodes: one owner's running jobs, each
+    /// kind's (its workers claim none of an owner or kind that has as many running).
+    pub limits: ClaimLimits,
     pub progress_interval: Duration,
     pub artifacts: Artifacts,
     pub shutdown_grace: Duration,
@@ -54,7 +54,7 @@ impl RunnerConfig {
     pub(crate) fn for_tests(dir: &std::path::Path) -> Self {
         Self {
             workers: 1,
-            owner_max_running: u32::MAX,
+            limits: ClaimLimits::none(),
             progress_interval: Duration::from_millis(10),
             artifacts: Artifacts::new(dir.join("artifacts")),
             shutdown_grace: Duration::from_secs(1),
@@ -146,7 +146,7 @@ impl Runner {
             }
             match self
                 .recorder
-                .claim(free.len() as u32, self.config.owner_max_running)
+                .claim(free.len() as u32, &self.config.limits)
                 .await
             {
                 Ok(claimed) if !claimed.is_empty() => {
@@ -568,7 +568,11 @@ mod tests {
             )
             .await
             .unwrap();
-        let claimed = recorder.claim(1, u32::MAX).await.unwrap().remove(0);
+        let claimed = recorder
+            .claim(1, &ClaimLimits::none())
+            .await
+            .unwrap()
+            .remove(0);
         (dir, store, runner, claimed)
     }
 

@@ -9,8 +9,8 @@ use app::job::{JobId, JobSpec, JobStatus};
 use chrono::{SubsecRound, Utc};
 
 use super::{
-    Admission, ClaimedJob, NewJob, Recorded, Refusal, Store, StoreError, StoredEvent, TokenInfo,
-    Write, Written, unexpected, write_one,
+    Admission, ClaimLimits, ClaimedJob, NewJob, Recorded, Refusal, Store, StoreError, StoredEvent,
+    TokenInfo, Write, Written, unexpected, write_one,
 };
 use crate::owner::Owner;
 
@@ -38,6 +38,8 @@ macro_rules! store_contract {
             a_job_has_one_retry_at_a_time,
             claims_take_turns_between_owners,
             claims_leave_an_owner_at_its_running_cap,
+            a_claim_beside_new_jobs_keeps_the_running_cap,
+            claims_leave_a_kind_at_its_running_cap,
         );
     };
     (@checks $open:path; $($check:ident),* $(,)?) => {
@@ -88,7 +90,7 @@ async fn claim_within(
 ) -> Result<Option<ClaimedJob>, StoreError> {
     let claim = Write::Claim {
         max: 1,
-        owner_max_running,
+        limits: ClaimLimits::none().owner_max_running(owner_max_running),
     };
     match write_one(store, claim).await? {
         Written::Claimed(claimed) => Ok(claimed.into_iter().next()),
@@ -249,6 +251,90 @@ pub(crate) async fn claims_leave_an_owner_at_its_running_cap(store: &dyn Store) 
     record(store, completion(backlog[0])).await.unwrap();
     assert_eq!(claim(store).await, Some(backlog[1]));
     assert_eq!(claim(store).await, None);
+}
+
+/// A claim written in the same group as new jobs keeps the cap too: the group's own new
+/// jobs are not claimed past it (a burst of one owner's jobs took every free worker).
+pub(crate) async fn a_claim_beside_new_jobs_keeps_the_running_cap(store: &dyn Store) {
+    let (busy, other) = (Owner::new("t-bursting"), Owner::new("t-waiting"));
+    let running = create(store, &busy).await;
+    assert_eq!(
+        claim_within(store, 1).await.unwrap().map(|c| c.job.id),
+        Some(running)
+    );
+    let mut writes: Vec<Write> = (0..3)
+        .map(|_| Write::Create(new_job(&busy, Admission::UNLIMITED)))
+        .collect();
+    writes.push(Write::Create(new_job(&other, Admission::UNLIMITED)));
+    writes.push(Write::Claim {
+        max: 4,
+        limits: ClaimLimits::none().owner_max_running(1),
+    });
+    let written = store.write_all(&writes, Utc::now()).await.unwrap();
+    let Some(Written::Claimed(claimed)) = written.last() else {
+        panic!("unexpected outcomes: {written:?}");
+    };
+    // The other owner's job is claimed (in this group or the next claim); none of the
+    // capped owner's.
+    let mut owners: Vec<Owner> = claimed.iter().map(|c| c.event.owner.clone()).collect();
+    while let Some(next) = claim_within(store, 1).await.unwrap() {
+        owners.push(next.event.owner);
+    }
+    assert_eq!(owners, [other], "the capped owner got another worker");
+}
+
+/// A kind capped at one running job (on every node together) runs one at a time: its
+/// next job waits though workers are free, others' jobs are claimed meanwhile, and a
+/// claim in the same group as a new job of that kind does not take it either.
+pub(crate) async fn claims_leave_a_kind_at_its_running_cap(store: &dyn Store) {
+    let heavy = |owner: &str| NewJob {
+        spec: JobSpec::new("heavy", serde_json::json!({})),
+        ..new_job(&Owner::new(owner), Admission::UNLIMITED)
+    };
+    let limits = ClaimLimits {
+        kind_max_running: Arc::new([("heavy".to_owned(), 1)].into_iter().collect()),
+        ..ClaimLimits::none()
+    };
+    let claim = |store, limits: ClaimLimits| async move {
+        match write_one(store, Write::Claim { max: 1, limits })
+            .await
+            .unwrap()
+        {
+            Written::Claimed(claimed) => claimed.into_iter().next().map(|c| c.job.id),
+            other => panic!("{other:?}"),
+        }
+    };
+    let (first, _) = create_job(store, heavy("t-heavy-a")).await.unwrap();
+    let (second, _) = create_job(store, heavy("t-heavy-b")).await.unwrap();
+    let light = create(store, &Owner::new("t-light")).await;
+    assert_eq!(claim(store, limits.clone()).await, Some(first.id));
+    assert_eq!(
+        claim(store, limits.clone()).await,
+        Some(light),
+        "the other heavy job waits; the light one goes"
+    );
+    assert_eq!(claim(store, limits.clone()).await, None);
+    // Beside a new heavy job, in one group: still none.
+    let written = store
+        .write_all(
+            &[
+                Write::Create(heavy("t-heavy-c")),
+                Write::Claim {
+                    max: 3,
+                    limits: limits.clone(),
+                },
+            ],
+            Utc::now(),
+        )
+        .await
+        .unwrap();
+    assert!(
+        matches!(written.as_slice(), [Written::Created(Ok(_)), Written::Claimed(c)] if c.is_empty()),
+        "{written:?}"
+    );
+    record(store, completion(first.id)).await.unwrap();
+    assert_eq!(claim(store, limits.clone()).await, Some(second.id));
+    assert_eq!(claim(store, limits).await, None);
 }
 
 pub(crate) async fn an_ended_job_takes_no_more_events(store: &dyn Store) {
@@ -486,7 +572,7 @@ pub(crate) async fn a_mixed_group_is_written_as_if_one_by_one(store: &dyn Store)
                 Write::Create(new_job(&owner, two_in_flight)),
                 Write::Claim {
                     max: 5,
-                    owner_max_running: u32::MAX,
+                    limits: ClaimLimits::none(),
                 },
                 progress(first.id, 40),
                 progress(first.id, 80),

@@ -7,14 +7,16 @@
 //! write on copies of those jobs, and then writes the [`Outcome`] in its own way (SQLite
 //! row by row on its one writer, PostgreSQL in one statement over arrays).
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 
 use app::event::{EventId, JobCreated, JobEvent, StatusUpdate};
 use app::job::{Job, JobId, JobStatus};
 use app::transition::InvalidTransition;
 use chrono::{DateTime, Utc};
 
-use super::{Admission, ClaimedJob, NewJob, Recorded, Refusal, StoreError, StoredEvent};
+use super::{
+    Admission, ClaimLimits, ClaimedJob, NewJob, Recorded, Refusal, StoreError, StoredEvent,
+};
 use super::{Write, Written};
 use crate::owner::Owner;
 
@@ -31,6 +33,8 @@ pub(super) struct Needs {
     pub(super) claims: u32,
     /// The most jobs one owner may have running once its claims are made, if capped.
     pub(super) owner_max_running: Option<u32>,
+    /// The most jobs of each capped kind that may run once its claims are made.
+    pub(super) kind_max_running: BTreeMap<String, u32>,
     /// The largest queue limit a new job is admitted under, if any is limited: the queue
     /// need be counted only up to it.
     pub(super) queued_up_to: Option<u32>,
@@ -48,14 +52,17 @@ impl Needs {
                 Write::Record(event) | Write::Report { event, .. } => {
                     needs.ids.push(event.job_id());
                 }
-                Write::Claim {
-                    max,
-                    owner_max_running,
-                } => {
+                Write::Claim { max, limits } => {
                     needs.claims = needs.claims.saturating_add(*max);
-                    if *owner_max_running < u32::MAX {
-                        let cap = needs.owner_max_running.get_or_insert(*owner_max_running);
-                        *cap = (*cap).min(*owner_max_running);
+                    if limits.owner_max_running < u32::MAX {
+                        let cap = needs
+                            .owner_max_running
+                            .get_or_insert(limits.owner_max_running);
+                        *cap = (*cap).min(limits.owner_max_running);
+                    }
+                    for (kind, max) in limits.kind_max_running.iter() {
+                        let cap = needs.kind_max_running.entry(kind.clone()).or_insert(*max);
+                        *cap = (*cap).min(*max);
                     }
                 }
                 Write::Create(new) => {
@@ -239,7 +246,7 @@ impl Group {
     fn write(&mut self, write: &Write, now: DateTime<Utc>) -> Result<Written, StoreError> {
         Ok(match write {
             Write::Create(new) => Written::Created(self.create(new, now)),
-            Write::Claim { max, .. } => Written::Claimed(self.claim(*max, now)?),
+            Write::Claim { max, limits } => Written::Claimed(self.claim(*max, limits, now)?),
             Write::Record(event) => Written::Recorded(self.record(event, None, now)?),
             Write::Report { event, attempt } => {
                 Written::Recorded(self.record(event, Some(*attempt), now)?)
@@ -354,9 +361,17 @@ impl Group {
         Ok(())
     }
 
-    /// Claims up to `max` of the oldest queued jobs: those read first (they are older
-    /// than any the group made), then the group's own.
-    fn claim(&mut self, max: u32, now: DateTime<Utc>) -> Result<Vec<ClaimedJob>, StoreError> {
+    /// Claims up to `max` queued jobs: first those read in turn (the fair queue, which
+    /// leaves out what `limits` forbid), then the group's own, one owner's first new job
+    /// before anyone's second. The group cannot tell how many jobs of an owner or of a
+    /// kind run, so under an owner's cap, or for a capped kind, it leaves its own to the
+    /// next claim (the runner is woken by their creation and claims them in turn).
+    fn claim(
+        &mut self,
+        max: u32,
+        limits: &ClaimLimits,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<ClaimedJob>, StoreError> {
         let max = max as usize;
         let mut next = Vec::with_capacity(max);
         while next.len() < max {
@@ -365,14 +380,26 @@ impl Group {
             };
             next.push(self.touch(job, owner));
         }
-        let own = self
-            .order
-            .iter()
-            .filter(|id| !next.contains(id) && self.jobs[*id].job.status == JobStatus::Queued)
-            .copied()
-            .collect::<Vec<_>>();
-        next.extend(own);
-        next.truncate(max);
+        if next.len() < max && limits.owner_max_running == u32::MAX {
+            let mut places: HashMap<&Owner, usize> = HashMap::new();
+            let mut own = self
+                .order
+                .iter()
+                .filter(|id| !next.contains(id))
+                .map(|id| &self.jobs[id])
+                .filter(|touched| touched.job.status == JobStatus::Queued)
+                .filter(|touched| !limits.kind_max_running.contains_key(&touched.job.spec.kind))
+                .enumerate()
+                .map(|(age, touched)| {
+                    let place = places.entry(&touched.owner).or_default();
+                    *place += 1;
+                    (*place, age, touched.job.id)
+                })
+                .collect::<Vec<_>>();
+            own.sort_unstable();
+            next.extend(own.into_iter().map(|(_, _, id)| id));
+            next.truncate(max);
+        }
         let mut claimed = Vec::with_capacity(next.len());
         for job_id in next {
             let start = JobEvent::StatusUpdate(StatusUpdate {

@@ -38,6 +38,9 @@ mod rows;
 mod sqlite;
 mod tokens;
 
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
 use app::event::{EventId, EventKind, JobEvent};
 use app::job::{Job, JobId, JobSpec};
 use app::transition::InvalidTransition;
@@ -221,6 +224,33 @@ pub struct NewJob {
     pub admission: Admission,
 }
 
+/// What a claim may not go past, counting the jobs running on every node.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClaimLimits {
+    /// The most jobs one owner may have running (`u32::MAX`: no cap).
+    pub owner_max_running: u32,
+    /// The most jobs of a kind that may run at once, for the kinds that say
+    /// (`JobKind::MAX_RUNNING`).
+    pub kind_max_running: Arc<BTreeMap<String, u32>>,
+}
+
+impl ClaimLimits {
+    pub fn none() -> Self {
+        Self {
+            owner_max_running: u32::MAX,
+            kind_max_running: Arc::default(),
+        }
+    }
+
+    /// The same limits, with at most `max` of one owner's jobs running.
+    pub fn owner_max_running(self, max: u32) -> Self {
+        Self {
+            owner_max_running: max,
+            ..self
+        }
+    }
+}
+
 /// One change to the jobs and their log. Changes are written in groups, each group in one
 /// transaction with one commit (the log's group commit), each change in the group done or
 /// refused on its own.
@@ -229,9 +259,8 @@ pub enum Write {
     /// Store a new job and append its `created` event.
     Create(NewJob),
     /// Claim up to `max` queued jobs, in turn between owners (see `rows::fair_queue`),
-    /// none of an owner who has `owner_max_running` running: mark each `running`,
-    /// appending that event.
-    Claim { max: u32, owner_max_running: u32 },
+    /// within `limits`: mark each `running`, appending that event.
+    Claim { max: u32, limits: ClaimLimits },
     /// Append an event and apply it to its job, if the job's state allows it. A `removed`
     /// event also deletes the job's earlier events and marks its row removed.
     Record(JobEvent),

@@ -296,6 +296,7 @@ mod tests {
 
     use super::scratch::Scratch;
     use super::*;
+    use crate::store::ClaimLimits;
     use crate::store::contract::{Opened, store_contract};
 
     async fn open() -> Opened {
@@ -341,7 +342,7 @@ mod tests {
         );
         let writes = [Write::Claim {
             max: 1,
-            owner_max_running: u32::MAX,
+            limits: ClaimLimits::none(),
         }];
         let written =
             tokio::time::timeout(Duration::from_secs(3), pg.write_all(&writes, Utc::now()))

@@ -34,13 +34,32 @@ pub(super) use select_jobs;
 /// one owner, oldest first; between equal turns, the older job.
 macro_rules! fair_queue {
     () => {
-        "SELECT q.id AS queued_id, COALESCE(r.running, 0) + q.place AS taken, \
-         ROW_NUMBER() OVER (ORDER BY COALESCE(r.running, 0) + q.place, q.seq) AS turn FROM (SELECT id, seq, owner, ROW_NUMBER() OVER (PARTITION BY owner ORDER BY seq) \
+        "SELECT q.id AS queued_id, q.kind AS queued_kind, COALESCE(r.running, 0) + q.place AS taken, \
+         ROW_NUMBER() OVER (ORDER BY COALESCE(r.running, 0) + q.place, q.seq) AS turn FROM (SELECT id, seq, owner, kind, ROW_NUMBER() OVER (PARTITION BY owner ORDER BY seq) \
          AS place FROM jobs WHERE status = 'queued') AS q LEFT JOIN (SELECT owner, COUNT(*) AS \
          running FROM jobs WHERE status = 'running' GROUP BY owner) AS r ON r.owner = q.owner"
     };
 }
 pub(super) use fair_queue;
+
+/// The fair queue without the jobs of owners at their running cap (the parameter
+/// `$owner_cap`), each with `kind_taken`: its kind's running jobs, and the queued jobs of
+/// its kind up to this one in turn. A store keeps those whose `kind_taken` is within
+/// their kind's cap: a kind capped at 1 with one running has none claimable, and with none
+/// running, only its job first in turn.
+macro_rules! claimable_queue {
+    ($owner_cap:literal) => {
+        concat!(
+            "SELECT f.queued_id, f.turn, f.queued_kind, COALESCE(k.running, 0) + ROW_NUMBER() \
+             OVER (PARTITION BY f.queued_kind ORDER BY f.turn) AS kind_taken FROM (",
+            $crate::store::rows::fair_queue!(),
+            ") AS f LEFT JOIN (SELECT kind, COUNT(*) AS running FROM jobs WHERE status = \
+             'running' GROUP BY kind) AS k ON k.kind = f.queued_kind WHERE f.taken <= ",
+            $owner_cap
+        )
+    };
+}
+pub(super) use claimable_queue;
 
 /// A job id read from the database.
 pub(super) fn job_id(raw: &str) -> Result<JobId, StoreError> {

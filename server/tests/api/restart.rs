@@ -25,7 +25,10 @@ async fn jobs_a_dead_process_left_behind_are_ended_or_run() {
             || recorder.create_job(&owner, &spec, "Demo: 2 steps", None, Admission::UNLIMITED);
         let running = create().await.unwrap();
         let queued = create().await.unwrap();
-        let claimed = recorder.claim(1, u32::MAX).await.unwrap();
+        let claimed = recorder
+            .claim(1, &server::store::ClaimLimits::none())
+            .await
+            .unwrap();
         assert_eq!(claimed[0].job.id, running.id);
         (running, queued)
     };

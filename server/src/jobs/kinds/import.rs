@@ -51,6 +51,10 @@ impl JobKind for Import {
     /// A rerun first removes what the interrupted run loaded, then starts over.
     const SAFE_TO_RERUN: bool = true;
 
+    /// An import loads the whole orders table at disk speed: one at a time, on all nodes
+    /// together, so the others' jobs keep the rest of the workers.
+    const MAX_RUNNING: Option<u32> = Some(1);
+
     fn params() -> Vec<ParamField> {
         vec![ParamField {
             name: "file".into(),

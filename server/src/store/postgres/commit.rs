@@ -16,8 +16,12 @@ use sqlx::{FromRow, PgConnection, Postgres, QueryBuilder, Row};
 use super::LOG_CHANNEL;
 use crate::owner::Owner;
 use crate::store::group::{Loaded, Needs, Outcome, Touched};
-use crate::store::rows::{JobRow, details, fair_queue, job_columns, job_id};
+use crate::store::rows::{JobRow, claimable_queue, details, job_columns, job_id};
 use crate::store::{StoreError, StoredEvent};
+
+/// The advisory lock that claims under a cap take in turn (any number, the same on every
+/// node: "candor claims" in ASCII).
+const CAPPED_CLAIMS_LOCK: i64 = 0x63_61_6e_64_63_6c_6d;
 
 /// Locks and reads what the group needs, inside the transaction on `conn`.
 pub(super) async fn load(conn: &mut PgConnection, needs: &Needs) -> Result<Loaded, StoreError> {
@@ -29,25 +33,36 @@ pub(super) async fn load(conn: &mut PgConnection, needs: &Needs) -> Result<Loade
     // read is what the group changes. `NO KEY UPDATE` leaves the rows free for a foreign
     // key's check (an import's rows naming its job).
     let ids: Vec<String> = needs.ids.iter().map(ToString::to_string).collect();
+    if needs.claims > 0 && (needs.owner_max_running.is_some() || !needs.kind_max_running.is_empty())
+    {
+        // A cap counts the jobs running on every node: one node's claim at a time, each
+        // seeing what the one before it committed (the lock is the transaction's).
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(CAPPED_CLAIMS_LOCK)
+            .execute(&mut *conn)
+            .await?;
+    }
     if !ids.is_empty() || needs.claims > 0 {
         let rows = sqlx::query(concat!(
             "WITH known AS (SELECT ",
             job_columns!(),
             ", NULL::bigint AS queued_seq FROM jobs \
              WHERE id = ANY($1) AND removed_at IS NULL ORDER BY id FOR NO KEY UPDATE), \
-             fair AS (",
-            fair_queue!(),
+             capped AS (",
+            claimable_queue!("$3"),
             "), \
              claimable AS (SELECT ",
             job_columns!(),
-            ", fair.turn FROM jobs JOIN fair ON fair.queued_id = jobs.id \
-             WHERE jobs.status = 'queued' AND NOT (jobs.id = ANY($1)) AND fair.taken <= $3 \
-             ORDER BY fair.turn LIMIT $2 FOR NO KEY UPDATE OF jobs SKIP LOCKED) \
+            ", capped.turn FROM jobs JOIN capped ON capped.queued_id = jobs.id \
+             WHERE jobs.status = 'queued' AND NOT (jobs.id = ANY($1)) AND capped.kind_taken <= \
+             COALESCE(($4::jsonb ->> capped.queued_kind)::bigint, 9223372036854775807) \
+             ORDER BY capped.turn LIMIT $2 FOR NO KEY UPDATE OF jobs SKIP LOCKED) \
              SELECT * FROM known UNION ALL SELECT * FROM claimable",
         ))
         .bind(&ids)
         .bind(i64::from(needs.claims))
         .bind(needs.owner_max_running.map_or(i64::MAX, i64::from))
+        .bind(sqlx::types::Json(&needs.kind_max_running))
         .fetch_all(&mut *conn)
         .await?;
         let mut claimable = Vec::new();

@@ -16,7 +16,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::owner::Owner;
 use crate::store::group::{self, Loaded, Needs, Outcome, Touched};
-use crate::store::rows::{JobRow, details, fair_queue, job_id, select_jobs};
+use crate::store::rows::{JobRow, claimable_queue, details, job_id, select_jobs};
 use crate::store::{StoreError, Write, Written};
 
 /// What the last commit left: the jobs queued or running, and the newest event id. The
@@ -115,13 +115,16 @@ fn load(conn: &Connection, live: &LiveJobs, needs: &Needs) -> Result<Loaded, Sto
         // As many more as the known jobs, which the group does not take as claimable.
         let up_to = i64::from(needs.claims) + needs.ids.len() as i64;
         let cap = needs.owner_max_running.map_or(i64::MAX, i64::from);
+        let kind_caps = serde_json::to_string(&needs.kind_max_running)
+            .map_err(|e| StoreError::Corrupt(format!("kind caps: {e}")))?;
         let queued: Vec<String> = conn
             .prepare_cached(concat!(
                 "SELECT queued_id FROM (",
-                fair_queue!(),
-                ") WHERE taken <= ? ORDER BY turn LIMIT ?"
+                claimable_queue!("?"),
+                ") WHERE kind_taken <= COALESCE(json_extract(?, '$.\"' || queued_kind || '\"'), \
+                 9223372036854775807) ORDER BY turn LIMIT ?"
             ))?
-            .query_map([cap, up_to], |row| row.get(0))?
+            .query_map(params![cap, kind_caps, up_to], |row| row.get(0))?
             .collect::<Result<_, _>>()?;
         for id in queued {
             let id = job_id(&id)?;
