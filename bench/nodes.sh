@@ -32,6 +32,7 @@ ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 wait_up() { for _ in $(seq 200); do curl -s -o /dev/null "$1" && return; sleep 0.1; done; echo "not up: $1" >&2; exit 1; }
 
 UNLIMITED=(CANDOR_OWNER_MAX_STREAMS=100000 CANDOR_MAX_STREAMS=100000 CANDOR_OWNER_MAX_IN_FLIGHT=10000000
+  CANDOR_ADDRESS_MAX_STREAMS=100000 CANDOR_ADDRESS_JOBS_PER_MINUTE=10000000 CANDOR_ADDRESS_IDENTITIES_PER_MINUTE=1000000
   CANDOR_OWNER_JOBS_PER_MINUTE=10000000 CANDOR_QUEUE_MAX=10000000 RUST_LOG=warn LEPTOS_OUTPUT_NAME=candor)
 
 # start_node <name> <port> [database url]: the pid. Nodes share $WORK/data and the token.

@@ -23,6 +23,7 @@ test(`the page with ${JOBS} jobs updating at once`, async ({ page }) => {
     CANDOR_WORKERS: String(JOBS + 8),
     CANDOR_OWNER_MAX_IN_FLIGHT: "100000",
     CANDOR_OWNER_JOBS_PER_MINUTE: "100000",
+    CANDOR_ADDRESS_JOBS_PER_MINUTE: "10000000",
   });
   try {
     const base = `http://127.0.0.1:${port}`;

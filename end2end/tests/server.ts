@@ -72,6 +72,7 @@ export async function withBusyServer(
   const dataDir = mkdtempSync(path.join(tmpdir(), `candor-${name}-`));
   const server = await startServer(port, dataDir, {
     CANDOR_OWNER_JOBS_PER_MINUTE: "1000000",
+    CANDOR_ADDRESS_JOBS_PER_MINUTE: "10000000",
     CANDOR_OWNER_MAX_IN_FLIGHT: "100000",
     ...env,
   });

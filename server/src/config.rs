@@ -6,6 +6,8 @@ use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
 
+use crate::limits::TrustedProxies;
+
 /// The most jobs one node may run at once (`CANDOR_WORKERS`). A running job is a task,
 /// not a thread: one that mostly waits costs a few kilobytes (BENCHMARKS.md, "crowd").
 pub const MAX_WORKERS: u64 = 100_000;
@@ -69,6 +71,11 @@ pub struct Config {
     /// then a server listening on a loopback address answers only to loopback names, and
     /// one listening elsewhere to any.
     pub public_url: Option<PublicUrl>,
+    /// `CANDOR_TRUSTED_PROXIES`: comma-separated addresses and networks
+    /// (`10.0.0.0/8, 127.0.0.1`) of the proxies in front of Candor, whose
+    /// `X-Forwarded-For` / `Forwarded` headers name the client address the per-address
+    /// limits count. Default: none (the connection's peer is the client).
+    pub trusted_proxies: TrustedProxies,
     /// The limits that keep one client from taking the server from the others.
     pub limits: Limits,
     /// `CANDOR_DATABASE_URL=postgres://…`: keep jobs in this shared PostgreSQL database
@@ -136,6 +143,16 @@ pub struct Limits {
     /// `CANDOR_OWNER_MAX_STREAMS`: the most open event streams of one owner; more answer
     /// `429`. Default 32.
     pub owner_max_streams: usize,
+    /// `CANDOR_ADDRESS_MAX_STREAMS`: the most open event streams from one client address
+    /// (everyone behind it together); more answer `429`. Default 256.
+    pub address_max_streams: usize,
+    /// `CANDOR_ADDRESS_IDENTITIES_PER_MINUTE`: how many new anonymous identities one
+    /// client address may be given a minute (a cookieless page visit makes one); more
+    /// answer `429`. Default 60.
+    pub address_identities_per_minute: u32,
+    /// `CANDOR_ADDRESS_JOBS_PER_MINUTE`: how many jobs one client address may start a
+    /// minute, whoever starts them; more answer `429`. Default 600.
+    pub address_jobs_per_minute: u32,
     /// `CANDOR_MAX_CONNECTIONS`: the most open TCP connections; further clients wait in
     /// the listen queue. Default 12000 (lowered to fit the process's file limit).
     pub max_connections: usize,
@@ -161,6 +178,9 @@ impl Default for Limits {
             owner_jobs_per_minute: 120,
             max_streams: 10_000,
             owner_max_streams: 32,
+            address_max_streams: 256,
+            address_identities_per_minute: 60,
+            address_jobs_per_minute: 600,
             max_connections: 12_000,
             owner_max_running: u32::MAX,
             header_read_timeout: Duration::from_secs(30),
@@ -187,6 +207,7 @@ impl Default for Config {
             secure_cookies: false,
             allowed_origins: Vec::new(),
             public_url: None,
+            trusted_proxies: TrustedProxies::default(),
             limits: Limits::default(),
             database_url: None,
             database_max_connections: 16,
@@ -254,6 +275,7 @@ impl Config {
             secure_cookies: env.flag("CANDOR_SECURE_COOKIES")?,
             allowed_origins: env.allowed_origins(),
             public_url: env.public_url()?,
+            trusted_proxies: env.trusted_proxies()?,
             limits: env.limits()?,
             database_url: env.database_url()?,
             database_max_connections: env
@@ -373,6 +395,17 @@ impl<L: Fn(&str) -> Option<String>> Env<'_, L> {
             .unwrap_or_default()
     }
 
+    fn trusted_proxies(&self) -> Result<TrustedProxies, ConfigError> {
+        let Some(raw) = self.text("CANDOR_TRUSTED_PROXIES") else {
+            return Ok(TrustedProxies::default());
+        };
+        TrustedProxies::parse(&raw).map_err(|reason| ConfigError {
+            name: "CANDOR_TRUSTED_PROXIES".to_owned(),
+            value: raw.clone(),
+            reason,
+        })
+    }
+
     fn public_url(&self) -> Result<Option<PublicUrl>, ConfigError> {
         let Some(raw) = self.text("CANDOR_PUBLIC_URL") else {
             return Ok(None);
@@ -407,8 +440,26 @@ impl<L: Fn(&str) -> Option<String>> Env<'_, L> {
                 d.owner_jobs_per_minute,
             )? as u32,
             max_streams: self.limit("CANDOR_MAX_STREAMS", many.clone(), d.max_streams)? as usize,
-            owner_max_streams: self.limit("CANDOR_OWNER_MAX_STREAMS", many, d.owner_max_streams)?
-                as usize,
+            owner_max_streams: self.limit(
+                "CANDOR_OWNER_MAX_STREAMS",
+                many.clone(),
+                d.owner_max_streams,
+            )? as usize,
+            address_max_streams: self.limit(
+                "CANDOR_ADDRESS_MAX_STREAMS",
+                many.clone(),
+                d.address_max_streams,
+            )? as usize,
+            address_identities_per_minute: self.limit(
+                "CANDOR_ADDRESS_IDENTITIES_PER_MINUTE",
+                many.clone(),
+                d.address_identities_per_minute,
+            )? as u32,
+            address_jobs_per_minute: self.limit(
+                "CANDOR_ADDRESS_JOBS_PER_MINUTE",
+                many,
+                d.address_jobs_per_minute,
+            )? as u32,
             max_connections: self.limit(
                 "CANDOR_MAX_CONNECTIONS",
                 16..=10_000_000,

@@ -11,12 +11,14 @@
 //!   streams close); those still open [`SHUTDOWN_DEADLINE`] later are dropped.
 
 use std::io;
+use std::net::SocketAddr;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use axum::Router;
 use axum::body::Body;
+use axum::extract::ConnectInfo;
 use axum::serve::Listener;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
@@ -49,7 +51,7 @@ pub async fn serve<L>(
     closing: CancellationToken,
 ) -> io::Result<()>
 where
-    L: Listener,
+    L: Listener<Addr = SocketAddr>,
     L::Io: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let mut builder = Builder::new(TokioExecutor::new());
@@ -68,12 +70,18 @@ where
     let graceful = GracefulShutdown::new();
     let dropped = CancellationToken::new();
     loop {
-        let (io, _addr) = tokio::select! {
+        let (io, peer) = tokio::select! {
             accepted = listener.accept() => accepted,
             () = closing.cancelled() => break,
         };
         let io = TokioIo::new(FirstBytesWithin::new(io, timeouts.header_read));
-        let service = TowerToHyperService::new(app.clone());
+        // The peer, for the per-address limits (`limits::addresses`).
+        let service = TowerToHyperService::new(app.clone().map_request(
+            move |mut request: axum::http::Request<Incoming>| {
+                request.extensions_mut().insert(ConnectInfo(peer));
+                request
+            },
+        ));
         let connection = graceful.watch(
             builder
                 .serve_connection_with_upgrades(io, service)

@@ -21,7 +21,7 @@ use crate::jobs::{
     rescue_lost_runs, watch_unheld_runs,
 };
 use crate::limits::connections::connections_that_fit;
-use crate::limits::{CreationRate, LimitedListener, StreamPermits};
+use crate::limits::{ClientAddresses, CreationRate, LimitedListener, StreamPermits};
 use crate::orders::OrdersTable;
 use crate::retention::Sweeper;
 use crate::serving::{self, Timeouts};
@@ -242,9 +242,15 @@ impl Application {
             allowed_hosts: AllowedHosts::new(config.public_url.as_ref(), listener.local_addr()?),
             limits: config.limits,
             creation_rate: CreationRate::per_minute(config.limits.owner_jobs_per_minute),
+            addresses: ClientAddresses::new(
+                config.trusted_proxies.clone(),
+                config.limits.address_identities_per_minute,
+                config.limits.address_jobs_per_minute,
+            ),
             streams: StreamPermits::new(
                 config.limits.max_streams.min(max_connections),
                 config.limits.owner_max_streams,
+                config.limits.address_max_streams,
             ),
             draining: CancellationToken::new(),
             closing: CancellationToken::new(),
@@ -319,6 +325,7 @@ impl Application {
         let sweeping = tokio::spawn(sweeper.run(state.draining.clone()));
         tokio::spawn(forget_idle_rates(
             state.creation_rate.clone(),
+            state.addresses.clone(),
             state.closing.clone(),
         ));
         if let Some(admin) = admin {
@@ -473,12 +480,19 @@ async fn bind_admin(admin: AdminAddr) -> anyhow::Result<Option<TcpListener>> {
     })
 }
 
-/// Forgets the creation rate of owners who have not started a job for a while.
-async fn forget_idle_rates(rate: CreationRate, closing: CancellationToken) {
+/// Forgets the creation rate of owners and addresses that have done nothing for a while.
+async fn forget_idle_rates(
+    rate: CreationRate,
+    addresses: ClientAddresses,
+    closing: CancellationToken,
+) {
     let mut every = tokio::time::interval(std::time::Duration::from_secs(60));
     loop {
         tokio::select! {
-            _ = every.tick() => rate.forget_idle(),
+            _ = every.tick() => {
+                rate.forget_idle();
+                addresses.forget_idle();
+            }
             () = closing.cancelled() => return,
         }
     }

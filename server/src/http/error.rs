@@ -8,8 +8,8 @@ use axum::response::{IntoResponse, Response};
 
 use crate::identity::IdentityError;
 use crate::jobs::ActionError;
-use crate::limits::StreamRefusal;
 use crate::limits::rate::RateExceeded;
+use crate::limits::{AddressLimited, StreamRefusal};
 use crate::store::{Refusal, StoreError, Unavailable};
 
 /// How long to wait before trying again after a full queue or too many jobs in flight:
@@ -68,6 +68,8 @@ pub enum ApiError {
     RateLimited(RateExceeded),
     #[error("{0}")]
     TooManyStreams(StreamRefusal),
+    #[error("{0}")]
+    AddressLimited(AddressLimited),
     #[error("the database is unavailable ({0}); try again in a moment")]
     DatabaseUnavailable(Unavailable),
     /// The readiness check failed (`GET /readyz`).
@@ -110,6 +112,12 @@ impl From<StreamRefusal> for ApiError {
     }
 }
 
+impl From<AddressLimited> for ApiError {
+    fn from(limited: AddressLimited) -> Self {
+        ApiError::AddressLimited(limited)
+    }
+}
+
 impl From<RateExceeded> for ApiError {
     fn from(exceeded: RateExceeded) -> Self {
         ApiError::RateLimited(exceeded)
@@ -144,6 +152,7 @@ impl ApiError {
             | ApiError::NotAdmitted(Refusal::QueueFull { .. } | Refusal::OwnerBusy { .. })
             | ApiError::TooManyStreams(_) => Some(RETRY_BUSY_SECS),
             ApiError::RateLimited(exceeded) => Some(exceeded.retry_after_secs()),
+            ApiError::AddressLimited(limited) => Some(limited.retry_after_secs()),
             _ => None,
         }
     }
@@ -243,7 +252,10 @@ impl ApiError {
             ),
             ApiError::NotAdmitted(Refusal::OwnerBusy { .. })
             | ApiError::RateLimited(_)
-            | ApiError::TooManyStreams(StreamRefusal::OwnerFull { .. }) => (
+            | ApiError::AddressLimited(_)
+            | ApiError::TooManyStreams(
+                StreamRefusal::OwnerFull { .. } | StreamRefusal::AddressFull { .. },
+            ) => (
                 StatusCode::TOO_MANY_REQUESTS,
                 ErrorBody::new(ErrorCode::TooManyRequests, message),
             ),

@@ -19,6 +19,7 @@ use axum::response::{IntoResponse, Response};
 use super::AppState;
 use super::error::ApiError;
 use crate::identity::{Credential, Identity};
+use crate::limits::ClientAddress;
 use crate::owner::Owner;
 
 pub(super) async fn identify(
@@ -34,12 +35,14 @@ pub(super) async fn identify(
     let is_page = !app::paths::is_api(path);
     // HTTP/2 has no `Host` header: the host is the URI's authority.
     let authority = request.uri().authority().map(|a| a.as_str().to_owned());
+    let address = request.extensions().get::<ClientAddress>().copied();
     match resolve(
         &state,
         request.headers(),
         authority.as_deref(),
         changes_state,
         is_page,
+        address,
     )
     .await
     {
@@ -77,6 +80,7 @@ async fn resolve(
     authority: Option<&str>,
     changes_state: bool,
     is_page: bool,
+    address: Option<ClientAddress>,
 ) -> Result<(Owner, Option<axum::http::HeaderValue>), ApiError> {
     match state.identities.identify(headers).await? {
         Some(Identity {
@@ -99,6 +103,9 @@ async fn resolve(
         None => {
             if changes_state || !is_page {
                 return Err(ApiError::no_identity());
+            }
+            if let Some(address) = address {
+                state.addresses.mint(address)?;
             }
             let secure = state.secure_cookies || came_over_https(headers);
             let (owner, cookie) = state.identities.sessions.mint(secure);

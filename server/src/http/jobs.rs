@@ -14,6 +14,7 @@ use super::error::ApiError;
 use super::multipart::{FormRequest, read_job_form};
 use super::request::{BodyBounds, BodyType, body_type, parse_job_request};
 use crate::jobs::Submission;
+use crate::limits::ClientAddress;
 use crate::owner::Owner;
 
 /// The most jobs one list returns.
@@ -55,12 +56,14 @@ fn accepted(job: Job) -> Result<Response, ApiError> {
 pub(super) async fn create(
     State(state): State<AppState>,
     owner: Owner,
+    address: ClientAddress,
     request: Request,
 ) -> Result<Response, ApiError> {
     if state.draining.is_cancelled() {
         return Err(ApiError::ShuttingDown);
     }
     state.creation_rate.check(&owner)?;
+    state.addresses.start_job(address)?;
     let (spec, title, uploads) = match body_type(request.headers())? {
         BodyType::Json => {
             let (spec, title) = read_json_request(&state, request).await?;
@@ -147,6 +150,7 @@ async fn read_form_request(
 pub(super) async fn retry(
     State(state): State<AppState>,
     owner: Owner,
+    address: ClientAddress,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     if state.draining.is_cancelled() {
@@ -154,6 +158,7 @@ pub(super) async fn retry(
     }
     let old = owned_job(&state, &owner, job_id(&id)?).await?;
     state.creation_rate.check(&owner)?;
+    state.addresses.start_job(address)?;
     let job = state.runner.retry(&owner, &old, state.admission()).await?;
     accepted(job)
 }

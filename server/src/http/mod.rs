@@ -52,7 +52,7 @@ use crate::config::Limits;
 use crate::events::{Bus, Recorder};
 use crate::identity::Identities;
 use crate::jobs::{Kinds, Runner};
-use crate::limits::{CreationRate, StreamPermits};
+use crate::limits::{ClientAddresses, CreationRate, StreamPermits};
 use crate::store::{Admission, Store};
 use crate::uploads::Uploads;
 pub use hosts::AllowedHosts;
@@ -80,6 +80,8 @@ pub struct AppState {
     pub allowed_hosts: AllowedHosts,
     pub limits: Limits,
     pub creation_rate: CreationRate,
+    /// What one client address may do, and which address a request came from.
+    pub addresses: ClientAddresses,
     pub streams: StreamPermits,
     /// Cancelled when the server starts shutting down: no new jobs are accepted.
     pub draining: CancellationToken,
@@ -130,10 +132,15 @@ pub fn router(state: AppState) -> Router {
         .route("/readyz", get(admin::readyz))
         .route(app::PROXY_ADVICE, get(docs::behind_a_proxy))
         .with_state(state.clone());
+    let addresses = state.addresses.clone();
     let app = pages::mount(api, &state)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             identify::identify,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            addresses,
+            ClientAddresses::resolve,
         ))
         .with_state(state)
         // Asked by load balancers and orchestrators, without any identity.

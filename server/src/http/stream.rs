@@ -20,7 +20,7 @@ use super::AppState;
 use super::error::ApiError;
 use super::jobs::{job_id, owned_job};
 use crate::events::{Filter, Heartbeats, Route, Subscription};
-use crate::limits::StreamPermit;
+use crate::limits::{ClientAddress, StreamPermit};
 use crate::owner::Owner;
 use futures::StreamExt;
 
@@ -101,11 +101,12 @@ fn event_stream(
 pub(super) async fn all_events(
     State(state): State<AppState>,
     owner: Owner,
+    address: ClientAddress,
     headers: HeaderMap,
     query: Result<Query<StreamQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ApiError> {
     let requested = resume_point(&headers, query)?;
-    let permit = state.streams.acquire(&owner)?;
+    let permit = state.streams.acquire(&owner, address)?;
     // Take the route before reading the log: see `events::Subscription`.
     let route = state.bus.route(&owner, None);
     let head = state.store.last_event_id().await?;
@@ -125,6 +126,7 @@ pub(super) async fn open_streams(State(state): State<AppState>, owner: Owner) ->
 pub(super) async fn job_events(
     State(state): State<AppState>,
     owner: Owner,
+    address: ClientAddress,
     Path(id): Path<String>,
     headers: HeaderMap,
     query: Result<Query<StreamQuery>, axum::extract::rejection::QueryRejection>,
@@ -143,7 +145,7 @@ pub(super) async fn job_events(
         // The client has seen the ending: nothing will ever follow.
         return Ok(StatusCode::NO_CONTENT.into_response());
     }
-    let permit = state.streams.acquire(&owner)?;
+    let permit = state.streams.acquire(&owner, address)?;
     let filter = Filter {
         owner,
         job: Some(id),

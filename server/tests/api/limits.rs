@@ -273,3 +273,128 @@ async fn one_owners_backlog_does_not_make_another_wait() {
         .count();
     assert_eq!(running, 1, "the backlog's owner runs one job at a time");
 }
+
+/// A cookieless page visit, optionally saying it was forwarded for `forwarded_for`.
+async fn visit(app: &TestApp, forwarded_for: Option<&str>) -> reqwest::Response {
+    let request = reqwest::Client::new().get(app.url("/"));
+    let request = match forwarded_for {
+        Some(address) => request.header("x-forwarded-for", address),
+        None => request,
+    };
+    request.send().await.unwrap()
+}
+
+/// One address cycling cookies gets only so many identities a minute; a browser that
+/// already has one goes on.
+#[tokio::test]
+async fn one_address_is_given_only_so_many_identities_a_minute() {
+    let app = spawn_app_with(|config| config.limits.address_identities_per_minute = 3).await;
+    let kept = app.browser().await;
+    for _ in 0..2 {
+        let page = visit(&app, None).await;
+        assert_eq!(page.status(), 200);
+        assert!(page.headers().contains_key("set-cookie"));
+    }
+    let page = visit(&app, None).await;
+    assert!(!page.headers().contains_key("set-cookie"));
+    let error = refused(page, 429, "too_many_requests").await;
+    let message = error["error"]["message"].as_str().unwrap();
+    assert!(message.contains("3 new identities a minute"), "{message}");
+    // The identity already given still works, pages and API alike.
+    assert_eq!(kept.get(app.url("/")).send().await.unwrap().status(), 200);
+    assert_eq!(
+        kept.get(app.url("/api/jobs"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+}
+
+/// Jobs are counted per address too, whichever owners start them.
+#[tokio::test]
+async fn one_address_starts_only_so_many_jobs_a_minute_whoever_starts_them() {
+    let app = spawn_app_with(|config| config.limits.address_jobs_per_minute = 2).await;
+    let quick = json!({"kind": "demo", "params": {"steps": 1, "stepMs": 0}});
+    for owner in ["t-first", "t-second"] {
+        let client = app.other_owner(owner).await;
+        assert_eq!(post_as(&app, &client, quick.clone()).await.status(), 202);
+    }
+    let third = app.other_owner("t-third").await;
+    let error = refused(post_as(&app, &third, quick).await, 429, "too_many_requests").await;
+    let message = error["error"]["message"].as_str().unwrap();
+    assert!(message.contains("2 jobs a minute"), "{message}");
+    let listed: serde_json::Value = third
+        .get(app.url("/api/jobs"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(listed["jobs"].as_array().map(Vec::len), Some(0), "{listed}");
+}
+
+/// Streams are counted per address, whichever owners open them; one closed makes room.
+#[tokio::test]
+async fn one_address_holds_only_so_many_streams_whoever_opens_them() {
+    let app = spawn_app_with(|config| config.limits.address_max_streams = 2).await;
+    let mut open = Vec::new();
+    for owner in ["t-first", "t-second"] {
+        let client = app.other_owner(owner).await;
+        let stream = client.get(app.url("/api/events")).send().await.unwrap();
+        assert_eq!(stream.status(), 200);
+        open.push(stream);
+    }
+    let third = app.other_owner("t-third").await;
+    let response = third.get(app.url("/api/events")).send().await.unwrap();
+    let error = refused(response, 429, "too_many_requests").await;
+    let message = error["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("network address has 2 event streams"),
+        "{message}"
+    );
+    drop(open.pop());
+    let reopened = tokio::time::timeout(PATIENCE, async {
+        loop {
+            let response = third.get(app.url("/api/events")).send().await.unwrap();
+            if response.status() == 200 {
+                return response;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("a closed stream makes room for another");
+    drop(reopened);
+}
+
+/// `X-Forwarded-For` names the client only when a trusted proxy sends it: through the
+/// proxy, clients count apart; anyone else's header is ignored.
+#[tokio::test]
+async fn forwarded_addresses_count_only_from_trusted_proxies() {
+    let trusting = spawn_app_with(|config| {
+        config.limits.address_identities_per_minute = 1;
+        config.trusted_proxies = server::limits::TrustedProxies::parse("127.0.0.1").unwrap();
+    })
+    .await;
+    assert_eq!(visit(&trusting, Some("203.0.113.1")).await.status(), 200);
+    assert_eq!(visit(&trusting, Some("203.0.113.2")).await.status(), 200);
+    refused(
+        visit(&trusting, Some("203.0.113.1")).await,
+        429,
+        "too_many_requests",
+    )
+    .await;
+
+    let untrusting = spawn_app_with(|config| config.limits.address_identities_per_minute = 1).await;
+    assert_eq!(visit(&untrusting, Some("203.0.113.1")).await.status(), 200);
+    // A different header from the same peer is still the same client.
+    refused(
+        visit(&untrusting, Some("203.0.113.2")).await,
+        429,
+        "too_many_requests",
+    )
+    .await;
+}
