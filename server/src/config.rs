@@ -160,6 +160,10 @@ pub struct Limits {
     /// together); the owner's other jobs wait while others' run. Default: no cap (workers
     /// are still shared in turn between owners).
     pub owner_max_running: u32,
+    /// `CANDOR_OWNER_MAX_RESULT_BYTES`: how many bytes of result files one owner may keep
+    /// (of jobs running or completed, until removed); a result that would go past it
+    /// fails its job, saying so. Default 10 GiB.
+    pub owner_max_result_bytes: u64,
     /// `CANDOR_HEADER_READ_TIMEOUT_SECS`: how long a connection may take to send a
     /// request's headers (from its first byte, or from connecting); slower ones are
     /// closed. Default 30.
@@ -183,6 +187,7 @@ impl Default for Limits {
             address_jobs_per_minute: 600,
             max_connections: 12_000,
             owner_max_running: u32::MAX,
+            owner_max_result_bytes: 10 << 30,
             header_read_timeout: Duration::from_secs(30),
             body_idle_timeout: Duration::from_secs(30),
         }
@@ -468,6 +473,11 @@ impl<L: Fn(&str) -> Option<String>> Env<'_, L> {
             owner_max_running: self
                 .number("CANDOR_OWNER_MAX_RUNNING", 1..=1_000_000)?
                 .map_or(d.owner_max_running, |n| n as u32),
+            owner_max_result_bytes: self.limit(
+                "CANDOR_OWNER_MAX_RESULT_BYTES",
+                1..=u64::MAX,
+                d.owner_max_result_bytes,
+            )?,
             header_read_timeout: self.seconds(
                 "CANDOR_HEADER_READ_TIMEOUT_SECS",
                 1..=3600,

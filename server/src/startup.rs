@@ -10,7 +10,7 @@ use sqlx::PgPool;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-use crate::artifacts::Artifacts;
+use crate::artifacts::{Artifacts, ResultQuota};
 use crate::config::{AdminAddr, Config};
 use crate::events::{Announce, Bus, Follower, Recorder, follower};
 use crate::http::{AllowedHosts, AppState, admin_router, router};
@@ -211,6 +211,11 @@ impl Application {
                     .owner_max_running(config.limits.owner_max_running),
                 progress_interval: config.progress_interval,
                 artifacts: artifacts.clone(),
+                results: ResultQuota::new(
+                    recorder.store().clone(),
+                    artifacts.clone(),
+                    config.limits.owner_max_result_bytes,
+                ),
                 shutdown_grace: config.shutdown_grace,
             },
         );

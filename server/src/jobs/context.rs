@@ -12,7 +12,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::progress::{Progress, Unwritten};
 use super::{JobError, Outcome};
-use crate::artifacts::Artifacts;
+use crate::artifacts::{Artifacts, ResultQuota};
 use crate::orders::OrdersTable;
 use crate::owner::Owner;
 use crate::uploads::Uploads;
@@ -40,6 +40,7 @@ struct Inner {
     unwritten: Unwritten,
     cancel: CancellationToken,
     artifacts: Artifacts,
+    results: ResultQuota,
     services: Services,
 }
 
@@ -50,7 +51,7 @@ impl JobContext {
         progress: watch::Sender<Progress>,
         unwritten: Unwritten,
         cancel: CancellationToken,
-        artifacts: Artifacts,
+        results: ResultQuota,
         services: Services,
     ) -> Self {
         Self {
@@ -60,7 +61,8 @@ impl JobContext {
                 progress,
                 unwritten,
                 cancel,
-                artifacts,
+                artifacts: results.artifacts().clone(),
+                results,
                 services,
             }),
         }
@@ -152,10 +154,13 @@ impl JobContext {
         tokio::fs::create_dir_all(artifacts.dir(id))
             .await
             .map_err(|e| JobError::io("could not create the job's artifact folder", e))?;
+        self.inner.results.check_room(&self.inner.owner).await?;
         Ok(Artifact {
             partial: artifacts.file(id, &format!("{file_name}.partial")),
             complete: artifacts.file(id, file_name),
             file_name: file_name.to_owned(),
+            owner: self.inner.owner.clone(),
+            results: self.inner.results.clone(),
         })
     }
 }
@@ -166,6 +171,8 @@ pub struct Artifact {
     partial: PathBuf,
     complete: PathBuf,
     file_name: String,
+    owner: Owner,
+    results: ResultQuota,
 }
 
 impl Artifact {
@@ -174,11 +181,12 @@ impl Artifact {
         &self.partial
     }
 
-    /// Publishes the finished file under its name (an atomic rename).
+    /// Publishes the finished file under its name (an atomic rename), if it fits within
+    /// what its owner may keep (else it is removed and the job fails saying so).
     pub async fn commit(self) -> Result<Outcome, JobError> {
-        tokio::fs::rename(&self.partial, &self.complete)
-            .await
-            .map_err(|e| JobError::io("could not publish the result file", e))?;
+        self.results
+            .publish(&self.owner, &self.partial, &self.complete)
+            .await?;
         Ok(Outcome::download(self.file_name))
     }
 }

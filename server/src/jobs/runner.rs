@@ -24,7 +24,7 @@ use super::progress::{Progress, Run, Unwritten, report_progress};
 use super::recovery::{self, Cause};
 use super::registry::{self, Kinds};
 use super::{JobContext, JobError, Outcome};
-use crate::artifacts::Artifacts;
+use crate::artifacts::{Artifacts, ResultQuota};
 use crate::events::{Published, Recorder};
 use crate::owner::Owner;
 use crate::store::{ClaimLimits, ClaimedJob, Recorded, Store};
@@ -45,6 +45,8 @@ pub struct RunnerConfig {
     pub limits: ClaimLimits,
     pub progress_interval: Duration,
     pub artifacts: Artifacts,
+    /// What each owner may keep of result files.
+    pub results: ResultQuota,
     pub shutdown_grace: Duration,
 }
 
@@ -57,6 +59,7 @@ impl RunnerConfig {
             limits: ClaimLimits::none(),
             progress_interval: Duration::from_millis(10),
             artifacts: Artifacts::new(dir.join("artifacts")),
+            results: ResultQuota::unlimited(Artifacts::new(dir.join("artifacts"))),
             shutdown_grace: Duration::from_secs(1),
         }
     }
@@ -306,7 +309,7 @@ impl Runner {
             reports,
             unwritten,
             cancel.clone(),
-            self.config.artifacts.clone(),
+            self.config.results.clone(),
             self.services.clone(),
         );
         let reporter = Reporter {

@@ -218,6 +218,21 @@ impl dyn Store {
         Ok(u64::try_from(queued).unwrap_or(0))
     }
 
+    /// The owner's jobs that may hold published result files: running or completed, not
+    /// removed.
+    pub async fn result_holders(&self, owner: &Owner) -> Result<Vec<JobId>, StoreError> {
+        let ids: Vec<String> = with_pool!(self.database().db(), pool => {
+            sqlx::query_scalar(
+                "SELECT id FROM jobs WHERE owner = $1 AND status IN ('running', 'completed') \
+                 AND removed_at IS NULL",
+            )
+            .bind(owner.as_str())
+            .fetch_all(pool)
+            .await?
+        });
+        ids.iter().map(|id| super::rows::job_id(id)).collect()
+    }
+
     /// Jobs marked `running`, oldest first.
     pub async fn running_jobs(&self) -> Result<Vec<Job>, StoreError> {
         let rows: Vec<JobRow> = with_pool!(self.database().db(), pool => {

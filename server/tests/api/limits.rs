@@ -398,3 +398,55 @@ async fn forwarded_addresses_count_only_from_trusted_proxies() {
     )
     .await;
 }
+
+/// What one owner may keep of result files is capped: an export that would take them past
+/// it fails saying so and leaves no file; the results they have stay, and another owner's
+/// room is their own.
+#[tokio::test]
+async fn an_owners_stored_results_are_capped() {
+    let measure = spawn_app().await;
+    let size = measure.export(json!({"rows": 1000})).await.len() as u64;
+    drop(measure.stop().await);
+
+    let app = spawn_app_with(|config| config.limits.owner_max_result_bytes = size * 3 / 2).await;
+    let first = app.export(json!({"rows": 1000})).await;
+    assert_eq!(first.len() as u64, size);
+    let second = app
+        .start(json!({"kind": "export", "params": {"rows": 1000}}))
+        .await;
+    let ended = app.wait_until_ended(&second).await;
+    assert_eq!(ended.status, app::job::JobStatus::Failed);
+    let reason = ended.error.unwrap_or_default();
+    assert!(reason.contains("does not fit"), "{reason}");
+    assert!(ended.result_url.is_none());
+    let folder = app
+        .config
+        .data_dir
+        .join("artifacts")
+        .join(second.id.to_string());
+    let left = std::fs::read_dir(&folder).map_or(0, |files| files.count());
+    assert_eq!(
+        left, 0,
+        "nothing of the refused result is kept in {folder:?}"
+    );
+    // Another owner's results are counted apart.
+    let other = app.other_owner("t-other-results").await;
+    let response = post_as(
+        &app,
+        &other,
+        json!({"kind": "export", "params": {"rows": 1000}}),
+    )
+    .await;
+    assert_eq!(response.status(), 202);
+    let job: app::job::Job = response.json().await.unwrap();
+    let events = other
+        .get(app.url(&format!("/api/jobs/{}/events", job.id)))
+        .send()
+        .await
+        .unwrap();
+    let stream = tokio::time::timeout(PATIENCE, events.text())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(stream.contains("event: completion"), "{stream}");
+}
