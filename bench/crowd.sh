@@ -76,6 +76,11 @@ for n in "${OWNERS[@]}"; do
   stop
 done
 
+echo "==> the same jobs, nobody watching: what writing the events costs" >&2
+start 2000
+run "unwatched 1000" --crowd 1000 --crowd-jobs 1000 --crowd-step-ms 200 --crowd-streams false --seconds "$SECONDS_PER_RUN" --warmup 3
+stop
+
 WAITING="${OWNERS[-1]}"
 echo "==> $WAITING owners, each running a job that mostly waits" >&2
 start "$WAITING"
@@ -91,6 +96,7 @@ rows = [r for r in rows if not r.get("failed")]
 single = next((r for r in rows if r["label"].startswith("single owner")), None)
 crowds = [r for r in rows if r["label"].startswith("crowd")]
 waiting = next((r for r in rows if r["label"].startswith("waiting")), None)
+unwatched = next((r for r in rows if r["label"].startswith("unwatched")), None)
 def f(v, fmt="{:,.0f}"):
     return "—" if v is None else fmt.format(v)
 single_us = None
@@ -120,6 +126,9 @@ for r in crowds:
         f(r["owners"]), f(r["held"]), f(r["eventsPerSec"]), f(r["p50Ms"], "{:.1f}"), f(r["p99Ms"], "{:.1f}"),
         f(r["serverCpuPercent"]), f(r["serverCpuMicrosPerEvent"], "{:.2f}"), f(r["rssPerStreamKib"], "{:.1f}"),
         f(r["eventsInLog"]), f(r["eventsMissing"]), r["errors"]))
+if unwatched:
+    lines.append("| nobody watching: the same 1,000 jobs, no streams | 0 | ({}, written) | — | — | {} | {} (writing alone) | — | — | — | {} |".format(
+        f(unwatched["eventsPerSec"]), f(unwatched["serverCpuPercent"]), f(unwatched["serverCpuMicrosPerEvent"], "{:.2f}"), unwatched["errors"]))
 if waiting:
     lines += ["", f"Jobs that mostly wait: {waiting['owners']:,} owners each running one demo job that reports once a",
               f"minute (`CANDOR_WORKERS={waiting['owners']}`): {waiting['jobs']:,} jobs ran at once; the server's RSS grew by",
@@ -135,6 +144,16 @@ if big:
         targets.append(("10,000 owners: server CPU per delivered event within 2× the single owner's",
                         f"{big['serverCpuMicrosPerEvent']:.2f} µs against {single_us:.2f} µs ({big['serverCpuMicrosPerEvent'] / single_us:.2f}×)",
                         big["serverCpuMicrosPerEvent"] <= 2 * single_us))
+        if unwatched and unwatched["serverCpuMicrosPerEvent"]:
+            delivering = big["serverCpuMicrosPerEvent"] - unwatched["serverCpuMicrosPerEvent"]
+            targets.append(("… of which delivering (the crowd's CPU per event less the same jobs' with nobody watching), against the single owner's",
+                            f"{delivering:.2f} µs against {single_us:.2f} µs ({delivering / single_us:.2f}×)",
+                            delivering <= 2 * single_us))
+    small = next((r for r in crowds if r["owners"] == 1000), None)
+    if small and small["serverCpuMicrosPerEvent"]:
+        growth = big["serverCpuMicrosPerEvent"] / small["serverCpuMicrosPerEvent"]
+        targets.append(("cost grows with events delivered, not streams held: CPU per event at 10,000 owners against 1,000",
+                        f"{growth:.2f}×", growth <= 1.5))
 if waiting:
     targets.append((f"{waiting['owners']:,} jobs that mostly wait run at once on one node", f"{waiting['jobs']:,}", waiting["jobs"] >= 10000))
 if targets:

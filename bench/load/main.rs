@@ -103,6 +103,10 @@ pub(crate) struct Args {
     /// How often each crowd job reports (a progress event and a log line per step).
     #[arg(long, default_value_t = 200)]
     crowd_step_ms: u64,
+    /// Whether the crowd's identities hold their streams (`false`: the same jobs with
+    /// nobody watching, to tell the cost of writing events from that of delivering them).
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    crowd_streams: bool,
     /// A name for the run in the output.
     #[arg(long, default_value = "run")]
     label: String,

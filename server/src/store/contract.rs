@@ -334,7 +334,15 @@ pub(crate) async fn claims_leave_a_kind_at_its_running_cap(store: &dyn Store) {
     );
     record(store, completion(first.id)).await.unwrap();
     assert_eq!(claim(store, limits.clone()).await, Some(second.id));
-    assert_eq!(claim(store, limits).await, None);
+    assert_eq!(claim(store, limits.clone()).await, None);
+    // An owner's job of another kind behind their waiting heavy ones is not hidden by
+    // them (a claim ranks only the head of each owner's queue).
+    let queue_owner = "t-heavy-queue";
+    for _ in 0..3 {
+        create_job(store, heavy(queue_owner)).await.unwrap();
+    }
+    let behind = create(store, &Owner::new(queue_owner)).await;
+    assert_eq!(claim(store, limits).await, Some(behind));
 }
 
 pub(crate) async fn an_ended_job_takes_no_more_events(store: &dyn Store) {

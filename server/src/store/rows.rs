@@ -26,33 +26,55 @@ macro_rules! select_jobs {
 }
 pub(super) use select_jobs;
 
-/// Every queued job's id (`queued_id`), the turns its owner will have taken once it runs
-/// (`taken`: its running jobs, and its queued jobs up to this one) and its `turn` under the fair policy (the same SQL for both
-/// stores): an owner's queued jobs take turns with everyone else's, and an owner's jobs
-/// already running count as turns taken. Owner A with 40 queued and 2 running, owner B
-/// with 1 queued: B's job goes first, then A's, one at a time with any newcomer. Within
-/// one owner, oldest first; between equal turns, the older job.
+/// The queued jobs a claim of up to `$depth` jobs may take, each with its id
+/// (`queued_id`), kind, the turns its owner will have taken once it runs (`taken`: its
+/// running jobs, and its queued jobs up to this one) and its `turn` under the fair policy
+/// (the same SQL for both stores): an owner's queued jobs take turns with everyone
+/// else's, and an owner's jobs already running count as turns taken. Owner A with 40
+/// queued and 2 running, owner B with 1 queued: B's job goes first, then A's, one at a time
+/// with any newcomer. Within one owner, oldest first; between equal turns, the older job.
+///
+/// Only the head of each owner's queue is ranked (`$heads`: each owner's first `$depth`
+/// queued jobs of kinds without a cap and first `$depth` of capped kinds, `j`, read in
+/// index order from `jobs_queued_by_owner`): a later job has `$depth` of its owner's jobs
+/// ahead of it that a claim of `$depth` takes first (of capped kinds: that may be claimed
+/// first). So a claim costs about the same with one job queued or with a backlog of
+/// thousands (`$uncapped`: whether `j.kind` has no cap; `place` counts the head only).
 macro_rules! fair_queue {
-    () => {
-        "SELECT q.id AS queued_id, q.kind AS queued_kind, COALESCE(r.running, 0) + q.place AS taken, \
-         ROW_NUMBER() OVER (ORDER BY COALESCE(r.running, 0) + q.place, q.seq) AS turn FROM (SELECT id, seq, owner, kind, ROW_NUMBER() OVER (PARTITION BY owner ORDER BY seq) \
-         AS place FROM jobs WHERE status = 'queued') AS q LEFT JOIN (SELECT owner, COUNT(*) AS \
-         running FROM jobs WHERE status = 'running' GROUP BY owner) AS r ON r.owner = q.owner"
+    ($heads:literal, $uncapped:literal, $depth:literal) => {
+        concat!(
+            "SELECT q.id AS queued_id, q.kind AS queued_kind, COALESCE(r.running, 0) + q.place \
+             AS taken, ROW_NUMBER() OVER (ORDER BY COALESCE(r.running, 0) + q.place, q.seq) AS \
+             turn FROM (SELECT id, seq, owner, kind, place FROM (SELECT id, seq, owner, kind, \
+             uncapped, ROW_NUMBER() OVER w AS place, SUM(uncapped) OVER w AS uncapped_upto \
+             FROM (SELECT j.id, j.seq, j.owner, j.kind, CASE WHEN ",
+            $uncapped,
+            " THEN 1 ELSE 0 END AS uncapped FROM (SELECT DISTINCT owner FROM jobs WHERE \
+             status = 'queued') AS o ",
+            $heads,
+            ") AS flagged WINDOW w AS (PARTITION BY owner ORDER BY seq)) AS ranked WHERE \
+             uncapped_upto <= ",
+            $depth,
+            " AND (uncapped = 1 OR place - uncapped_upto <= ",
+            $depth,
+            ")) AS q LEFT JOIN (SELECT owner, COUNT(*) AS running FROM jobs WHERE status = \
+             'running' GROUP BY owner) AS r ON r.owner = q.owner"
+        )
     };
 }
 pub(super) use fair_queue;
 
-/// The fair queue without the jobs of owners at their running cap (the parameter
-/// `$owner_cap`), each with `kind_taken`: its kind's running jobs, and the queued jobs of
-/// its kind up to this one in turn. A store keeps those whose `kind_taken` is within
-/// their kind's cap: a kind capped at 1 with one running has none claimable, and with none
-/// running, only its job first in turn.
+/// The fair queue (of a claim of up to `$depth`) without the jobs of owners at their
+/// running cap (`$owner_cap`), each with `kind_taken`: its kind's running jobs, and the
+/// queued jobs of its kind up to this one in turn. A store keeps those whose
+/// `kind_taken` is within their kind's cap: a kind capped at 1 with one running has none
+/// claimable, and with none running, only its job first in turn.
 macro_rules! claimable_queue {
-    ($owner_cap:literal) => {
+    ($heads:literal, $uncapped:literal, $depth:literal, $owner_cap:literal) => {
         concat!(
             "SELECT f.queued_id, f.turn, f.queued_kind, COALESCE(k.running, 0) + ROW_NUMBER() \
              OVER (PARTITION BY f.queued_kind ORDER BY f.turn) AS kind_taken FROM (",
-            $crate::store::rows::fair_queue!(),
+            $crate::store::rows::fair_queue!($heads, $uncapped, $depth),
             ") AS f LEFT JOIN (SELECT kind, COUNT(*) AS running FROM jobs WHERE status = \
              'running' GROUP BY kind) AS k ON k.kind = f.queued_kind WHERE f.taken <= ",
             $owner_cap

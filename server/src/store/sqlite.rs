@@ -182,8 +182,8 @@ mod tests {
             matches!(
                 err,
                 StoreError::NotMigrated {
-                    missing: 6,
-                    applied: 5
+                    missing: 7,
+                    applied: 6
                 }
             ),
             "{err}"

@@ -49,7 +49,18 @@ pub(super) async fn load(conn: &mut PgConnection, needs: &Needs) -> Result<Loade
             ", NULL::bigint AS queued_seq FROM jobs \
              WHERE id = ANY($1) AND removed_at IS NULL ORDER BY id FOR NO KEY UPDATE), \
              capped AS (",
-            claimable_queue!("$3"),
+            // Ranked a little deeper than the claim takes: rows other nodes are claiming
+            // at this moment are skipped (`SKIP LOCKED`), and the next ones must be there.
+            claimable_queue!(
+                "CROSS JOIN LATERAL ((SELECT id, seq, owner, kind FROM jobs WHERE status = \
+                 'queued' AND owner = o.owner AND ($4::jsonb ->> kind) IS NULL ORDER BY seq \
+                 LIMIT $2 + 256) UNION ALL (SELECT id, seq, owner, kind FROM jobs WHERE status \
+                 = 'queued' AND owner = o.owner AND ($4::jsonb ->> kind) IS NOT NULL ORDER BY \
+                 seq LIMIT $2 + 256)) AS j",
+                "($4::jsonb ->> j.kind) IS NULL",
+                "($2 + 256)",
+                "$3"
+            ),
             "), \
              claimable AS (SELECT ",
             job_columns!(),

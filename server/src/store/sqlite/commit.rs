@@ -120,9 +120,18 @@ fn load(conn: &Connection, live: &LiveJobs, needs: &Needs) -> Result<Loaded, Sto
         let queued: Vec<String> = conn
             .prepare_cached(concat!(
                 "SELECT queued_id FROM (",
-                claimable_queue!("?"),
-                ") WHERE kind_taken <= COALESCE(json_extract(?, '$.\"' || queued_kind || '\"'), \
-                 9223372036854775807) ORDER BY turn LIMIT ?"
+                claimable_queue!(
+                    "JOIN jobs AS j ON (j.rowid IN (SELECT rowid FROM jobs WHERE status = \
+                     'queued' AND owner = o.owner AND json_extract(?2, '$.\"' || kind || '\"') \
+                     IS NULL ORDER BY seq LIMIT ?3) OR j.rowid IN (SELECT rowid FROM jobs WHERE \
+                     status = 'queued' AND owner = o.owner AND json_extract(?2, '$.\"' || kind \
+                     || '\"') IS NOT NULL ORDER BY seq LIMIT ?3))",
+                    "json_extract(?2, '$.\"' || j.kind || '\"') IS NULL",
+                    "?3",
+                    "?1"
+                ),
+                ") WHERE kind_taken <= COALESCE(json_extract(?2, '$.\"' || queued_kind || \
+                 '\"'), 9223372036854775807) ORDER BY turn LIMIT ?3"
             ))?
             .query_map(params![cap, kind_caps, up_to], |row| row.get(0))?
             .collect::<Result<_, _>>()?;
@@ -137,9 +146,12 @@ fn load(conn: &Connection, live: &LiveJobs, needs: &Needs) -> Result<Loaded, Sto
 }
 
 /// A job as the last commit left it (if it had not ended), or else as its row holds it.
+/// Taken out of the known jobs rather than copied (a job's steps and log are a few dozen
+/// allocations, for every event): the commit puts back every job it changed, and one it
+/// did not change, or a group that did not commit, is read from its row the next time.
 fn job(conn: &Connection, live: &LiveJobs, id: JobId) -> Result<Option<(Job, Owner)>, StoreError> {
-    if let Some(job) = live.lock().expect("live jobs").jobs.get(&id) {
-        return Ok(Some(job.clone()));
+    if let Some(job) = live.lock().expect("live jobs").jobs.remove(&id) {
+        return Ok(Some(job));
     }
     let row = conn
         .prepare_cached(select_jobs!("WHERE id = ? AND removed_at IS NULL"))?
