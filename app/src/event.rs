@@ -264,6 +264,34 @@ impl Heartbeat {
     pub const NAME: &'static str = "heartbeat";
 }
 
+/// Where the caller's queued jobs stand (`event: queue`, not in the log, no `id:`): sent
+/// when a stream opens and whenever a place changes (at most about once a second). On
+/// `/api/events` it lists every queued job of the caller that has a place; on a job's
+/// stream, that job.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct QueueNote {
+    pub jobs: Vec<QueuedJob>,
+}
+
+impl QueueNote {
+    /// The SSE `event:` name.
+    pub const NAME: &'static str = "queue";
+}
+
+/// One queued job's place in line.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct QueuedJob {
+    pub job_id: JobId,
+    /// As [`crate::job::QueuePlace`] (the page shows only `text`, and skips the rest).
+    #[cfg_attr(feature = "hydrate", serde(skip_deserializing))]
+    pub position: u32,
+    #[cfg_attr(feature = "hydrate", serde(skip_deserializing))]
+    pub starts_in: Option<u32>,
+    pub text: String,
+}
+
 /// When a running job last reported (started, reported progress or wrote to its log).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

@@ -191,6 +191,55 @@ pub struct Job {
     /// How much the job has processed, where it counts (rows, bytes).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub processed: Option<Processed>,
+    /// Where a queued job stands in line (not stored: the server's latest reckoning). The
+    /// page takes it from the `queue` notes of its stream (the first comes as the stream
+    /// opens), not from here: the bundle is spared reading it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "hydrate", serde(skip_deserializing))]
+    pub queue: Option<QueuePlace>,
+}
+
+/// Where a queued job stands: its place in line under the fair policy (1: the next to
+/// start), about how many seconds until it starts, from the recent rate of endings (none
+/// until jobs have ended lately), and both in words (what the page shows: the server
+/// words it, so the browser needs no code for it).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct QueuePlace {
+    pub position: u32,
+    pub starts_in: Option<u32>,
+    pub text: String,
+}
+
+impl QueuePlace {
+    pub fn new(position: u32, starts_in: Option<u32>) -> Self {
+        Self {
+            position,
+            starts_in,
+            text: describe(position, starts_in),
+        }
+    }
+}
+
+/// "3rd in line · starts in about 40 s" (or "in about 2 min"; without an estimate, only
+/// the place).
+fn describe(position: u32, starts_in: Option<u32>) -> String {
+    let suffix = match (position % 10, position % 100) {
+        (_, 11..=13) => "th",
+        (1, _) => "st",
+        (2, _) => "nd",
+        (3, _) => "rd",
+        _ => "th",
+    };
+    let place = format!("{position}{suffix} in line");
+    match starts_in {
+        None => place,
+        Some(secs) if secs < 90 => format!("{place} · starts in about {} s", secs.max(1)),
+        Some(secs) if secs < 90 * 60 => {
+            format!("{place} · starts in about {} min", (secs + 30) / 60)
+        }
+        Some(secs) => format!("{place} · starts in about {} h", (secs + 1800) / 3600),
+    }
 }
 
 /// How many of a job's log lines its record keeps (the event log keeps them all).
@@ -268,6 +317,7 @@ impl Job {
             log: Vec::new(),
             log_skipped: 0,
             processed: None,
+            queue: None,
         }
     }
 }
@@ -347,4 +397,20 @@ pub fn tenths(numerator: u64, denominator: u64) -> String {
     let tenths =
         (u128::from(numerator) * 10 + u128::from(denominator) / 2) / u128::from(denominator.max(1));
     format!("{}.{}", tenths / 10, tenths % 10)
+}
+
+#[cfg(test)]
+mod queue_place_tests {
+    use super::QueuePlace;
+
+    #[test]
+    fn a_place_in_line_reads_as_people_say_it() {
+        let say = |position, starts_in| QueuePlace::new(position, starts_in).text;
+        assert_eq!(say(1, None), "1st in line");
+        assert_eq!(say(2, Some(0)), "2nd in line · starts in about 1 s");
+        assert_eq!(say(3, Some(40)), "3rd in line · starts in about 40 s");
+        assert_eq!(say(11, Some(150)), "11th in line · starts in about 3 min");
+        assert_eq!(say(22, Some(7200)), "22nd in line · starts in about 2 h");
+        assert_eq!(say(113, None), "113th in line");
+    }
 }

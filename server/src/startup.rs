@@ -15,6 +15,7 @@ use crate::config::{AdminAddr, Config};
 use crate::events::{Announce, Bus, Follower, Recorder, follower};
 use crate::http::{AllowedHosts, AppState, admin_router, router};
 use crate::identity::{Identities, Sessions, session};
+use crate::jobs::queue::{QueuePlaces, watch_queue};
 use crate::jobs::runner::{follow_bus, keep_leases};
 use crate::jobs::{
     Cause, Kinds, Runner, RunnerConfig, Services, builtin_kinds, recover_interrupted,
@@ -257,6 +258,7 @@ impl Application {
                 config.limits.owner_max_streams,
                 config.limits.address_max_streams,
             ),
+            queue: QueuePlaces::default(),
             draining: CancellationToken::new(),
             closing: CancellationToken::new(),
             leptos,
@@ -328,6 +330,12 @@ impl Application {
             state.closing.clone(),
         ));
         let sweeping = tokio::spawn(sweeper.run(state.draining.clone()));
+        tokio::spawn(watch_queue(
+            state.store.clone(),
+            state.bus.clone(),
+            state.queue.clone(),
+            state.closing.clone(),
+        ));
         tokio::spawn(forget_idle_rates(
             state.creation_rate.clone(),
             state.addresses.clone(),

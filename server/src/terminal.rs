@@ -15,7 +15,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use app::event::{EventId, JobEvent};
+use app::event::{EventId, JobEvent, QueueNote};
 use app::job::{Job, JobId, JobStatus};
 use app::paths;
 use clap::Args;
@@ -311,6 +311,15 @@ async fn read_to_the_end(client: &Client, id: JobId, bar: &ProgressBar) -> anyho
                         wait = retry;
                     }
                     if event.event == "heartbeat" {
+                        continue;
+                    }
+                    // Where a queued job stands (not in the log).
+                    if event.event == QueueNote::NAME {
+                        if let Ok(note) = serde_json::from_str::<QueueNote>(&event.data)
+                            && let Some(place) = note.jobs.first()
+                        {
+                            bar.set_message(format!("queued: {}", place.text));
+                        }
                         continue;
                     }
                     if let Ok(id) = event.id.parse() {

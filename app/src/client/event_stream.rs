@@ -41,7 +41,7 @@ mod browser {
     use super::super::list_jobs;
     use super::super::tabs::{self, Channel, Relay};
     use crate::error::ErrorCode;
-    use crate::event::{EventId, EventKind, Heartbeat, JobEvent};
+    use crate::event::{EventId, EventKind, Heartbeat, JobEvent, QueueNote};
     use crate::paths;
     use crate::state::{ConnectionState, JobsStore, Liveness};
 
@@ -59,7 +59,7 @@ mod browser {
         _on_open: Closure<dyn FnMut(web_sys::Event)>,
         _on_error: Closure<dyn FnMut(web_sys::Event)>,
         _on_event: Vec<Closure<dyn FnMut(MessageEvent)>>,
-        _on_heartbeat: Closure<dyn FnMut(MessageEvent)>,
+        _on_note: Closure<dyn FnMut(MessageEvent)>,
     }
 
     impl Drop for Connection {
@@ -181,7 +181,7 @@ mod browser {
                 Ok(kind) => receive(subscription, kind, &id, &data),
                 Err(err) => leptos::logging::warn!("a tab relayed an unknown event: {err}"),
             },
-            Relay::Heartbeat { data } => heartbeat(subscription, &data),
+            Relay::Note { name, data } => note(subscription, &name, &data),
         }
     }
 
@@ -278,34 +278,43 @@ mod browser {
             })
             .collect();
 
-        let on_heartbeat = {
+        // Heartbeats and queue notes: not in the log, no id.
+        let on_note = {
             let weak = Rc::downgrade(subscription);
             Closure::<dyn FnMut(MessageEvent)>::new(move |message: MessageEvent| {
                 let Some(subscription) = weak.upgrade() else {
                     return;
                 };
+                let name = message.type_();
                 let data = message.data().as_string().unwrap_or_default();
-                heartbeat(&subscription, &data);
+                note(&subscription, &name, &data);
                 if subscription.followed.get() {
-                    tell_tabs(&subscription, &Relay::Heartbeat { data });
+                    tell_tabs(&subscription, &Relay::Note { name, data });
                 }
             })
         };
-        let _ = source.add_event_listener_with_callback(
-            Heartbeat::NAME,
-            on_heartbeat.as_ref().unchecked_ref(),
-        );
+        for name in [Heartbeat::NAME, QueueNote::NAME] {
+            let _ = source.add_event_listener_with_callback(name, on_note.as_ref().unchecked_ref());
+        }
 
         *subscription.connection.borrow_mut() = Some(Connection {
             source,
             _on_open: on_open,
             _on_error: on_error,
             _on_event: on_event,
-            _on_heartbeat: on_heartbeat,
+            _on_note: on_note,
         });
     }
 
-    fn heartbeat(subscription: &Subscription, data: &str) {
+    /// A heartbeat, or where the queued jobs stand.
+    fn note(subscription: &Subscription, name: &str, data: &str) {
+        if name == QueueNote::NAME {
+            match serde_json::from_str::<QueueNote>(data) {
+                Ok(note) => subscription.store.place(&note),
+                Err(err) => leptos::logging::warn!("could not read a queue note: {err}"),
+            }
+            return;
+        }
         match serde_json::from_str::<Heartbeat>(data) {
             Ok(beat) => subscription.liveness.heartbeat(&beat),
             Err(err) => leptos::logging::warn!("could not read a heartbeat: {err}"),

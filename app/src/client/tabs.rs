@@ -39,8 +39,8 @@ pub(super) enum Relay {
         id: String,
         data: String,
     },
-    /// A heartbeat's `data:`.
-    Heartbeat { data: String },
+    /// A note not in the log (a heartbeat, where queued jobs stand): its name and `data:`.
+    Note { name: String, data: String },
 }
 
 #[wasm_bindgen]

@@ -15,8 +15,8 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 use leptos::prelude::*;
 
-use crate::event::{EventId, JobEvent};
-use crate::job::{Job, JobId, JobList, JobStatus, StatusCounts};
+use crate::event::{EventId, JobEvent, QueueNote};
+use crate::job::{Job, JobId, JobList, JobStatus, QueuePlace, StatusCounts};
 
 /// How many of the caller's jobs are in each state (the filters' counts, the tab's title):
 /// the server's count when the page was rendered, kept up as jobs come, change and go.
@@ -259,6 +259,28 @@ impl JobsStore {
 
     pub(crate) fn announcement(&self) -> RwSignal<String> {
         self.announcement
+    }
+
+    /// Where our queued jobs stand now (a `queue` note): each listed job takes its place;
+    /// on the stream of all our jobs, a queued job not listed has none.
+    #[cfg_attr(not(feature = "hydrate"), allow(dead_code))] // the stream runs in the browser
+    pub(crate) fn place(&self, note: &QueueNote) {
+        self.jobs.with_value(|jobs| {
+            for (id, job) in jobs {
+                let place = note
+                    .jobs
+                    .iter()
+                    .find(|queued| queued.job_id == *id)
+                    .map(|queued| QueuePlace {
+                        position: queued.position,
+                        starts_in: queued.starts_in,
+                        text: queued.text.clone(),
+                    });
+                if job.with_untracked(|j| j.status == JobStatus::Queued && j.queue != place) {
+                    job.update(|j| j.queue = place);
+                }
+            }
+        });
     }
 
     /// Adds a job, or replaces ours if this record is newer than what we have.

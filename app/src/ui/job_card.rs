@@ -77,7 +77,13 @@ pub(crate) fn JobCard(
     let (id, title) = job.with_untracked(|j| (j.id, j.title.clone()));
     let status = Memo::new(move |_| job.with(|j| j.status));
     let progress = Memo::new(move |_| job.with(|j| j.progress));
-    let step = move || job.with(|j| j.step.clone().unwrap_or_default());
+    // A queued job's step is where it stands in line.
+    let step = move || {
+        job.with(|j| match (&j.queue, j.status) {
+            (Some(place), JobStatus::Queued) => place.text.clone(),
+            _ => j.step.clone().unwrap_or_default(),
+        })
+    };
     let timing = move || job.with(|j| format::timing(j, now.get()));
     let processed = move || job.with(|j| j.processed.as_ref().map(format::processed));
     let silent = move || job.with(|j| liveness.silent_for(j, now.get()));

@@ -60,12 +60,14 @@ impl Published {
     }
 }
 
-/// What a route carries: the next event, or word that some were missed (the router fell
-/// behind the firehose), so the log must be read.
+/// What a route carries: the next event, word that some were missed (the router fell
+/// behind the firehose, so the log must be read), or a note that is not in the log (where
+/// queued jobs stand), sent as it is.
 #[derive(Clone, Debug)]
 pub enum Delivery {
     Event(Arc<Published>),
     Missed,
+    Note(Bytes),
 }
 
 /// Which streams a route feeds: all of an owner's jobs, or one job of theirs.
@@ -133,6 +135,18 @@ impl Bus {
             receiver: Some(receiver),
             key,
             routes: self.routes.clone(),
+        }
+    }
+
+    /// Hands `frame` (a note not in the log) to the streams of `owner`'s jobs (`job`:
+    /// of that one job), if any are open.
+    pub fn note(&self, owner: &Owner, job: Option<JobId>, frame: Bytes) {
+        let key = RouteKey {
+            owner: owner.clone(),
+            job,
+        };
+        if let Some(route) = lock(&self.routes).get(&key) {
+            let _ = route.send(Delivery::Note(frame));
         }
     }
 

@@ -1,6 +1,6 @@
 //! The `text/event-stream` wire format (WHATWG HTML, "Server-sent events").
 
-use app::event::{EventId, EventKind, Heartbeat};
+use app::event::{EventId, EventKind, Heartbeat, QueueNote};
 use bytes::{BufMut, BytesMut};
 
 /// Sent on an idle stream so that proxies and clients see the connection is alive.
@@ -43,6 +43,17 @@ pub fn encode_heartbeat(out: &mut BytesMut, beat: &Heartbeat) {
     out.put_slice(Heartbeat::NAME.as_bytes());
     out.put_slice(b"\ndata: ");
     // JSON escapes every line break: one data line.
+    out.put_slice(data.as_bytes());
+    out.put_slice(b"\n\n");
+}
+
+/// Encodes where queued jobs stand (no `id:`: it is not in the log).
+pub fn encode_queue(out: &mut BytesMut, note: &QueueNote) {
+    let data = serde_json::to_string(note).expect("a queue note always serialises");
+    out.reserve(data.len() + 32);
+    out.put_slice(b"event: ");
+    out.put_slice(QueueNote::NAME.as_bytes());
+    out.put_slice(b"\ndata: ");
     out.put_slice(data.as_bytes());
     out.put_slice(b"\n\n");
 }

@@ -98,6 +98,7 @@ impl Subscription {
         filter: Filter,
         cursor: EventId,
         heartbeats: Heartbeats,
+        notes: Option<Bytes>,
         shutdown: CancellationToken,
     ) -> Self {
         let mut subscription = Self {
@@ -120,6 +121,10 @@ impl Subscription {
         let mut first = BytesMut::new();
         sse::encode_retry(&mut first);
         first.extend_from_slice(&subscription.heartbeat());
+        // Where its queued jobs stand, as last reckoned (then as it changes).
+        if let Some(notes) = notes {
+            first.extend_from_slice(&notes);
+        }
         subscription.pending = Some(first.freeze());
         subscription
     }
@@ -161,6 +166,10 @@ impl Subscription {
                         received = self.route.recv() => match received {
                             Ok(Delivery::Event(event)) => self.follow(event),
                             Ok(Delivery::Missed) => self.phase = Phase::CatchingUp,
+                            Ok(Delivery::Note(note)) => {
+                                self.streamed.increment(note.len() as u64);
+                                return Some(note);
+                            }
                             Err(RecvError::Lagged(missed)) => {
                                 tracing::debug!(missed, "subscriber fell behind; catching up from the log");
                                 self.phase = Phase::CatchingUp;
@@ -251,6 +260,14 @@ impl Subscription {
             if taken < BATCH {
                 next = match self.route.try_recv() {
                     Ok(Delivery::Event(event)) => Some(event),
+                    // A note waiting behind events goes out after them (and ends the batch).
+                    Ok(Delivery::Note(note)) => {
+                        if let Some(first) = single.take() {
+                            chunk.extend_from_slice(&first);
+                        }
+                        chunk.extend_from_slice(&note);
+                        None
+                    }
                     Ok(Delivery::Missed) | Err(TryRecvError::Lagged(_)) => {
                         self.phase = Phase::CatchingUp;
                         None
@@ -301,6 +318,7 @@ mod tests {
                 silent_after: Duration::from_secs(120),
                 pulses: bus.pulses().clone(),
             },
+            None,
             closing.clone(),
         );
         // Following the bus, with the log read.

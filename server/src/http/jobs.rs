@@ -202,7 +202,8 @@ pub(super) async fn list(
             Some(id)
         }
     };
-    Ok(Json(state.store.jobs(&owner, limit, before).await?))
+    let list = state.store.jobs(&owner, limit, before).await?;
+    Ok(Json(state.placed_list(list)))
 }
 
 /// `GET /api/jobs/{id}`.
@@ -211,7 +212,8 @@ pub(super) async fn get(
     owner: Owner,
     Path(id): Path<String>,
 ) -> Result<Json<Job>, ApiError> {
-    owned_job(&state, &owner, job_id(&id)?).await.map(Json)
+    let job = owned_job(&state, &owner, job_id(&id)?).await?;
+    Ok(Json(state.placed(job)))
 }
 
 /// `POST /api/jobs/{id}/cancel`: ends a queued or running job as cancelled, at once.

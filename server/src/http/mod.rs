@@ -36,6 +36,7 @@ mod stream;
 use std::sync::Arc;
 use std::time::Duration;
 
+use app::job::{Job, JobList, JobStatus};
 use app::paths;
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, FromRef};
@@ -51,6 +52,7 @@ use crate::artifacts::Artifacts;
 use crate::config::Limits;
 use crate::events::{Bus, Recorder};
 use crate::identity::Identities;
+use crate::jobs::queue::QueuePlaces;
 use crate::jobs::{Kinds, Runner};
 use crate::limits::{ClientAddresses, CreationRate, StreamPermits};
 use crate::store::{Admission, Store};
@@ -83,6 +85,8 @@ pub struct AppState {
     /// What one client address may do, and which address a request came from.
     pub addresses: ClientAddresses,
     pub streams: StreamPermits,
+    /// Where queued jobs stand, as last reckoned.
+    pub queue: QueuePlaces,
     /// Cancelled when the server starts shutting down: no new jobs are accepted.
     pub draining: CancellationToken,
     /// Cancelled when the server stops: open streams end so clients reconnect elsewhere.
@@ -91,6 +95,20 @@ pub struct AppState {
 }
 
 impl AppState {
+    /// `job` with its place in line, if it is queued and has one.
+    pub fn placed(&self, mut job: Job) -> Job {
+        if job.status == JobStatus::Queued {
+            job.queue = self.queue.of(job.id);
+        }
+        job
+    }
+
+    /// `list`'s jobs with their places in line.
+    pub fn placed_list(&self, mut list: JobList) -> JobList {
+        list.jobs = list.jobs.into_iter().map(|job| self.placed(job)).collect();
+        list
+    }
+
     /// The limits a new job is admitted under.
     pub fn admission(&self) -> Admission {
         Admission {

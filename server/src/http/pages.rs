@@ -38,6 +38,8 @@ async fn home(State(state): State<AppState>, owner: Owner, request: Request) -> 
         .store
         .jobs(&owner, PAGE_JOBS, None)
         .await
+        // No places in line: the page takes them from its stream's first note (the
+        // browser does not read them from the page's data).
         .map_err(|err| {
             tracing::error!(error = %err, "could not load jobs for the page");
             "the job store did not answer; reload the page in a moment".to_owned()

@@ -70,6 +70,8 @@ fn event_stream(
     cursor: EventId,
     permit: StreamPermit,
 ) -> Response {
+    // After the route was taken: a place that changes from here on is sent again.
+    let notes = state.queue.note_for(&filter.owner, filter.job);
     let subscription = Subscription::new(
         state.store.clone(),
         route,
@@ -80,6 +82,7 @@ fn event_stream(
             silent_after: state.silent_after,
             pulses: state.bus.pulses().clone(),
         },
+        notes,
         state.closing.clone(),
     );
     let frames = subscription.into_stream().map(move |frame| {

@@ -11,6 +11,7 @@
 //! - [`runner`]: the worker pool: claims queued jobs, runs them, records how they end.
 //! - [`actions`]: what a person asks of a job (start, cancel, retry), whichever way
 //!   they ask.
+//! - [`queue`]: where queued jobs stand (place in line, about when they start).
 //! - `progress`: coalesces a job's progress reports into a few events per second.
 //! - `recovery`: at start-up, ends the jobs a dead process left running.
 
@@ -19,6 +20,7 @@ pub mod context;
 pub mod kind;
 mod kinds;
 mod progress;
+pub mod queue;
 mod recovery;
 pub mod registry;
 pub mod runner;

@@ -29,6 +29,9 @@ pub(super) struct Dialect {
     pub(super) last_event_id: &'static str,
     /// How many jobs wait in the queue.
     pub(super) queued_jobs: &'static str,
+    /// The first [`QUEUE_SHOWN`](super::QUEUE_SHOWN) queued jobs (`queued_id`,
+    /// `queued_owner`) in the order the fair policy would start them (caps aside).
+    pub(super) queue_order: &'static str,
     /// Begins a read-only transaction whose reads all see one snapshot.
     pub(super) begin_snapshot: &'static str,
     /// Begins a writing transaction (SQLite: with the write lock taken at once).

@@ -224,6 +224,10 @@ pub struct NewJob {
     pub admission: Admission,
 }
 
+/// How many queued jobs are given a place in line (`queue` on a job and its events); those
+/// further back have none.
+pub const QUEUE_SHOWN: usize = 10_000;
+
 /// What a claim may not go past, counting the jobs running on every node.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ClaimLimits {

@@ -30,7 +30,7 @@ use sqlx::{PgPool, Postgres};
 
 use super::database::{Database, Dialect};
 use super::group::{self, Needs};
-use super::rows::{JobRow, into_jobs, select_jobs};
+use super::rows::{JobRow, fair_queue, into_jobs, select_jobs};
 use super::{Store, StoreError, Write, Written};
 
 /// The channel every commit that appended events notifies, with the newest id.
@@ -57,6 +57,16 @@ static DIALECT: Dialect = Dialect {
     // Kept by every commit (the log's head and the queue's counter, migration 0002).
     last_event_id: "SELECT last_id FROM log_head",
     queued_jobs: "SELECT queued FROM log_head",
+    queue_order: concat!(
+        "SELECT queued_id, queued_owner FROM (",
+        fair_queue!(
+            "CROSS JOIN LATERAL (SELECT id, seq, owner, kind FROM jobs WHERE status = 'queued' \
+             AND owner = o.owner ORDER BY seq LIMIT 10000) AS j",
+            "1 = 1",
+            "10000"
+        ),
+        ") AS fair ORDER BY turn LIMIT 10000"
+    ),
     begin_snapshot: "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
     begin_write: "BEGIN",
 };

@@ -233,6 +233,18 @@ impl dyn Store {
         ids.iter().map(|id| super::rows::job_id(id)).collect()
     }
 
+    /// The first [`QUEUE_SHOWN`](super::QUEUE_SHOWN) queued jobs and their owners, in the
+    /// order the fair policy would start them (each kind's and owner's caps aside).
+    pub async fn queue_order(&self) -> Result<Vec<(JobId, Owner)>, StoreError> {
+        let statement = self.database().dialect().queue_order;
+        let rows: Vec<(String, String)> = with_pool!(self.database().db(), pool => {
+            sqlx::query_as(statement).fetch_all(pool).await?
+        });
+        rows.into_iter()
+            .map(|(id, owner)| Ok((super::rows::job_id(&id)?, Owner::new(owner))))
+            .collect()
+    }
+
     /// Jobs marked `running`, oldest first.
     pub async fn running_jobs(&self) -> Result<Vec<Job>, StoreError> {
         let rows: Vec<JobRow> = with_pool!(self.database().db(), pool => {

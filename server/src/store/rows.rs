@@ -43,7 +43,8 @@ pub(super) use select_jobs;
 macro_rules! fair_queue {
     ($heads:literal, $uncapped:literal, $depth:literal) => {
         concat!(
-            "SELECT q.id AS queued_id, q.kind AS queued_kind, COALESCE(r.running, 0) + q.place \
+            "SELECT q.id AS queued_id, q.owner AS queued_owner, q.kind AS queued_kind, \
+             COALESCE(r.running, 0) + q.place \
              AS taken, ROW_NUMBER() OVER (ORDER BY COALESCE(r.running, 0) + q.place, q.seq) AS \
              turn FROM (SELECT id, seq, owner, kind, place FROM (SELECT id, seq, owner, kind, \
              uncapped, ROW_NUMBER() OVER w AS place, SUM(uncapped) OVER w AS uncapped_upto \
@@ -208,6 +209,7 @@ impl JobRow {
             log: details.log,
             log_skipped: details.log_skipped,
             processed: details.processed,
+            queue: None,
         };
         Ok((job, Owner::new(self.owner)))
     }

@@ -21,7 +21,7 @@ use sqlx::SqlitePool;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
 use super::database::{Database, Dialect};
-use super::rows::{JobRow, into_jobs, select_jobs};
+use super::rows::{JobRow, fair_queue, into_jobs, select_jobs};
 use super::{Store, StoreError, Write, Written};
 use commit::LiveJobs;
 
@@ -35,6 +35,16 @@ static DIALECT: Dialect = Dialect {
     migrator: &MIGRATOR,
     last_event_id: "SELECT COALESCE(MAX(id), 0) FROM events",
     queued_jobs: "SELECT COUNT(*) FROM jobs WHERE status = 'queued'",
+    queue_order: concat!(
+        "SELECT queued_id, queued_owner FROM (",
+        fair_queue!(
+            "JOIN jobs AS j ON j.rowid IN (SELECT rowid FROM jobs WHERE status = 'queued' AND \
+             owner = o.owner ORDER BY seq LIMIT 10000)",
+            "1 = 1",
+            "10000"
+        ),
+        ") ORDER BY turn LIMIT 10000"
+    ),
     // A read transaction sees one snapshot from its first read on (WAL).
     begin_snapshot: "BEGIN",
     begin_write: "BEGIN IMMEDIATE",

@@ -265,20 +265,18 @@ impl TestApp {
             .unwrap()
     }
 
-    /// Opens an event stream at `path`, resuming after `last_event_id` if given.
-    /// Opens an event stream; its heartbeats (no id, not in the log: they say the stream
-    /// is alive) are left out, these tests read the log's events.
+    /// Opens an event stream at `path`, resuming after `last_event_id` if given; its
+    /// heartbeats and queue notes (no id, not in the log: they say the stream is alive and
+    /// where queued jobs stand) are left out, these tests read the log's events.
     pub(crate) async fn events(&self, path: &str, last_event_id: Option<EventId>) -> Opened {
         let mut opened = self.events_with_heartbeats(path, last_event_id).await;
-        opened.stream = Box::pin(
-            opened
-                .stream
-                .filter(|event| futures::future::ready(event.event != "heartbeat")),
-        );
+        opened.stream = Box::pin(opened.stream.filter(|event| {
+            futures::future::ready(!matches!(event.event.as_str(), "heartbeat" | "queue"))
+        }));
         opened
     }
 
-    /// Opens an event stream, heartbeats and all.
+    /// Opens an event stream, heartbeats, queue notes and all.
     pub(crate) async fn events_with_heartbeats(
         &self,
         path: &str,

@@ -63,7 +63,7 @@ async fn events_until(
         while let Some(event) = stream.next().await {
             let event = event.unwrap();
             // Heartbeats say the stream is alive; the log's events are what is checked.
-            if event.event == "heartbeat" {
+            if matches!(event.event.as_str(), "heartbeat" | "queue") {
                 continue;
             }
             let event = decode(&event);
@@ -218,7 +218,7 @@ async fn the_all_jobs_stream_carries_only_the_callers_events_also_when_resumed()
     tokio::time::timeout(PATIENCE, async {
         while let Some(event) = stream.next().await {
             let event = event.unwrap();
-            if event.event == "heartbeat" {
+            if matches!(event.event.as_str(), "heartbeat" | "queue") {
                 continue;
             }
             let decoded = decode(&event);

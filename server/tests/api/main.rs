@@ -14,5 +14,6 @@ mod jobs;
 mod lifecycle;
 mod limits;
 mod pages;
+mod queue;
 mod restart;
 mod streams;

@@ -95,7 +95,9 @@ async fn a_stalled_subscriber_slows_no_job_and_no_one_else_and_misses_nothing() 
             .eventsource()
             .map(|event| event.expect("well-formed"))
             // Its heartbeats say it is alive; the log's events are what it must not miss.
-            .filter(|event| futures::future::ready(event.event != "heartbeat")),
+            .filter(|event| {
+                futures::future::ready(!matches!(event.event.as_str(), "heartbeat" | "queue"))
+            }),
     );
     let last = seen.last().map(id_of).unwrap();
     let late = collect_until(&mut stalled, |event| id_of(event) == last).await;

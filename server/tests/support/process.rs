@@ -260,7 +260,9 @@ impl Client {
                 .map(|event| event.expect("well-formed event stream"))
                 // Heartbeats (no id, not in the log) say the stream is alive; these tests
                 // read the log's events.
-                .filter(|event| futures::future::ready(event.event != "heartbeat")),
+                .filter(|event| {
+                    futures::future::ready(!matches!(event.event.as_str(), "heartbeat" | "queue"))
+                }),
         )
     }
 
