@@ -37,23 +37,23 @@ pub fn encode_event(out: &mut BytesMut, id: EventId, kind: EventKind, data: &str
 /// Appends a heartbeat: an event named `heartbeat` with no `id:` (it is not in the log,
 /// and a client's `Last-Event-ID` stays where it was).
 pub fn encode_heartbeat(out: &mut BytesMut, beat: &Heartbeat) {
-    let data = serde_json::to_string(beat).expect("a heartbeat always serialises");
-    out.reserve(data.len() + 32);
-    out.put_slice(b"event: ");
-    out.put_slice(Heartbeat::NAME.as_bytes());
-    out.put_slice(b"\ndata: ");
-    // JSON escapes every line break: one data line.
-    out.put_slice(data.as_bytes());
-    out.put_slice(b"\n\n");
+    encode_note(out, Heartbeat::NAME, beat);
 }
 
-/// Encodes where queued jobs stand (no `id:`: it is not in the log).
+/// Appends where queued jobs stand: an event named `queue` with no `id:` (it is not in the
+/// log either).
 pub fn encode_queue(out: &mut BytesMut, note: &QueueNote) {
-    let data = serde_json::to_string(note).expect("a queue note always serialises");
+    encode_note(out, QueueNote::NAME, note);
+}
+
+/// An event named `name` whose data is `note` as JSON, without an `id:`.
+fn encode_note(out: &mut BytesMut, name: &str, note: &impl serde::Serialize) {
+    let data = serde_json::to_string(note).expect("a note always serialises");
     out.reserve(data.len() + 32);
     out.put_slice(b"event: ");
-    out.put_slice(QueueNote::NAME.as_bytes());
+    out.put_slice(name.as_bytes());
     out.put_slice(b"\ndata: ");
+    // JSON escapes every line break: one data line.
     out.put_slice(data.as_bytes());
     out.put_slice(b"\n\n");
 }

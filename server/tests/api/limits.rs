@@ -27,6 +27,19 @@ async fn post_as(
         .unwrap()
 }
 
+/// `job`'s whole stream as `client` reads it, until the server ends it with the job.
+async fn stream_to_end(app: &TestApp, client: &reqwest::Client, job: &app::job::Job) -> String {
+    let events = client
+        .get(app.url(&format!("/api/jobs/{}/events", job.id)))
+        .send()
+        .await
+        .unwrap();
+    tokio::time::timeout(PATIENCE, events.text())
+        .await
+        .expect("the job ends, and its stream with it")
+        .unwrap()
+}
+
 async fn refused(response: reqwest::Response, status: u16, code: &str) -> serde_json::Value {
     let retry_after = response
         .headers()
@@ -255,15 +268,7 @@ async fn one_owners_backlog_does_not_make_another_wait() {
     assert_eq!(response.status(), 202);
     let job: app::job::Job = response.json().await.unwrap();
     // Its stream ends with its ending (an hour from now, were it behind the backlog).
-    let events = other
-        .get(app.url(&format!("/api/jobs/{}/events", job.id)))
-        .send()
-        .await
-        .unwrap();
-    let stream = tokio::time::timeout(PATIENCE, events.text())
-        .await
-        .expect("the other owner's job ends while the backlog waits")
-        .unwrap();
+    let stream = stream_to_end(&app, &other, &job).await;
     assert!(stream.contains("event: completion"), "{stream}");
     let running = app
         .list()
@@ -325,15 +330,9 @@ async fn one_address_starts_only_so_many_jobs_a_minute_whoever_starts_them() {
     let error = refused(post_as(&app, &third, quick).await, 429, "too_many_requests").await;
     let message = error["error"]["message"].as_str().unwrap();
     assert!(message.contains("2 jobs a minute"), "{message}");
-    let listed: serde_json::Value = third
-        .get(app.url("/api/jobs"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(listed["jobs"].as_array().map(Vec::len), Some(0), "{listed}");
+    let listed = third.get(app.url("/api/jobs")).send().await.unwrap();
+    let listed: app::job::JobList = listed.json().await.unwrap();
+    assert!(listed.jobs.is_empty(), "{:?}", listed.jobs);
 }
 
 /// Streams are counted per address, whichever owners open them; one closed makes room.
@@ -439,14 +438,6 @@ async fn an_owners_stored_results_are_capped() {
     .await;
     assert_eq!(response.status(), 202);
     let job: app::job::Job = response.json().await.unwrap();
-    let events = other
-        .get(app.url(&format!("/api/jobs/{}/events", job.id)))
-        .send()
-        .await
-        .unwrap();
-    let stream = tokio::time::timeout(PATIENCE, events.text())
-        .await
-        .unwrap()
-        .unwrap();
+    let stream = stream_to_end(&app, &other, &job).await;
     assert!(stream.contains("event: completion"), "{stream}");
 }
