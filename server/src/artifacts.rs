@@ -130,11 +130,16 @@ impl ResultQuota {
         Ok(used)
     }
 
-    fn over(&self, used: u64, adding: u64) -> JobError {
+    /// Why a result is not kept: it would not fit (`adding` its size), or there is no
+    /// room at all.
+    fn over(&self, used: u64, adding: Option<u64>) -> JobError {
+        let what = match adding {
+            Some(size) => format!("the result ({}) does not fit", format_bytes(size)),
+            None => "no room left for its result".to_owned(),
+        };
         JobError::failed(format!(
-            "the result ({}) does not fit: your stored results take {} of the {} you may keep; \
-             remove some of your finished jobs to make room",
-            format_bytes(adding),
+            "{what}: your stored results take {} of the {} you may keep; remove some of your \
+             finished jobs to make room",
             format_bytes(used),
             format_bytes(self.max_bytes)
         ))
@@ -148,7 +153,7 @@ impl ResultQuota {
         let _turn = self.turn.lock().await;
         let used = self.used(store, owner).await?;
         if used >= self.max_bytes {
-            return Err(self.over(used, 0));
+            return Err(self.over(used, None));
         }
         Ok(())
     }
@@ -171,7 +176,7 @@ impl ResultQuota {
                 let used = self.used(store, owner).await?;
                 if used.saturating_add(size) > self.max_bytes {
                     let _ = tokio::fs::remove_file(partial).await;
-                    return Err(self.over(used, size));
+                    return Err(self.over(used, Some(size)));
                 }
                 Some(turn)
             }

@@ -211,7 +211,6 @@ impl Application {
                     .claim_limits()
                     .owner_max_running(config.limits.owner_max_running),
                 progress_interval: config.progress_interval,
-                artifacts: artifacts.clone(),
                 results: ResultQuota::new(
                     recorder.store().clone(),
                     artifacts.clone(),

@@ -138,15 +138,16 @@ impl Bus {
         }
     }
 
-    /// Hands `frame` (a note not in the log) to the streams of `owner`'s jobs (`job`:
-    /// of that one job), if any are open.
-    pub fn note(&self, owner: &Owner, job: Option<JobId>, frame: Bytes) {
+    /// Hands a note not in the log (`frame`, made only if someone listens) to the
+    /// streams of `owner`'s jobs (`job`: of that one job), if any are open.
+    pub fn note(&self, owner: &Owner, job: Option<JobId>, frame: impl FnOnce() -> Bytes) {
         let key = RouteKey {
             owner: owner.clone(),
             job,
         };
-        if let Some(route) = lock(&self.routes).get(&key) {
-            let _ = route.send(Delivery::Note(frame));
+        let route = lock(&self.routes).get(&key).cloned();
+        if let Some(route) = route {
+            let _ = route.send(Delivery::Note(frame()));
         }
     }
 

@@ -31,31 +31,63 @@ const AT_LEAST_EVERY: Duration = Duration::from_secs(5);
 /// How far back the rate of endings looks.
 const RATE_WINDOW: Duration = Duration::from_secs(300);
 
-/// The latest reckoning: every queued job with a place, and whose it is.
+/// The latest reckoning: every queued job with a place and whose it is, and each owner's
+/// queued jobs in line order.
 #[derive(Clone, Debug, Default)]
-pub struct QueuePlaces(Arc<RwLock<HashMap<JobId, (Owner, QueuePlace)>>>);
+pub struct QueuePlaces(Arc<RwLock<Places>>);
+
+#[derive(Debug, Default)]
+struct Places {
+    by_job: HashMap<JobId, (Owner, QueuePlace)>,
+    by_owner: HashMap<Owner, Vec<JobId>>,
+}
+
+impl Places {
+    /// The places of the jobs `order` lists, first to start first.
+    fn of(order: Vec<(JobId, Owner)>, endings_per_sec: f64) -> Self {
+        let mut places = Places::default();
+        for (ahead, (id, owner)) in order.into_iter().enumerate() {
+            let position = u32::try_from(ahead + 1).unwrap_or(u32::MAX);
+            let starts_in = (endings_per_sec > 0.0)
+                .then(|| (f64::from(position) / endings_per_sec).ceil() as u32);
+            places.by_owner.entry(owner.clone()).or_default().push(id);
+            places
+                .by_job
+                .insert(id, (owner, QueuePlace::new(position, starts_in)));
+        }
+        places
+    }
+
+    /// `owner`'s queued jobs with their places, first in line first.
+    fn owners_jobs(&self, owner: &Owner) -> Vec<QueuedJob> {
+        self.by_owner
+            .get(owner)
+            .into_iter()
+            .flatten()
+            .filter_map(|id| Some(queued(*id, &self.by_job.get(id)?.1)))
+            .collect()
+    }
+}
 
 impl QueuePlaces {
     /// Where `job` stands, if it is queued and has a place.
     pub fn of(&self, job: JobId) -> Option<QueuePlace> {
         let places = self.0.read().unwrap_or_else(PoisonError::into_inner);
-        places.get(&job).map(|(_, place)| place.clone())
+        places.by_job.get(&job).map(|(_, place)| place.clone())
     }
 
     /// The `queue` note for a stream of `owner`'s jobs (or of `job` alone) as it opens:
-    /// none when they have nothing queued.
+    /// none for a job that is not in line.
     pub fn note_for(&self, owner: &Owner, job: Option<JobId>) -> Option<Bytes> {
         let places = self.0.read().unwrap_or_else(PoisonError::into_inner);
-        let jobs: Vec<QueuedJob> = match job {
+        match job {
             Some(id) => places
+                .by_job
                 .get(&id)
                 .filter(|(of, _)| of == owner)
-                .map(|(_, place)| queued(id, place))
-                .into_iter()
-                .collect(),
-            None => owners_jobs(&places, owner),
-        };
-        (!jobs.is_empty() || job.is_none()).then(|| encode(jobs))
+                .map(|(_, place)| encode(vec![queued(id, place)])),
+            None => Some(encode(places.owners_jobs(owner))),
+        }
     }
 }
 
@@ -66,16 +98,6 @@ fn queued(job_id: JobId, place: &QueuePlace) -> QueuedJob {
         starts_in: place.starts_in,
         text: place.text.clone(),
     }
-}
-
-fn owners_jobs(places: &HashMap<JobId, (Owner, QueuePlace)>, owner: &Owner) -> Vec<QueuedJob> {
-    let mut jobs: Vec<QueuedJob> = places
-        .iter()
-        .filter(|(_, (of, _))| of == owner)
-        .map(|(id, (_, place))| queued(*id, place))
-        .collect();
-    jobs.sort_by_key(|job| job.position);
-    jobs
 }
 
 fn encode(jobs: Vec<QueuedJob>) -> Bytes {
@@ -136,35 +158,29 @@ pub async fn watch_queue(
 }
 
 /// Replaces the places with `order`'s and sends each owner whose jobs moved (or left the
-/// queue) where their queued jobs stand now.
+/// queue) where their queued jobs stand now (after the swap: readers wait for no note).
 fn reckon(bus: &Bus, places: &QueuePlaces, order: Vec<(JobId, Owner)>, endings_per_sec: f64) {
-    let fresh: HashMap<JobId, (Owner, QueuePlace)> = order
-        .into_iter()
-        .enumerate()
-        .map(|(ahead, (id, owner))| {
-            let position = u32::try_from(ahead + 1).unwrap_or(u32::MAX);
-            let starts_in = (endings_per_sec > 0.0)
-                .then(|| (f64::from(position) / endings_per_sec).ceil() as u32);
-            (id, (owner, QueuePlace::new(position, starts_in)))
-        })
-        .collect();
-    let mut held = places.0.write().unwrap_or_else(PoisonError::into_inner);
-    let old = std::mem::replace(&mut *held, fresh);
+    let fresh = Places::of(order, endings_per_sec);
+    let old = {
+        let mut held = places.0.write().unwrap_or_else(PoisonError::into_inner);
+        std::mem::replace(&mut *held, fresh)
+    };
+    let held = places.0.read().unwrap_or_else(PoisonError::into_inner);
     let mut owners: Vec<&Owner> = Vec::new();
-    for (id, (owner, place)) in held.iter() {
-        if old.get(id).map(|(_, was)| was) != Some(place) {
+    for (id, (owner, place)) in &held.by_job {
+        if old.by_job.get(id).map(|(_, was)| was) != Some(place) {
             owners.push(owner);
-            bus.note(owner, Some(*id), encode(vec![queued(*id, place)]));
+            bus.note(owner, Some(*id), || encode(vec![queued(*id, place)]));
         }
     }
-    for (id, (owner, _)) in &old {
-        if !held.contains_key(id) {
+    for (id, (owner, _)) in &old.by_job {
+        if !held.by_job.contains_key(id) {
             owners.push(owner);
         }
     }
     owners.sort_by(|a, b| a.as_str().cmp(b.as_str()));
     owners.dedup();
     for owner in owners {
-        bus.note(owner, None, encode(owners_jobs(&held, owner)));
+        bus.note(owner, None, || encode(held.owners_jobs(owner)));
     }
 }

@@ -44,8 +44,7 @@ pub struct RunnerConfig {
     /// kind's (its workers claim none of an owner or kind that has as many running).
     pub limits: ClaimLimits,
     pub progress_interval: Duration,
-    pub artifacts: Artifacts,
-    /// What each owner may keep of result files.
+    /// Where result files are kept (`results.artifacts()`), and what each owner may keep.
     pub results: ResultQuota,
     pub shutdown_grace: Duration,
 }
@@ -58,7 +57,6 @@ impl RunnerConfig {
             workers: 1,
             limits: ClaimLimits::none(),
             progress_interval: Duration::from_millis(10),
-            artifacts: Artifacts::new(dir.join("artifacts")),
             results: ResultQuota::unlimited(Artifacts::new(dir.join("artifacts"))),
             shutdown_grace: Duration::from_secs(1),
         }
@@ -396,7 +394,7 @@ impl Runner {
                 }
                 Err(err) => {
                     if !completed && !removed {
-                        let _ = self.config.artifacts.remove(job.id).await;
+                        let _ = self.config.results.artifacts().remove(job.id).await;
                         removed = true;
                     }
                     tracing::warn!(error = %err, retry_in = ?pause, "could not record the job's ending; trying again");
@@ -412,7 +410,7 @@ impl Runner {
             }
         };
         if !keep_files && !removed {
-            let _ = self.config.artifacts.remove(job.id).await;
+            let _ = self.config.results.artifacts().remove(job.id).await;
         }
     }
 }

@@ -72,9 +72,8 @@ impl TrustedProxies {
         if !self.trusts(peer) {
             return peer;
         }
-        let forwarded = forwarded_for(headers);
         let mut farthest = peer;
-        for address in forwarded.into_iter().rev() {
+        for address in forwarded_for(headers) {
             let address = canonical(address);
             if !self.trusts(address) {
                 return address;
@@ -85,10 +84,10 @@ impl TrustedProxies {
     }
 }
 
-/// The addresses a request passed through, nearest the client first: from every
-/// `X-Forwarded-For` line, or else from `Forwarded`'s `for=` parameters. An entry that
-/// is not an address (`unknown`, an obfuscated name) ends the list there: what came
-/// before it cannot be placed.
+/// The addresses a request passed through, nearest Candor first (the last one written
+/// first): from every `X-Forwarded-For` line, or else from `Forwarded`'s `for=`
+/// parameters. An entry that is not an address (`unknown`, an obfuscated name) ends the
+/// list there: what came before it cannot be placed.
 fn forwarded_for(headers: &HeaderMap) -> Vec<IpAddr> {
     let values = |name: &str| -> Vec<String> {
         headers
@@ -114,15 +113,11 @@ fn forwarded_for(headers: &HeaderMap) -> Vec<IpAddr> {
     } else {
         items
     };
-    let mut addresses = Vec::new();
-    for item in items.iter().rev() {
-        match address_of(item) {
-            Some(address) => addresses.push(address),
-            None => break,
-        }
-    }
-    addresses.reverse();
-    addresses
+    items
+        .iter()
+        .rev()
+        .map_while(|item| address_of(item))
+        .collect()
 }
 
 /// An address in a forwarding header: `192.0.2.1`, `192.0.2.1:4711`, `2001:db8::1`,

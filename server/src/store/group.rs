@@ -7,7 +7,7 @@
 //! write on copies of those jobs, and then writes the [`Outcome`] in its own way (SQLite
 //! row by row on its one writer, PostgreSQL in one statement over arrays).
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 
 use app::event::{EventId, JobCreated, JobEvent, StatusUpdate};
 use app::job::{Job, JobId, JobStatus};
@@ -381,11 +381,13 @@ impl Group {
             next.push(self.touch(job, owner));
         }
         if next.len() < max && limits.owner_max_running == u32::MAX {
+            // (A set: a claim for ten thousand workers beside as many new jobs.)
+            let taken: HashSet<JobId> = next.iter().copied().collect();
             let mut places: HashMap<&Owner, usize> = HashMap::new();
             let mut own = self
                 .order
                 .iter()
-                .filter(|id| !next.contains(id))
+                .filter(|id| !taken.contains(id))
                 .map(|id| &self.jobs[id])
                 .filter(|touched| touched.job.status == JobStatus::Queued)
                 .filter(|touched| !limits.kind_max_running.contains_key(&touched.job.spec.kind))

@@ -398,46 +398,67 @@ async fn forwarded_addresses_count_only_from_trusted_proxies() {
     .await;
 }
 
-/// What one owner may keep of result files is capped: an export that would take them past
-/// it fails saying so and leaves no file; the results they have stay, and another owner's
-/// room is their own.
+/// Runs an export of `rows` as `client` to its end; the job as it ended.
+async fn export_as(app: &TestApp, client: &reqwest::Client, rows: u32) -> app::job::Job {
+    let body = json!({"kind": "export", "params": {"rows": rows}});
+    let response = post_as(app, client, body).await;
+    assert_eq!(response.status(), 202);
+    let job: app::job::Job = response.json().await.unwrap();
+    stream_to_end(app, client, &job).await;
+    let ended = client.get(app.url(&job.links.self_)).send().await.unwrap();
+    ended.json().await.unwrap()
+}
+
+/// Asserts that `job` failed for want of room (`reason`) and left no file behind.
+fn refused_for_room(app: &TestApp, job: &app::job::Job, reason: &str) {
+    assert_eq!(job.status, app::job::JobStatus::Failed);
+    let error = job.error.clone().unwrap_or_default();
+    assert!(error.contains(reason), "{error}");
+    assert!(job.result_url.is_none());
+    let folder = app
+        .config
+        .data_dir
+        .join("artifacts")
+        .join(job.id.to_string());
+    let left = std::fs::read_dir(&folder).map_or(0, |files| files.count());
+    assert_eq!(left, 0, "nothing of a refused result is kept in {folder:?}");
+}
+
+/// What one owner may keep of result files is capped: a job of an owner with no room left
+/// fails before it writes; one whose result would take its owner past the cap fails saying
+/// so and leaves no file; the results they have stay, and another owner's room is their
+/// own.
 #[tokio::test]
 async fn an_owners_stored_results_are_capped() {
     let measure = spawn_app().await;
     let size = measure.export(json!({"rows": 1000})).await.len() as u64;
     drop(measure.stop().await);
 
-    let app = spawn_app_with(|config| config.limits.owner_max_result_bytes = size * 3 / 2).await;
+    let app = spawn_app_with(|config| config.limits.owner_max_result_bytes = size).await;
+    // The first fills the room exactly; the next finds none.
     let first = app.export(json!({"rows": 1000})).await;
     assert_eq!(first.len() as u64, size);
-    let second = app
-        .start(json!({"kind": "export", "params": {"rows": 1000}}))
-        .await;
-    let ended = app.wait_until_ended(&second).await;
-    assert_eq!(ended.status, app::job::JobStatus::Failed);
-    let reason = ended.error.unwrap_or_default();
-    assert!(reason.contains("does not fit"), "{reason}");
-    assert!(ended.result_url.is_none());
-    let folder = app
-        .config
-        .data_dir
-        .join("artifacts")
-        .join(second.id.to_string());
-    let left = std::fs::read_dir(&folder).map_or(0, |files| files.count());
-    assert_eq!(
-        left, 0,
-        "nothing of the refused result is kept in {folder:?}"
-    );
-    // Another owner's results are counted apart.
+    let full = export_as(&app, &app.client, 1000).await;
+    refused_for_room(&app, &full, "no room left");
+    // Another owner's room is their own: half of it, then a result that does not fit.
     let other = app.other_owner("t-other-results").await;
-    let response = post_as(
-        &app,
-        &other,
-        json!({"kind": "export", "params": {"rows": 1000}}),
-    )
-    .await;
-    assert_eq!(response.status(), 202);
-    let job: app::job::Job = response.json().await.unwrap();
-    let stream = stream_to_end(&app, &other, &job).await;
-    assert!(stream.contains("event: completion"), "{stream}");
+    let half = export_as(&app, &other, 500).await;
+    assert_eq!(
+        half.status,
+        app::job::JobStatus::Completed,
+        "{:?}",
+        half.error
+    );
+    let past = export_as(&app, &other, 1000).await;
+    refused_for_room(&app, &past, "does not fit");
+    // What was kept stays.
+    let kept = app
+        .list()
+        .await
+        .into_iter()
+        .find(|job| job.status == app::job::JobStatus::Completed)
+        .and_then(|job| job.result_url)
+        .expect("the first result is kept");
+    let kept = app.client.get(app.url(&kept)).send().await.unwrap();
+    assert_eq!(kept.bytes().await.unwrap().len() as u64, size);
 }
