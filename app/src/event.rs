@@ -265,9 +265,9 @@ impl Heartbeat {
 }
 
 /// Where the caller's queued jobs stand (`event: queue`, not in the log, no `id:`): sent
-/// when a stream opens and whenever a place changes (at most about once a second). On
-/// `/api/events` it lists every queued job of the caller that has a place; on a job's
-/// stream, that job.
+/// once a stream has replayed what it missed, and whenever a place changes (at most about
+/// once a second). On `/api/events` it lists every queued job of the caller that has a
+/// place; on a job's stream, that job.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct QueueNote {

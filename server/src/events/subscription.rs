@@ -85,6 +85,8 @@ pub struct Subscription {
     /// only when it fires: a timer per event and per subscriber would cost more than
     /// the event.
     keep_alive_timer: Pin<Box<Sleep>>,
+    /// Where its queued jobs stood when it opened: sent once it has caught up.
+    notes: Option<Bytes>,
     /// Resolves when the server closes; made once, for the same reason.
     closing: Pin<Box<WaitForCancellationFutureOwned>>,
 }
@@ -112,6 +114,7 @@ impl Subscription {
             delivered: counter!(metrics::EVENTS_DELIVERED),
             streamed: counter!(metrics::BYTES_STREAMED),
             keep_alive_timer: Box::pin(tokio::time::sleep(heartbeats.every)),
+            notes,
             heartbeats,
             closing: Box::pin(shutdown.cancelled_owned()),
         };
@@ -121,10 +124,6 @@ impl Subscription {
         let mut first = BytesMut::new();
         sse::encode_retry(&mut first);
         first.extend_from_slice(&subscription.heartbeat());
-        // Where its queued jobs stand, as last reckoned (then as it changes).
-        if let Some(notes) = notes {
-            first.extend_from_slice(&notes);
-        }
         subscription.pending = Some(first.freeze());
         subscription
     }
@@ -225,6 +224,14 @@ impl Subscription {
                 self.phase = Phase::Finished;
                 break;
             }
+        }
+        // Caught up: where its queued jobs stand, as last reckoned (after the events that
+        // made them, so that a client knows the jobs the note names; later moves follow
+        // on the route).
+        if matches!(self.phase, Phase::Live)
+            && let Some(notes) = self.notes.take()
+        {
+            chunk.extend_from_slice(&notes);
         }
         if !chunk.is_empty() {
             self.pending = Some(chunk.freeze());

@@ -68,11 +68,24 @@ async fn a_queued_job_knows_its_place_and_moves_up_live() {
     assert_eq!(place.position, 2);
     // A job ended lately: there is an estimate now.
     assert!(place.starts_in.is_some(), "{place:?}");
-    // A job's own stream opens with where it stands.
+    // A job's own stream says where it stands once it has replayed the job's events (a
+    // client knows the job the note names).
     let mut own = app
         .events_with_heartbeats(&queued[2].links.events, None)
         .await;
-    let note = note_where(&mut own, |_| true).await;
+    let mut before = Vec::new();
+    let note = tokio::time::timeout(PATIENCE, async {
+        while let Some(event) = own.stream.next().await {
+            if event.event == QueueNote::NAME {
+                return serde_json::from_str::<QueueNote>(&event.data).unwrap();
+            }
+            before.push(event.event);
+        }
+        panic!("the stream ended");
+    })
+    .await
+    .expect("a queue note");
+    assert!(before.iter().any(|name| name == "created"), "{before:?}");
     assert_eq!(position(&note, &queued[2]), Some(2), "{note:?}");
     assert_eq!(note.jobs.len(), 1);
 }
