@@ -17,7 +17,9 @@
 # ending); the polling baseline (the same watchers polling GET /api/jobs/{id} each second
 # instead of holding the job's stream: requests, bytes, staleness); and accepting work
 # (POST /api/jobs per second, durable). The load generator drives Candor through its
-# public API (demo jobs); the yardstick and the peers publish by themselves.
+# public API (demo jobs); the yardstick and the peers publish by themselves. Every server
+# carries alike events: Candor runs first in each fan-out and burst, and the others then
+# publish as many events of as many bytes as Candor's measured.
 
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -46,7 +48,7 @@ wait_up() { for _ in $(seq 100); do curl -s -o /dev/null "$1" && return; sleep 0
 
 # start_yardstick <port> <rate>: the pid.
 start_yardstick() {
-  BENCH_ADDR="127.0.0.1:$1" BENCH_RATE="$2" target/release/examples/yardstick >"$WORK/yardstick.log" 2>&1 &
+  BENCH_ADDR="127.0.0.1:$1" BENCH_RATE="$2" BENCH_EVENT_BYTES="${EVENT_BYTES:-0}" target/release/examples/yardstick >"$WORK/yardstick.log" 2>&1 &
   PIDS+=($!)
   wait_up "http://127.0.0.1:$1/healthz"
   echo "$!"
@@ -54,6 +56,7 @@ start_yardstick() {
 
 # start_peer <better-sse|sse-starlette> <port> <rate>: the pid.
 start_peer() {
+  export BENCH_EVENT_BYTES="${EVENT_BYTES:-0}"
   if [ "$1" = better-sse ]; then
     BENCH_ADDR="127.0.0.1:$2" BENCH_RATE="$3" node bench/peers/better-sse/server.js >"$WORK/$1.log" 2>&1 &
   else
@@ -98,6 +101,14 @@ stop() {
 RESULTS="$WORK/results.jsonl"
 : >"$RESULTS"
 
+# measured <label> <python expression of r, the run's JSON>: a figure of a recorded run.
+measured() {
+  python3 -c 'import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+r = next(r for r in reversed(rows) if r["label"] == sys.argv[2])
+print(eval(sys.argv[3]))' "$RESULTS" "$1" "$2"
+}
+
 run_idle() {
   local n=$1 pid peer
   echo "==> idle: $n subscribers" >&2
@@ -118,13 +129,15 @@ run_idle() {
 }
 
 run_fanout() {
-  local n=$1 pid peer
+  local n=$1 pid peer EVENT_BYTES
   echo "==> fan-out: $n subscribers x 100 events/s" >&2
   pid=$(start_candor 3914)
   load "fan-out candor $n" --url http://127.0.0.1:3914/api/events --token "$(cat "$WORK/token")" \
     --subscribers "$n" --seconds "$SECONDS_PER_RUN" --warmup 3 --server-pid "$pid" \
     --drive-candor http://127.0.0.1:3914 --rate 100
   stop "$pid"
+  # The others' events as large as Candor's were on the wire.
+  EVENT_BYTES=$(measured "fan-out candor $n" 'round(r.get("bytesPerEvent") or 0)')
   pid=$(start_yardstick 3913 100)
   load "fan-out yardstick $n" --url http://127.0.0.1:3913/events --start-url http://127.0.0.1:3913/start --subscribers "$n" \
     --seconds "$SECONDS_PER_RUN" --warmup 3 --server-pid "$pid"
@@ -138,20 +151,24 @@ run_fanout() {
 }
 
 run_burst() {
-  local n=$1 pid peer burst=(--burst-jobs 50 --burst-steps 100)
+  local n=$1 pid peer events bytes burst=(--burst-jobs 50 --burst-steps 100)
   echo "==> burst: 50 jobs x 100 steps at once, $n subscribers" >&2
   pid=$(start_candor 3918)
   load "burst candor $n" --url http://127.0.0.1:3918/api/events --token "$(cat "$WORK/token")" \
     --subscribers "$n" --server-pid "$pid" --drive-candor http://127.0.0.1:3918 "${burst[@]}"
   stop "$pid"
+  # Candor coalesces each job's 100 steps into a few events; the others publish as many
+  # events (the 50 endings last) as Candor delivered to each subscriber, of the same size.
+  events=$(measured "burst candor $n" 'max(50, round(r.get("events", 0) / max(1, r.get("held") or 0)) - 50)')
+  bytes=$(measured "burst candor $n" 'round(r.get("bytesPerEvent") or 0)')
   pid=$(start_yardstick 3919 1)
   load "burst yardstick $n" --url http://127.0.0.1:3919/events --subscribers "$n" --server-pid "$pid" \
-    --start-url "http://127.0.0.1:3919/burst?jobs=50&steps=100" "${burst[@]}"
+    --start-url "http://127.0.0.1:3919/burst?jobs=50&events=$events&bytes=$bytes" "${burst[@]}"
   stop "$pid"
   for peer in better-sse sse-starlette; do
     pid=$(start_peer "$peer" 3920 1)
     load "burst $peer $n" --url http://127.0.0.1:3920/events --subscribers "$n" --server-pid "$pid" \
-      --start-url "http://127.0.0.1:3920/burst?jobs=50&steps=100" "${burst[@]}"
+      --start-url "http://127.0.0.1:3920/burst?jobs=50&events=$events&bytes=$bytes" "${burst[@]}"
     stop "$pid"
   done
 }
@@ -218,21 +235,26 @@ lines = [
     "FastAPI with sse-starlette under uvicorn (a queue per subscriber), in `bench/peers/`, installed",
     "by the command from npm and PyPI; each publishes the same payloads by itself at the same rate.",
     "Candor runs its real pipeline: 25 demo jobs started through `POST /api/jobs`, evenly spread",
-    "over a quarter second, each reporting every 250 ms (100 events/s in all, as evenly as the peers'",
-    "ticks); every progress event is written durably to SQLite (WAL, `synchronous=FULL`) before it",
-    "is streamed on `/api/events`, filtered by owner. Load generator and server share the machine's",
+    "over half a second, each taking a 500 ms step and sending two events per step (a `log` line and",
+    "a `status-update`: 100 events/s in all, as evenly as the peers' ticks); every event is written",
+    "durably to SQLite (WAL, `synchronous=FULL`) before it is streamed on `/api/events`, routed by",
+    "owner. **Every server carries alike events**: Candor runs first, and the others then publish",
+    "the same number of events a second, each padded to the size Candor's measured on the wire",
+    "(the `bytes per event` column: wire bytes read while measuring over events delivered, HTTP",
+    "chunk framing and keep-alives included). Load generator and server share the machine's",
     "two cores; run-to-run noise on this (shared, virtual) machine is about ±5 ms on a 1,000-subscriber",
     "p99 and ±30 ms on a 10,000-subscriber one, so compare the rows of one run. The 10-subscriber",
     "rows show each pipeline's own latency without a fan-out to speak of (for Candor: the job's",
     "report, the durable write with its `fsync`, the owner filter, the stream).",
     "",
-    "| run | subscribers held | events/s delivered | p50 ms | p99 ms | max ms | server CPU % | load generator CPU % | RSS per subscriber KiB | errors |",
-    "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    "| run | subscribers held | events/s delivered | bytes per event | p50 ms | p99 ms | max ms | server CPU % | load generator CPU % | RSS per subscriber KiB | errors |",
+    "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
 ]
 for r in rows:
     timed = r["latencySamples"] and not r["label"].startswith("idle")
-    lines.append("| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |".format(
+    lines.append("| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |".format(
         r["label"], f(r["held"]), f(r["eventsPerSec"]) if not r["label"].startswith("idle") else "—",
+        f(r.get("bytesPerEvent")) if timed else "—",
         f(r["p50Ms"], "{:.1f}") if timed else "—",
         f(r["p99Ms"], "{:.1f}") if timed else "—",
         f(r["maxMs"], "{:.1f}") if timed else "—",
@@ -242,14 +264,15 @@ if bursts:
     lines += ["", "Burst: 50 jobs started at once, each 100 steps with no pause between them, then its",
               "`completion`; the time from the start until every subscriber has all 50 endings. Candor",
               "runs 50 demo jobs through its API; each job's progress is coalesced to a few events a second",
-              "(the latest value wins; an ending is never dropped), every event durable. The others publish",
-              "all 5,000 progress events and 50 endings, yielding after each: that is what their libraries",
-              "offer, and the difference in events delivered is Candor's coalescing at work.", "",
-              "| run | subscribers held | events delivered | every subscriber has every ending, s | median subscriber, s | subscribers with every ending | server CPU s | errors |",
-              "|---|---:|---:|---:|---:|---:|---:|---:|"]
+              "(the latest value wins, the log lines and steps begun meanwhile travel together; an ending",
+              "is never dropped), every event durable. The others then publish, yielding after each",
+              "event, as many events per job as Candor delivered (its ending last), each as large as",
+              "Candor's were on the wire: the same count and bytes.", "",
+              "| run | subscribers held | events delivered | bytes per event | every subscriber has every ending, s | median subscriber, s | subscribers with every ending | server CPU s | errors |",
+              "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in bursts:
-        lines.append("| {} | {} | {} | {} | {} | {} | {} | {} |".format(
-            r["label"], f(r["held"]), f(r["events"]), f(r["allTerminalSecs"], "{:.3f}") if r["allTerminalSecs"] is not None else "never (within 120 s)",
+        lines.append("| {} | {} | {} | {} | {} | {} | {} | {} | {} |".format(
+            r["label"], f(r["held"]), f(r["events"]), f(r.get("bytesPerEvent")), f(r["allTerminalSecs"], "{:.3f}") if r["allTerminalSecs"] is not None else "never (within 120 s)",
             f(r["p50TerminalSecs"], "{:.3f}"), f(r["subscribersWithAll"]), f(r["serverCpuSecs"], "{:.2f}"), r["errors"]))
 if watches:
     lines += ["", "Polling baseline: 1,000 watchers follow Candor jobs, either polling `GET /api/jobs/{id}` once",

@@ -47,8 +47,8 @@ pub(crate) struct Args {
     /// The server's process id, for its RSS and CPU.
     #[arg(long)]
     server_pid: Option<u32>,
-    /// Candor's base URL: start demo jobs through its API that emit `--rate` progress
-    /// events a second in total (without it the server publishes by itself).
+    /// Candor's base URL: start demo jobs through its API that emit `--rate` events a
+    /// second in total (progress and log lines) (without it the server publishes by itself).
     #[arg(long)]
     drive_candor: Option<String>,
     #[arg(long, default_value_t = 100)]
@@ -140,6 +140,8 @@ pub(crate) fn target(url: &str) -> Target {
 struct Counters {
     events: AtomicU64,
     bytes: AtomicU64,
+    /// Bytes read while measuring (the wire's: framing, ids, names, data, comments).
+    measured_bytes: AtomicU64,
     errors: AtomicU64,
     held: AtomicU64,
 }
@@ -285,6 +287,9 @@ async fn subscriber(index: usize, shared: Arc<Shared>, connected: tokio::sync::m
             }
             Ok(n) => {
                 counters.bytes.fetch_add(n as u64, Ordering::Relaxed);
+                if measuring.load(Ordering::Relaxed) {
+                    counters.measured_bytes.fetch_add(n as u64, Ordering::Relaxed);
+                }
                 carry.extend_from_slice(&buffer[..n]);
             }
         }
@@ -330,12 +335,20 @@ async fn run_burst(
         "allTerminalSecs": if done.len() == held { done.last().copied() } else { None },
         "p50TerminalSecs": at(0.5),
         "events": shared.counters.events.load(Ordering::Relaxed),
+        "bytesPerEvent": bytes_per_event(&shared.counters),
         "serverCpuSecs": match (idle, end) {
             (Some((_, a)), Some((_, b))) => Some((b - a) as f64 / 100.0),
             _ => None,
         },
         "errors": shared.counters.errors.load(Ordering::Relaxed),
     })
+}
+
+/// The bytes on the wire per event delivered while measuring, so that rows can show they
+/// carried alike events.
+fn bytes_per_event(counters: &Counters) -> Option<f64> {
+    let events = counters.events.load(Ordering::Relaxed);
+    (events > 0).then(|| counters.measured_bytes.load(Ordering::Relaxed) as f64 / events as f64)
 }
 
 /// Calls `each` with every complete line in `carry` (without its `\n` or `\r\n`) and keeps
@@ -394,20 +407,23 @@ pub(crate) fn demo_job(
     }
 }
 
-/// Starts demo jobs on Candor that emit `rate` progress events a second in total for
-/// `seconds`: each job reports every 250 ms, and the jobs start evenly spread over those
-/// 250 ms, so the events are evenly spread too (as a publisher's ticks would be).
+/// Starts demo jobs on Candor that emit `rate` events a second in total for `seconds`:
+/// each job's step lasts 500 ms and sends two events (a `log` line and a `status-update`),
+/// so a job sends 4 a second; the jobs start evenly spread over those 500 ms, so the events
+/// are evenly spread too (as a publisher's ticks would be).
 async fn drive_candor(base: &str, token: Option<&str>, rate: u32, seconds: u64) -> usize {
+    const STEP_MS: u64 = 500;
     let client = reqwest::Client::new();
     let jobs = (rate / 4).max(1);
     // Long enough to outlast the run even when starting them is slow (a saturated server
-    // answers each POST late): the longest a demo job may be, 100 steps, 25 s.
-    let steps = ((seconds + 12) * 4).min(100);
+    // answers each POST late): the longest a demo job may be, 100 steps, 50 s.
+    let steps = ((seconds + 12) * 1000 / STEP_MS).min(100);
     let mut started = 0;
-    let mut slots = tokio::time::interval(Duration::from_micros(250_000 / u64::from(jobs)));
+    let mut slots =
+        tokio::time::interval(Duration::from_micros(STEP_MS * 1000 / u64::from(jobs)));
     for _ in 0..jobs {
         slots.tick().await;
-        match demo_job(&client, base, token, steps, 250).send().await {
+        match demo_job(&client, base, token, steps, STEP_MS).send().await {
             Ok(r) if r.status() == 202 => started += 1,
             Ok(r) => note(&format!(
                 "a job was refused: {} {:?}",
@@ -544,6 +560,7 @@ async fn main() {
         "events": events,
         "eventsPerSec": events as f64 / elapsed,
         "bytesPerSec": counters.bytes.load(Ordering::Relaxed) as f64 / (elapsed + args.warmup as f64),
+        "bytesPerEvent": bytes_per_event(counters),
         "latencySamples": merged.len(),
         "p50Ms": ms(merged.value_at_quantile(0.5)),
         "p99Ms": ms(merged.value_at_quantile(0.99)),

@@ -1,14 +1,17 @@
 //! The yardstick: the bare axum 0.8 broadcast SSE server, nothing else. One
 //! `tokio::sync::broadcast`, `Sse` over `BroadcastStream`; a publisher emits `BENCH_RATE`
 //! events a second (default 100) shaped like Candor's `status-update`, stamped with the
-//! time they were published (`at`, RFC 3339 with microseconds).
+//! time they were published (`at`, RFC 3339 with microseconds), and padded to
+//! `BENCH_EVENT_BYTES` on the wire (what Candor's events measured in the same run), so
+//! that every server carries alike events.
 //!
 //!   cargo run --release -p server --example yardstick   # BENCH_ADDR=127.0.0.1:3901
 //!
 //! `GET /events` subscribes; `GET /start` starts publishing (once the subscribers are
-//! connected); `GET /burst?jobs=50&steps=100` publishes a burst instead: each job's steps
-//! as fast as they go (yielding after each event, as an async job would), then each job's
-//! `completion`; `GET /healthz` answers once it serves.
+//! connected); `GET /burst?jobs=50&events=5000&bytes=0` publishes a burst instead: that
+//! many progress events taking the jobs in turn, as fast as they go (yielding after each
+//! event, as an async job would), then each job's `completion`, every event padded to
+//! `bytes`; `GET /healthz` answers once it serves.
 
 use std::convert::Infallible;
 use std::time::Duration;
@@ -28,6 +31,10 @@ async fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(100);
+    let event_bytes: usize = std::env::var("BENCH_EVENT_BYTES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
     let _ = rlimit::increase_nofile_limit(u64::MAX);
     let (sender, _) = broadcast::channel::<Event>(1024);
     let publisher = sender.clone();
@@ -45,12 +52,7 @@ async fn main() {
                 r#"{{"jobId":"{job}","status":"running","progress":{},"step":"Step {id}","at":"{at}"}}"#,
                 id % 100
             );
-            let _ = publisher.send(
-                Event::default()
-                    .id(id.to_string())
-                    .event("status-update")
-                    .data(data),
-            );
+            let _ = publisher.send(event(id, "status-update", data, event_bytes));
         }
     });
     let bursting = sender.clone();
@@ -84,7 +86,25 @@ async fn main() {
 #[derive(serde::Deserialize)]
 struct BurstParams {
     jobs: u64,
-    steps: u64,
+    /// Progress events in all, before the endings.
+    events: u64,
+    #[serde(default)]
+    bytes: usize,
+}
+
+/// An event whose frame is about `bytes` long on the wire (`id:`, `event:`, `data:` and
+/// the chunk's framing): `data` gains a `detail` field of filler.
+fn event(id: u64, name: &str, mut data: String, bytes: usize) -> Event {
+    let id = id.to_string();
+    // "id: \nevent: \ndata: \n\n", the chunk's size line and CRLFs, `,"detail":""`.
+    let frame = id.len() + name.len() + data.len() + 21 + 7 + 12;
+    if bytes > frame && data.ends_with('}') {
+        data.pop();
+        data.push_str(r#","detail":""#);
+        data.extend(std::iter::repeat_n('-', bytes - frame));
+        data.push_str(r#""}"#);
+    }
+    Event::default().id(id).event(name).data(data)
 }
 
 async fn publish_burst(sender: broadcast::Sender<Event>, burst: BurstParams) {
@@ -92,19 +112,19 @@ async fn publish_burst(sender: broadcast::Sender<Event>, burst: BurstParams) {
     let mut id = 0u64;
     let mut next = |kind: &str, data: String| {
         id += 1;
-        Event::default().id(id.to_string()).event(kind).data(data)
+        event(id, kind, data, burst.bytes)
     };
-    for step in 1..=burst.steps {
-        for j in 0..burst.jobs {
-            let at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
-            let data = format!(
-                r#"{{"jobId":"{}","status":"running","progress":{},"step":"Step {step}","at":"{at}"}}"#,
-                job(j),
-                step * 100 / burst.steps
-            );
-            let _ = sender.send(next("status-update", data));
-            tokio::task::yield_now().await;
-        }
+    let steps = burst.events.div_ceil(burst.jobs.max(1)).max(1);
+    for n in 0..burst.events {
+        let (j, step) = (n % burst.jobs.max(1), n / burst.jobs.max(1) + 1);
+        let at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+        let data = format!(
+            r#"{{"jobId":"{}","status":"running","progress":{},"step":"Step {step}","at":"{at}"}}"#,
+            job(j),
+            step * 100 / steps
+        );
+        let _ = sender.send(next("status-update", data));
+        tokio::task::yield_now().await;
     }
     for j in 0..burst.jobs {
         let data = format!(r#"{{"jobId":"{}","url":null}}"#, job(j));
