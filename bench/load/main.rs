@@ -288,7 +288,9 @@ async fn subscriber(index: usize, shared: Arc<Shared>, connected: tokio::sync::m
             Ok(n) => {
                 counters.bytes.fetch_add(n as u64, Ordering::Relaxed);
                 if measuring.load(Ordering::Relaxed) {
-                    counters.measured_bytes.fetch_add(n as u64, Ordering::Relaxed);
+                    counters
+                        .measured_bytes
+                        .fetch_add(n as u64, Ordering::Relaxed);
                 }
                 carry.extend_from_slice(&buffer[..n]);
             }
@@ -419,8 +421,7 @@ async fn drive_candor(base: &str, token: Option<&str>, rate: u32, seconds: u64) 
     // answers each POST late): the longest a demo job may be, 100 steps, 50 s.
     let steps = ((seconds + 12) * 1000 / STEP_MS).min(100);
     let mut started = 0;
-    let mut slots =
-        tokio::time::interval(Duration::from_micros(STEP_MS * 1000 / u64::from(jobs)));
+    let mut slots = tokio::time::interval(Duration::from_micros(STEP_MS * 1000 / u64::from(jobs)));
     for _ in 0..jobs {
         slots.tick().await;
         match demo_job(&client, base, token, steps, STEP_MS).send().await {
