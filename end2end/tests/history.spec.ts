@@ -3,6 +3,9 @@ import { withBusyServer } from "./server";
 
 // A server of its own, whose limits let one browser start hundreds of jobs at once.
 test("a long history lists the newest jobs with counts of all of them, and older ones on request", async ({ page }) => {
+  // 320 jobs started one after another (their order is what the list is checked against)
+  // and run to their ends by a debug build: about a minute on two busy cores.
+  test.setTimeout(180_000);
   await withBusyServer(page, "history", { CANDOR_WORKERS: "8" }, async (base) => {
     // 320 one-step jobs, the first 20 of which fail, started over the API with the page's
     // identity.

@@ -446,19 +446,23 @@ impl Group {
         {
             return Ok(Err(refused));
         }
-        let mut job = touched.job.clone();
-        let owner = touched.owner.clone();
         let id = self.next_event_id();
-        job.apply(id, event)
-            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        let stored = self.append(id, job_id, &owner, event, now);
+        // Applied in place (checked above, so it changes the job or nothing): a job's
+        // steps and log are copied once, for the caller, not twice.
         let touched = self.jobs.get_mut(&job_id).expect("touched above");
+        touched
+            .job
+            .apply(id, event)
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        touched.changed = true;
         if let JobEvent::Removed(removed) = event {
             touched.removed_at = Some(removed.at);
+        }
+        let (job, owner) = (touched.job.clone(), touched.owner.clone());
+        if matches!(event, JobEvent::Removed(_)) {
             self.removals.push((job_id, id));
         }
-        touched.job = job.clone();
-        touched.changed = true;
+        let stored = self.append(id, job_id, &owner, event, now);
         Ok(Ok((stored, job)))
     }
 
