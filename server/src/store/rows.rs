@@ -36,10 +36,13 @@ pub(super) use select_jobs;
 ///
 /// Only the head of each owner's queue is ranked (`$heads`: each owner's first `$depth`
 /// queued jobs of kinds without a cap and first `$depth` of capped kinds, `j`, read in
-/// index order from `jobs_queued_by_owner`): a later job has `$depth` of its owner's jobs
+/// index order from `jobs_queued_by_owner`, and by kind from `jobs_queued_by_owner_kind`): a later job has `$depth` of its owner's jobs
 /// ahead of it that a claim of `$depth` takes first (of capped kinds: that may be claimed
 /// first). So a claim costs about the same with one job queued or with a backlog of
 /// thousands (`$uncapped`: whether `j.kind` has no cap; `place` counts the head only).
+/// The owners with queued jobs are found by skipping from one to the next in the index
+/// (`o`), not by reading every queued job: a claim costs as many index seeks as there are
+/// owners waiting.
 macro_rules! fair_queue {
     ($heads:literal, $uncapped:literal, $depth:literal) => {
         concat!(
@@ -50,8 +53,10 @@ macro_rules! fair_queue {
              uncapped, ROW_NUMBER() OVER w AS place, SUM(uncapped) OVER w AS uncapped_upto \
              FROM (SELECT j.id, j.seq, j.owner, j.kind, CASE WHEN ",
             $uncapped,
-            " THEN 1 ELSE 0 END AS uncapped FROM (SELECT DISTINCT owner FROM jobs WHERE \
-             status = 'queued') AS o ",
+            " THEN 1 ELSE 0 END AS uncapped FROM (WITH RECURSIVE owners(owner) AS (SELECT \
+             MIN(owner) FROM jobs WHERE status = 'queued' UNION ALL SELECT (SELECT MIN(owner) \
+             FROM jobs WHERE status = 'queued' AND owner > owners.owner) FROM owners WHERE \
+             owners.owner IS NOT NULL) SELECT owner FROM owners WHERE owner IS NOT NULL) AS o ",
             $heads,
             ") AS flagged WINDOW w AS (PARTITION BY owner ORDER BY seq)) AS ranked WHERE \
              uncapped_upto <= ",

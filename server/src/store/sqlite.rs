@@ -192,8 +192,8 @@ mod tests {
             matches!(
                 err,
                 StoreError::NotMigrated {
-                    missing: 7,
-                    applied: 6
+                    missing: 8,
+                    applied: 7
                 }
             ),
             "{err}"

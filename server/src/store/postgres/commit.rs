@@ -55,8 +55,8 @@ pub(super) async fn load(conn: &mut PgConnection, needs: &Needs) -> Result<Loade
                 "CROSS JOIN LATERAL ((SELECT id, seq, owner, kind FROM jobs WHERE status = \
                  'queued' AND owner = o.owner AND ($4::jsonb ->> kind) IS NULL ORDER BY seq \
                  LIMIT $2 + 256) UNION ALL (SELECT id, seq, owner, kind FROM jobs WHERE status \
-                 = 'queued' AND owner = o.owner AND ($4::jsonb ->> kind) IS NOT NULL ORDER BY \
-                 seq LIMIT $2 + 256)) AS j",
+                 = 'queued' AND owner = o.owner AND kind IN (SELECT jsonb_object_keys($4::jsonb)) \
+                 ORDER BY seq LIMIT $2 + 256)) AS j",
                 "($4::jsonb ->> j.kind) IS NULL",
                 "($2 + 256)",
                 "$3"
