@@ -208,9 +208,10 @@ VERSIONS="axum $(lock_version axum), hyper $(lock_version hyper), tokio $(lock_v
 Node.js $(node --version) with better-sse $(node -p 'JSON.parse(require("fs").readFileSync("bench/peers/better-sse/node_modules/better-sse/package.json")).version'); \
 $("$VENV/bin/python" --version) with $("$VENV/bin/pip" list 2>/dev/null | awk '$1 ~ /^(fastapi|sse-starlette|sse_starlette|uvicorn)$/ {printf "%s %s, ", $1, $2}' | sed 's/, $//')"
 
-python3 - "$RESULTS" "$OUT" "$(nproc)" "$(uname -m)" "$(rustc --version)" "$VERSIONS" "$ROOT/bench/what-moved.md" "$ROOT/bench/notes.md" <<'PY'
+COMMIT="$(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet HEAD 2>/dev/null || echo ' (with uncommitted changes)')"
+python3 - "$RESULTS" "$OUT" "$(nproc)" "$(uname -m)" "$(rustc --version)" "$VERSIONS" "$ROOT/bench/what-moved.md" "$ROOT/bench/notes.md" "$COMMIT" <<'PY'
 import json, sys, datetime, os
-results_path, out, cores, arch, rustc, versions, moved, notes = sys.argv[1:9]
+results_path, out, cores, arch, rustc, versions, moved, notes, commit = sys.argv[1:10]
 rows = [json.loads(line) for line in open(results_path) if line.strip()]
 failed = [r["label"] for r in rows if r.get("failed")]
 rows = [r for r in rows if not r.get("failed")]
@@ -226,7 +227,7 @@ def f(v, fmt="{:,.0f}"):
 lines = [
     "# Benchmarks",
     "",
-    f"`bash bench/sse.sh` on {datetime.date.today()}: {cores} cores ({arch}), loopback, release builds, {rustc}.",
+    f"`bash bench/sse.sh` on {datetime.date.today()}, commit {commit}: {cores} cores ({arch}), loopback, release builds, {rustc}.",
     f"Versions: {versions}.",
     "One load generator (`bench/load/main.rs`, Rust, HTTP/1.1, one connection per subscriber) for every",
     "server, started fresh for each run. Latency is publish-to-receive: each event's `at` stamp against",
