@@ -138,6 +138,7 @@ async fn subscribe(shared: Arc<Shared>, opened: tokio::sync::mpsc::Sender<()>) -
                     }
                     if let Ok(id) = event.id.parse::<i64>()
                         && event.event != "heartbeat"
+                        && event.event != "queue"
                     {
                         seen.ids.push(id);
                         *shared.last_event.lock().unwrap() = Instant::now();
