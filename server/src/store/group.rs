@@ -447,6 +447,10 @@ impl Group {
             return Ok(Err(refused));
         }
         let id = self.next_event_id();
+        let removed_at = match event {
+            JobEvent::Removed(removed) => Some(removed.at),
+            _ => None,
+        };
         // Applied in place (checked above, so it changes the job or nothing): a job's
         // steps and log are copied once, for the caller, not twice.
         let touched = self.jobs.get_mut(&job_id).expect("touched above");
@@ -455,11 +459,9 @@ impl Group {
             .apply(id, event)
             .map_err(|e| StoreError::Corrupt(e.to_string()))?;
         touched.changed = true;
-        if let JobEvent::Removed(removed) = event {
-            touched.removed_at = Some(removed.at);
-        }
+        touched.removed_at = removed_at.or(touched.removed_at);
         let (job, owner) = (touched.job.clone(), touched.owner.clone());
-        if matches!(event, JobEvent::Removed(_)) {
+        if removed_at.is_some() {
             self.removals.push((job_id, id));
         }
         let stored = self.append(id, job_id, &owner, event, now);

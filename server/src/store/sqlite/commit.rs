@@ -120,12 +120,14 @@ fn load(conn: &Connection, live: &LiveJobs, needs: &Needs) -> Result<Loaded, Sto
         let queued: Vec<String> = conn
             .prepare_cached(concat!(
                 "SELECT queued_id FROM (",
+                // Capped kinds' jobs by kind (`INDEXED BY`: left to itself, the planner
+                // walks the owner's whole queue in order to spare a sort of none).
                 claimable_queue!(
                     "JOIN jobs AS j ON (j.rowid IN (SELECT rowid FROM jobs WHERE status = \
                      'queued' AND owner = o.owner AND json_extract(?2, '$.\"' || kind || '\"') \
-                     IS NULL ORDER BY seq LIMIT ?3) OR j.rowid IN (SELECT rowid FROM jobs INDEXED BY \
-                     jobs_queued_by_owner_kind WHERE status = 'queued' AND owner = o.owner AND kind IN (SELECT key FROM \
-                     json_each(?2)) ORDER BY seq LIMIT ?3))",
+                     IS NULL ORDER BY seq LIMIT ?3) OR j.rowid IN (SELECT rowid FROM jobs \
+                     INDEXED BY jobs_queued_by_owner_kind WHERE status = 'queued' AND owner = \
+                     o.owner AND kind IN (SELECT key FROM json_each(?2)) ORDER BY seq LIMIT ?3))",
                     "json_extract(?2, '$.\"' || j.kind || '\"') IS NULL",
                     "?3",
                     "?1"
