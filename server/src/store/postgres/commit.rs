@@ -46,8 +46,11 @@ pub(super) async fn load(conn: &mut PgConnection, needs: &Needs) -> Result<Loade
         let rows = sqlx::query(concat!(
             "WITH known AS (SELECT ",
             job_columns!(),
-            ", NULL::bigint AS queued_seq FROM jobs \
-             WHERE id = ANY($1) AND removed_at IS NULL ORDER BY id FOR NO KEY UPDATE), \
+            // Each looked up by primary key (`unnest` joined on `id`): `id = ANY($1)`,
+            // planned on a young table's statistics, went through a partial index and
+            // filtered every job of the owner by id (2,400 rows read for 46).
+            ", NULL::bigint AS queued_seq FROM unnest($1::text[]) AS k(id) JOIN jobs USING \
+             (id) WHERE removed_at IS NULL ORDER BY id FOR NO KEY UPDATE OF jobs), \
              capped AS MATERIALIZED (",
             // Ranked a little deeper than the claim takes: rows other nodes are claiming
             // at this moment are skipped (`SKIP LOCKED`), and the next ones must be there.
