@@ -38,8 +38,9 @@ pub(super) use select_jobs;
 /// queued jobs of kinds without a cap and first `$depth` of capped kinds, `j`, read in
 /// index order from `jobs_queued_by_owner`, and by kind from `jobs_queued_by_owner_kind`):
 /// a later job has `$depth` of its owner's jobs ahead of it that a claim of `$depth` takes
-/// first (of capped kinds: that may be claimed first). So a claim costs about the same with one job queued or with a backlog of
-/// thousands (`$uncapped`: whether `j.kind` has no cap; `place` counts the head only).
+/// first (of capped kinds: that may be claimed first). So a claim costs about the same
+/// with one job queued or with a backlog of thousands (`$uncapped`: whether `j.kind` has
+/// no cap; `place` counts the head only).
 /// The owners with queued jobs are found by skipping from one to the next in the index
 /// (`o`), not by reading every queued job: a claim costs as many index seeks as there are
 /// owners waiting.
